@@ -1,0 +1,327 @@
+"""Model-Agnostic Meta-Learning, exact, in numpy + autograd (Finn, Abbeel & Levine 2017,
+arXiv:1703.03400).
+
+Each task i comes with a support set (the paper's "train" data) and a query set ("val"):
+
+    inner update     θ'_i = θ − α ∇_θ L_i^support(f_θ)          -> inner_update / adapt
+    meta-objective   min_θ  Σ_i L_i^query(f_θ'_i)                -> maml_loss
+
+`grad(maml_loss)` is the exact meta-gradient: autograd differentiates through the inner
+gradient step, second-order (Hessian-vector) terms included. The meta-update θ ← θ − β·(that)
+is done by Adam in `meta_train`.
+
+Shapes: parameters are a list of (W, b) pairs, W (n_in, n_out), b (n_out,). A meta-batch of
+T tasks with K points each is an array (T, K, 1); adapted parameters carry the task axis too,
+W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
+"""
+import json
+import os
+import tempfile
+import zipfile
+from collections import namedtuple
+
+import autograd.numpy as np
+import numpy
+from autograd import grad, value_and_grad
+from autograd.tracer import getval
+
+import tasks
+
+
+# --- the model: a tiny MLP ----------------------------------------------------------------
+
+def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None):
+    """Random (W, b) pairs for an MLP with the given layer sizes (the paper's is 1-40-40-1).
+
+    W ~ N(0, 2 / n_in) (He init, for ReLU), b = 0. rng: a numpy.random.Generator.
+    """
+    if not isinstance(rng, numpy.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
+    if len(layer_sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, numpy.integer))
+                                   or n < 1 for n in layer_sizes):
+        raise ValueError(f"layer_sizes must be two or more whole numbers >= 1, got {layer_sizes!r}")
+    return [(rng.normal(0.0, numpy.sqrt(2.0 / n_in), size=(n_in, n_out)), numpy.zeros(n_out))
+            for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
+
+
+def relu(x):
+    # x * (x > 0) rather than np.maximum(x, 0): the mask is a constant to autograd, so this
+    # traces one multiply, while maximum's gradient traces several ops (see bench_maml.py).
+    return x * (x > 0)
+
+
+def mlp(params, x):
+    """Forward pass: ReLU hidden layers, linear output.
+
+    x: (N, n_in) or (T, N, n_in). params: shared (W (n_in, n_out)) or per task
+    (W (T, n_in, n_out), b (T, 1, n_out)). Returns (N, n_out) or (T, N, n_out).
+    """
+    *hidden, (W_out, b_out) = params
+    for W, b in hidden:
+        x = relu(x @ W + b)
+    return x @ W_out + b_out
+
+
+def loss(params, x, y):
+    """Mean squared error of each task: shape (T,) for x (T, N, 1), a scalar for x (N, 1)."""
+    return np.mean((mlp(params, x) - y) ** 2, axis=(-2, -1))
+
+
+# --- MAML -----------------------------------------------------------------------------------
+
+def per_task(params, n_tasks):
+    """Give each of T tasks its own view of θ: W -> (T, n_in, n_out), b -> (T, 1, n_out).
+
+    Adding zeros of shape (T, 1, 1) broadcasts θ along a new task axis in one traced op; its
+    gradient sums the tasks' gradients back into θ.
+    """
+    zeros = numpy.zeros((n_tasks, 1, 1))
+    return [(zeros + W, zeros + b) for W, b in params]
+
+
+def inner_update(params, x_support, y_support, alpha, first_order=False):
+    """One gradient step on each task's own support set:  θ' = θ − α ∇_θ L^support(θ).
+
+    params carry the task axis (see per_task) when x_support is (T, K, 1). Summing the tasks'
+    losses leaves in each task's copy of θ the gradient of that task's loss alone.
+    """
+    def support_loss(p):
+        return np.sum(loss(p, x_support, y_support))
+
+    if first_order:
+        # autograd has no stop_gradient: we take the gradient at getval(θ), θ's plain values,
+        # so the outer grad sees ∇L as a constant and drops its Hessian term (first-order MAML).
+        grads = grad(support_loss)([(getval(W), getval(b)) for W, b in params])
+    else:
+        grads = grad(support_loss)(params)
+    return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
+
+
+def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
+    """θ' after `steps` inner updates, each task adapted on its own support set.
+
+    x_support, y_support: (T, K, 1) -> adapted params with a task axis; (K, 1) -> shared shapes.
+    steps = 0 returns θ itself (per task).
+    """
+    _check_data(params, x_support=x_support, y_support=y_support)
+    _check_alpha(alpha)
+    _check_steps(steps)
+    if numpy.ndim(x_support) == 3 and numpy.ndim(params[0][0]) == 2:
+        params = per_task(params, len(x_support))
+    for _ in range(steps):
+        params = inner_update(params, x_support, y_support, alpha, first_order)
+    return params
+
+
+def maml_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1,
+              first_order=False):
+    """The meta-objective, (1/T) Σ_i L_i^query(θ'_i): the query MSE after adaptation,
+    averaged over the T tasks. grad(maml_loss) is the exact MAML meta-gradient."""
+    _check_data(params, x_query=x_query, y_query=y_query)
+    if numpy.ndim(x_query) != numpy.ndim(x_support) or (
+            numpy.ndim(x_query) == 3 and len(x_query) != len(x_support)):
+        raise ValueError(f"x_query has shape {numpy.shape(x_query)} but x_support has shape "
+                         f"{numpy.shape(x_support)}: expected the same number of tasks")
+    adapted = adapt(params, x_support, y_support, alpha, steps, first_order)
+    return np.mean(loss(adapted, x_query, y_query))
+
+
+def maml_loss_loop(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1,
+                   first_order=False):
+    """The same meta-objective, one task at a time in a Python loop: the textbook reading of
+    Σ_i L_i^query(θ'_i). Slow; the reference that tests and bench_maml.py hold maml_loss to."""
+    total = 0.0
+    for xs, ys, xq, yq in zip(x_support, y_support, x_query, y_query):
+        adapted = params
+        for _ in range(steps):
+            adapted = inner_update(adapted, xs, ys, alpha, first_order)
+        total = total + loss(adapted, xq, yq)
+    return total / len(x_support)
+
+
+# --- training: MAML and the pretrained baseline ----------------------------------------------
+
+def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """One Adam step (Kingma & Ba 2015) on a list of (W, b) pairs.
+
+    state is None on the first call; returns (new params, new state).
+    """
+    if state is None:
+        zeros = [tuple(numpy.zeros_like(p) for p in layer) for layer in params]
+        state = (0, zeros, zeros)
+    t, m, v = state
+    t += 1
+    m = [tuple(b1 * mi + (1 - b1) * g for mi, g in zip(ml, gl)) for ml, gl in zip(m, grads)]
+    v = [tuple(b2 * vi + (1 - b2) * g * g for vi, g in zip(vl, gl)) for vl, gl in zip(v, grads)]
+    step = lr * numpy.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    params = [tuple(p - step * mi / (numpy.sqrt(vi) + eps) for p, mi, vi in zip(pl, ml, vl))
+              for pl, ml, vl in zip(params, m, v)]
+    return params, (t, m, v)
+
+
+def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
+          sample_tasks=tasks.sample_batch):
+    """Minimise objective(params, batch) by Adam, a fresh batch of tasks each iteration.
+
+    sample_tasks(meta_batch, k, k, rng) -> Batch (K support and K query points per task).
+    callback(iteration, loss, params), if given, is called after every step.
+    Returns (params, losses), losses an array of length `iterations`.
+    """
+    tasks._check_count("meta_batch", meta_batch)
+    tasks._check_count("k", k)
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, numpy.integer)) \
+            or iterations < 0:
+        raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+    _check_positive("lr", lr)
+    objective_and_grad = value_and_grad(objective)
+    state, losses = None, numpy.empty(iterations)
+    for i in range(iterations):
+        batch = sample_tasks(meta_batch, k, k, rng)
+        losses[i], grads = objective_and_grad(params, batch)
+        if not numpy.isfinite(losses[i]):
+            raise FloatingPointError(f"training diverged at iteration {i}: loss {losses[i]} "
+                                     f"(try a smaller learning rate, got lr={lr})")
+        params, state = adam_step(params, grads, state, lr)
+        if callback is not None:
+            callback(i, losses[i], params)
+    return params, losses
+
+
+def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
+               first_order=False, meta_lr=1e-3, callback=None, sample_tasks=tasks.sample_batch):
+    """MAML: θ ← Adam(θ, ∇_θ maml_loss) on a fresh meta-batch of tasks every iteration.
+
+    Defaults are the paper's sinusoid setup (meta-batch 25, K = 10, α = 0.01, one inner step,
+    Adam 1e-3). Returns (params, losses): the meta-trained θ and the query loss per iteration.
+    """
+    _check_alpha(alpha)
+    _check_steps(steps)
+
+    def objective(params, batch):
+        return maml_loss(params, *batch[:4], alpha=alpha, steps=steps, first_order=first_order)
+
+    return train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback,
+                 sample_tasks)
+
+
+def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
+             sample_tasks=tasks.sample_batch):
+    """The paper's pretrained baseline: one network regressed on points of many tasks at once
+    (no inner step), to be fine-tuned at test time by the same `adapt`. Same budget as MAML:
+    each iteration sees the support and query points of `meta_batch` fresh tasks."""
+    def objective(params, batch):
+        return np.mean(loss(params, np.concatenate([batch.x_support, batch.x_query], axis=1),
+                            np.concatenate([batch.y_support, batch.y_query], axis=1)))
+
+    return train(objective, params, rng, iterations, meta_batch, k, lr, callback, sample_tasks)
+
+
+Evaluation = namedtuple("Evaluation", "mse ci95 per_task")
+Evaluation.__doc__ = """Query MSE after 0..max_steps gradient steps: mse and ci95 (max_steps + 1,)
+(mean over tasks and half-width of its 95% interval, 1.96·std/√T), per_task (max_steps + 1, T)."""
+
+
+def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10):
+    """Fine-tune on each held-out task's support set and measure the query MSE after
+    0, 1, ..., max_steps gradient steps. Works for any params (MAML or pretrained).
+
+    Data (T, K, 1), T >= 2 (the interval needs a spread). Returns an Evaluation.
+    """
+    _check_data(params, x_support=x_support, y_support=y_support,
+                x_query=x_query, y_query=y_query)
+    if numpy.ndim(x_support) != 3 or len(x_support) < 2 or len(x_query) != len(x_support):
+        raise ValueError("evaluate needs (T, K, 1) support and query sets with the same T >= 2 "
+                         f"tasks, got {numpy.shape(x_support)} and {numpy.shape(x_query)}")
+    _check_alpha(alpha)
+    _check_steps(max_steps, "max_steps")
+    adapted = per_task(params, len(x_support))
+    per_task_mse = [loss(adapted, x_query, y_query)]
+    for _ in range(max_steps):
+        adapted = inner_update(adapted, x_support, y_support, alpha)
+        per_task_mse.append(loss(adapted, x_query, y_query))
+    per_task_mse = numpy.array(per_task_mse)
+    ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(len(x_support))
+    return Evaluation(per_task_mse.mean(axis=1), ci95, per_task_mse)
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def save_params(path, params, **metadata):
+    """Write params (and JSON-able metadata) to an .npz file, atomically: a temporary file in
+    the same folder, renamed over `path` only once it is complete."""
+    arrays = {}
+    for i, (W, b) in enumerate(params):
+        arrays[f"W{i}"], arrays[f"b{i}"] = numpy.asarray(W), numpy.asarray(b)
+    arrays["metadata"] = numpy.array(json.dumps(metadata))
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            numpy.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_params(path):
+    """Read a checkpoint written by save_params. Returns (params, metadata dict).
+
+    Raises FileNotFoundError if there is no file, ValueError if it is not a valid checkpoint.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint file at {path!r}")
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            contents = {name: data[name] for name in data.files}
+        metadata = json.loads(str(contents.pop("metadata")))
+        params = [(contents.pop(f"W{i}"), contents.pop(f"b{i}")) for i in range(len(contents) // 2)]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path!r} is not a valid checkpoint ({type(e).__name__}: {e})") from None
+    shapes_ok = params and not contents and all(
+        W.ndim == 2 and b.shape == (W.shape[1],) and numpy.isfinite(W).all()
+        and numpy.isfinite(b).all() for W, b in params) and all(
+        W1.shape[1] == W2.shape[0] for (W1, _), (W2, _) in zip(params, params[1:]))
+    if not shapes_ok or not isinstance(metadata, dict):
+        raise ValueError(f"{path!r} is not a valid checkpoint: expected finite W0, b0, W1, ... "
+                         "arrays of matching shapes and a metadata dict")
+    return params, metadata
+
+
+# --- argument checks: a clear message instead of a traceback from deep inside numpy ------------
+
+def _check_data(params, **arrays):
+    n_in, n_out = numpy.shape(params[0][0])[-2], numpy.shape(params[-1][0])[-1]
+    for name, a in arrays.items():
+        if not isinstance(a, numpy.ndarray) or a.ndim not in (2, 3) or a.shape[-2] < 1:
+            raise ValueError(f"{name} must be an array of shape (K, n) or (T, K, n) with K >= 1, "
+                             f"got {getattr(a, 'shape', type(a).__name__)}")
+        width = n_in if name.startswith("x") else n_out
+        if a.shape[-1] != width:
+            raise ValueError(f"{name} has shape {a.shape}: its last axis must be {width} to fit "
+                             "the network")
+        if not numpy.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    xs = [(n, a) for n, a in arrays.items() if n.startswith("x")]
+    for name, a in xs:
+        y_name = "y" + name[1:]
+        if y_name in arrays and arrays[y_name].shape[:-1] != a.shape[:-1]:
+            raise ValueError(f"{name} has shape {a.shape} but {y_name} has shape "
+                             f"{arrays[y_name].shape}: expected the same tasks and points")
+
+
+def _check_alpha(alpha):
+    value = getval(alpha)
+    if not numpy.isscalar(value) or not numpy.isfinite(value) or value < 0:
+        raise ValueError(f"alpha (the inner step size) must be a finite number >= 0, got {alpha!r}")
+
+
+def _check_steps(steps, name="steps"):
+    if isinstance(steps, bool) or not isinstance(steps, (int, numpy.integer)) or steps < 0:
+        raise ValueError(f"{name} (inner gradient steps) must be a whole number >= 0, got {steps!r}")
+
+
+def _check_positive(name, value):
+    if not numpy.isscalar(value) or not numpy.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
