@@ -14,6 +14,7 @@ Shapes: parameters are a list of (W, b) pairs, W (n_in, n_out), b (n_out,). A me
 T tasks with K points each is an array (T, K, 1); adapted parameters carry the task axis too,
 W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
 """
+import ctypes
 import json
 import os
 import tempfile
@@ -80,22 +81,30 @@ def per_task(params, n_tasks):
     return [(zeros + W, zeros + b) for W, b in params]
 
 
+def pairs(weights):
+    """[W0, b0, W1, b1, ...] -> [(W0, b0), (W1, b1), ...]"""
+    return [(weights[i], weights[i + 1]) for i in range(0, len(weights), 2)]
+
+
 def inner_update(params, x_support, y_support, alpha, first_order=False):
     """One gradient step on each task's own support set:  θ' = θ − α ∇_θ L^support(θ).
 
     params carry the task axis (see per_task) when x_support is (T, K, 1). Summing the tasks'
     losses leaves in each task's copy of θ the gradient of that task's loss alone.
     """
-    def support_loss(p):
-        return np.sum(loss(p, x_support, y_support))
+    def support_loss(weights):  # weights = [W0, b0, W1, b1, ...]
+        return np.sum(loss(pairs(weights), x_support, y_support))
 
+    # A flat list of arrays rather than the nested list of pairs: autograd's bookkeeping for
+    # nested containers costs about 1 ms per meta-gradient (bench_maml.py, "nested grad").
+    weights = [w for pair in params for w in pair]
     if first_order:
         # autograd has no stop_gradient: we take the gradient at getval(θ), θ's plain values,
         # so the outer grad sees ∇L as a constant and drops its Hessian term (first-order MAML).
-        grads = grad(support_loss)([(getval(W), getval(b)) for W, b in params])
+        grads = grad(support_loss)([getval(w) for w in weights])
     else:
-        grads = grad(support_loss)(params)
-    return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
+        grads = grad(support_loss)(weights)
+    return pairs([w - alpha * g for w, g in zip(weights, grads)])
 
 
 def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
@@ -107,7 +116,7 @@ def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
     _check_data(params, x_support=x_support, y_support=y_support)
     _check_alpha(alpha)
     _check_steps(steps)
-    if numpy.ndim(x_support) == 3 and numpy.ndim(params[0][0]) == 2:
+    if numpy.ndim(x_support) == 3 and len(_weight_shapes(params)[0]) == 2:  # shared θ
         params = per_task(params, len(x_support))
     for _ in range(steps):
         params = inner_update(params, x_support, y_support, alpha, first_order)
@@ -174,6 +183,7 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
             or iterations < 0:
         raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
     _check_positive("lr", lr)
+    keep_freed_memory()
     objective_and_grad = value_and_grad(objective)
     state, losses = None, numpy.empty(iterations)
     for i in range(iterations):
@@ -289,10 +299,29 @@ def load_params(path):
     return params, metadata
 
 
+# --- speed ----------------------------------------------------------------------------------------
+
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
+
+    Per-task weights (25, 40, 40) are 320 KB, over glibc's default thresholds, so without this
+    each new array comes as fresh pages from the kernel and pays page faults: about a third of
+    a meta-iteration (bench_maml.py, "default malloc"). Returns False (and does nothing) where
+    the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_TRIM_THRESHOLD, 256 << 20) and mallopt(M_MMAP_THRESHOLD, 32 << 20))
+
+
 # --- argument checks: a clear message instead of a traceback from deep inside numpy ------------
 
 def _check_data(params, **arrays):
-    n_in, n_out = numpy.shape(params[0][0])[-2], numpy.shape(params[-1][0])[-1]
+    shapes = _weight_shapes(params)
+    n_in, n_out = shapes[0][-2], shapes[-1][-1]
     for name, a in arrays.items():
         if not isinstance(a, numpy.ndarray) or a.ndim not in (2, 3) or a.shape[-2] < 1:
             raise ValueError(f"{name} must be an array of shape (K, n) or (T, K, n) with K >= 1, "
@@ -309,6 +338,11 @@ def _check_data(params, **arrays):
         if y_name in arrays and arrays[y_name].shape[:-1] != a.shape[:-1]:
             raise ValueError(f"{name} has shape {a.shape} but {y_name} has shape "
                              f"{arrays[y_name].shape}: expected the same tasks and points")
+
+
+def _weight_shapes(params):
+    # read through autograd's boxes with getval: a check must add no work to the trace
+    return [numpy.shape(getval(W)) for W, _ in getval(params)]
 
 
 def _check_alpha(alpha):
