@@ -31,10 +31,12 @@ import tasks
 
 # --- the model: a tiny MLP ----------------------------------------------------------------
 
-def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None):
+def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     """Random (W, b) pairs for an MLP with the given layer sizes (the paper's is 1-40-40-1).
 
-    W ~ N(0, 2 / n_in) (He init, for ReLU), b = 0. rng: a numpy.random.Generator.
+    As in the paper's code: W ~ normal(0, std²) truncated at ±2 std, b = 0. Small weights
+    matter: with large ones (He init, say) fine-tuning at α = 0.01 diverges.
+    rng: a numpy.random.Generator.
     """
     if not isinstance(rng, numpy.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
@@ -42,8 +44,14 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None):
     if len(layer_sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, numpy.integer))
                                    or n < 1 for n in layer_sizes):
         raise ValueError(f"layer_sizes must be two or more whole numbers >= 1, got {layer_sizes!r}")
-    return [(rng.normal(0.0, numpy.sqrt(2.0 / n_in), size=(n_in, n_out)), numpy.zeros(n_out))
-            for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
+    _check_positive("std", std)
+    params = []
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        W = rng.normal(0.0, std, size=(n_in, n_out))
+        while (outside := numpy.abs(W) > 2 * std).any():
+            W[outside] = rng.normal(0.0, std, size=outside.sum())
+        params.append((W, numpy.zeros(n_out)))
+    return params
 
 
 def relu(x):
@@ -246,11 +254,18 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
     _check_alpha(alpha)
     _check_steps(max_steps, "max_steps")
     adapted = per_task(params, len(x_support))
-    per_task_mse = [loss(adapted, x_query, y_query)]
-    for _ in range(max_steps):
-        adapted = inner_update(adapted, x_support, y_support, alpha)
-        per_task_mse.append(loss(adapted, x_query, y_query))
+    with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        per_task_mse = [loss(adapted, x_query, y_query)]
+        for _ in range(max_steps):
+            adapted = inner_update(adapted, x_support, y_support, alpha)
+            per_task_mse.append(loss(adapted, x_query, y_query))
     per_task_mse = numpy.array(per_task_mse)
+    diverged = ~numpy.isfinite(per_task_mse)
+    if diverged.any():
+        step = int(numpy.argmax(diverged.any(axis=1)))
+        raise FloatingPointError(
+            f"fine-tuning diverged: {int(diverged[step].sum())} of {len(x_support)} tasks have a "
+            f"non-finite MSE after {step} gradient steps with alpha={alpha} (try a smaller alpha)")
     ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(len(x_support))
     return Evaluation(per_task_mse.mean(axis=1), ci95, per_task_mse)
 

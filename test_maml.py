@@ -16,7 +16,9 @@ def rng():
 
 @pytest.fixture
 def params(rng):
-    return maml.init_mlp((1, 40, 40, 1), rng)
+    # larger weights than the paper's init (std 0.01): a generic point, with ReLUs well away
+    # from their kinks, so that finite differences are accurate
+    return maml.init_mlp((1, 40, 40, 1), rng, std=0.5)
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def unflat(vector, like):
     return out
 
 
-def finite_difference_error(f, params, rng, n_directions=8, eps=1e-6):
+def finite_difference_error(f, params, rng, n_directions=8, eps=1e-5):
     """Largest relative error between grad(f)·v and the central difference along v."""
     g = flat(grad(f)(params))
     theta = flat(params)
@@ -137,9 +139,13 @@ def test_one_inner_step_lowers_every_tasks_support_loss(params, batch):
     assert numpy.all(after < before)
 
 
-def test_short_meta_training_beats_the_pretrained_baseline(params):
-    maml_params, maml_losses = maml.meta_train(params, numpy.random.default_rng(1), 600)
-    pre_params, pre_losses = maml.pretrain(params, numpy.random.default_rng(1), 600)
+def test_short_meta_training_beats_the_pretrained_baseline():
+    # The paper's init, and a 3x larger learning rate than its 1e-3 to keep the test short:
+    # 2000 iterations separate the two clearly for each of the seeds 0-3 we tried.
+    params = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0))
+    maml_params, maml_losses = maml.meta_train(params, numpy.random.default_rng(10), 2000,
+                                               meta_lr=3e-3)
+    pre_params, pre_losses = maml.pretrain(params, numpy.random.default_rng(10), 2000, lr=3e-3)
     assert maml_losses[-100:].mean() < maml_losses[:100].mean()
     assert pre_losses[-100:].mean() < pre_losses[:100].mean()
     held_out = tasks.sample_batch(200, 10, 50, numpy.random.default_rng(12345))
@@ -285,3 +291,9 @@ def test_training_and_init_reject_bad_input(params):
         maml.init_mlp((1, 40, 1), rng=None)
     with pytest.raises(ValueError, match="layer_sizes"):
         maml.init_mlp((1, 0, 1), rng=numpy.random.default_rng(0))
+
+
+def test_evaluate_reports_divergence_instead_of_nan(params, rng):
+    held_out = tasks.sample_batch(4, 5, 5, rng)
+    with pytest.raises(FloatingPointError, match="diverged.*alpha=50"):
+        maml.evaluate(params, *held_out[:4], alpha=50.0, max_steps=10)
