@@ -1,0 +1,94 @@
+"""The demo end to end with a tiny budget: files, figures, results, --save/--load, bad input."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+import demo_sinusoid
+import maml
+
+TINY = ["--iterations", "20", "--eval-tasks", "8", "--quiet"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(*argv):
+    return demo_sinusoid.main([str(a) for a in argv])
+
+
+def test_demo_writes_every_file(tmp_path, capsys):
+    out = tmp_path / "figures"  # created by the demo
+    assert run(*TINY, "--out", out, "--save", tmp_path / "sinusoid.npz") == 0
+    assert sorted(os.listdir(out)) == ["adaptation.png", "learning_curve.png", "results.json",
+                                       "training.png"]
+    for name in ("adaptation.png", "learning_curve.png", "training.png"):
+        image = matplotlib.image.imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
+        assert image.std() > 0.05  # not a blank canvas
+    report = json.loads((out / "results.json").read_text())
+    assert report["training"]["iterations"] == 20 and report["training"]["seed"] == 0
+    assert report["evaluation"]["held_out_tasks"] == 8
+    rows = report["results"]
+    assert len(rows) == 2 * 3 * 11
+    assert {(r["model"], r["k"]) for r in rows} == {(m, k) for m in ("maml", "pretrained")
+                                                     for k in (5, 10, 20)}
+    assert all(math.isfinite(r["mse"]) and math.isfinite(r["ci95"]) and r["ci95"] > 0
+               for r in rows)
+    for model in ("maml", "pretrained"):
+        params, metadata = maml.load_params(tmp_path / f"{model}_sinusoid.npz")
+        assert metadata["model"] == model and metadata["config"]["iterations"] == 20
+    printed = capsys.readouterr().out
+    assert "| maml | 5 |" in printed and "| pretrained | 20 |" in printed
+
+
+def test_load_reproduces_the_evaluation(tmp_path):
+    assert run(*TINY, "--out", tmp_path / "a", "--save", tmp_path / "m.npz", "--seed", 3) == 0
+    assert run("--load", tmp_path / "m.npz", "--eval-tasks", 8, "--quiet", "--seed", 3,
+               "--out", tmp_path / "b") == 0
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert a["results"] == b["results"]
+    assert a["training"] == b["training"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--iterations", "-1"], "--iterations must be >= 1"),
+    (["--k", "0"], "--k must be >= 1"),
+    (["--eval-tasks", "1"], "--eval-tasks must be >= 2"),
+    (["--alpha", "nan"], "--alpha must be a finite number"),
+    (["--meta-lr", "0"], "--meta-lr must be a finite number > 0"),
+    (["--iterations", "ten"], "invalid int value"),
+    (["--load", "{tmp}/missing.npz"], "no checkpoint file"),
+    (["--load", "{tmp}/corrupt.npz"], "not a valid checkpoint"),
+    (["--out", "{tmp}/results/results.json"], "is a file, expected a folder"),
+    (["--save", "{tmp}/no/such/folder/m.npz"], "does not exist"),
+])
+def test_bad_arguments_exit_2_and_leave_files_alone(tmp_path, capsys, argv, message):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "results.json").write_text("precious")
+    (tmp_path / "maml_corrupt.npz").write_text("not a checkpoint")
+    (tmp_path / "pretrained_corrupt.npz").write_text("not a checkpoint")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert run(*TINY, "--out", results, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert os.listdir(results) == ["results.json"]
+    assert (results / "results.json").read_text() == "precious"
+
+
+def test_command_line_exit_status_and_help(tmp_path):
+    bad = subprocess.run([sys.executable, "demo_sinusoid.py", "--k", "0"], cwd=HERE,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "demo_sinusoid.py: error: --k must be >= 1, got 0"
+    help_text = subprocess.run([sys.executable, "demo_sinusoid.py", "--help"], cwd=HERE,
+                               capture_output=True, text=True, check=True).stdout
+    for flag in ("--iterations", "--meta-batch", "--k", "--alpha", "--inner-steps", "--first-order",
+                 "--meta-lr", "--seed", "--eval-tasks", "--out", "--save", "--load", "--paper",
+                 "--show", "--quiet"):
+        assert flag in help_text
+    assert "(default: 10000)" in help_text
