@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import numpy
@@ -173,20 +172,7 @@ def block_means(losses, n_blocks=1000):
     return means.tolist(), block
 
 
-# --- saving: every file written atomically ------------------------------------------------------
-
-def write_atomically(path, write):
-    """Call write(f) on a temporary file beside `path`, then rename it over `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
+# --- saving: every file written atomically (maml.write_atomically) ------------------------------
 
 def config_of(args):
     """The settings that produced a model, as stored in checkpoints and results.json."""
@@ -347,9 +333,9 @@ def main(argv=None):
                "learning_curve.png": plot_learning_curve(results),
                "training.png": plot_training(models, block)}
     for name, fig in figures.items():
-        write_atomically(os.path.join(args.out, name), lambda f: fig.savefig(f, format="png", dpi=100))
+        maml.write_atomically(os.path.join(args.out, name), lambda f: fig.savefig(f, format="png", dpi=100))
     report = json.dumps(results_json(results, config, args), indent=1)
-    write_atomically(os.path.join(args.out, "results.json"), lambda f: f.write(report.encode()))
+    maml.write_atomically(os.path.join(args.out, "results.json"), lambda f: f.write(report.encode()))
     print(results_table(results))
     print(f"\nwrote {', '.join(list(figures) + ['results.json'])} to {args.out}/")
     if args.show:

@@ -272,22 +272,30 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
 
 # --- checkpoints --------------------------------------------------------------------------------
 
-def save_params(path, params, **metadata):
-    """Write params (and JSON-able metadata) to an .npz file, atomically: a temporary file in
-    the same folder, renamed over `path` only once it is complete."""
-    arrays = {}
-    for i, (W, b) in enumerate(params):
-        arrays[f"W{i}"], arrays[f"b{i}"] = numpy.asarray(W), numpy.asarray(b)
-    arrays["metadata"] = numpy.array(json.dumps(metadata))
+def write_atomically(path, write):
+    """Call write(f) on a new temporary file beside `path`, then rename it over `path`: a
+    reader (or a crash) sees the old file or the new one, never half of one."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def save_params(path, params, **metadata):
+    """Write params (and JSON-able metadata) to an .npz file, atomically."""
+    arrays = {}
+    for i, (W, b) in enumerate(params):
+        arrays[f"W{i}"], arrays[f"b{i}"] = numpy.asarray(W), numpy.asarray(b)
+    arrays["metadata"] = numpy.array(json.dumps(metadata))
+    write_atomically(path, lambda f: numpy.savez(f, **arrays))
 
 
 def load_params(path):

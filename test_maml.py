@@ -297,3 +297,13 @@ def test_evaluate_reports_divergence_instead_of_nan(params, rng):
     held_out = tasks.sample_batch(4, 5, 5, rng)
     with pytest.raises(FloatingPointError, match="diverged.*alpha=50"):
         maml.evaluate(params, *held_out[:4], alpha=50.0, max_steps=10)
+
+
+def test_saved_files_get_the_usual_permissions(params, tmp_path):
+    path = tmp_path / "model.npz"
+    umask = os.umask(0o022)
+    try:
+        maml.save_params(path, params)
+    finally:
+        os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644
