@@ -1,0 +1,50 @@
+"""The README's claims: its snippet prints what the README says, and its results table is the
+one in docs/results.json that the committed checkpoints produce."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def readme():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_snippet_prints_what_the_readme_says():
+    section = readme().split("## The idea in two functions", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    expected = section.split("prints", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout == expected
+
+
+def test_results_table_matches_results_json():
+    with open(os.path.join(HERE, "docs", "results.json"), encoding="utf-8") as f:
+        results = {(r["model"], r["k"], r["steps"]): r for r in json.load(f)["results"]}
+    rows = re.findall(r"^\| (\d+) \| (MAML|pretrained) \| (.+) \|$", readme(), flags=re.M)
+    assert len(rows) == 6
+    for k, model, cells in rows:
+        ours = [c.strip().strip("*") for c in cells.split("|")][:3]
+        for steps, cell in zip((1, 5, 10), ours):
+            r = results[model.lower(), int(k), steps]
+            assert cell == f"{r['mse']:.2f} ± {r['ci95']:.2f}", (model, k, steps)
+
+
+def test_checkpoints_reproduce_results_json(tmp_path):
+    """docs/results.json is what the committed checkpoints give, not a hand-edited table."""
+    import demo_sinusoid
+    assert demo_sinusoid.main(["--load", os.path.join(HERE, "checkpoints", "sinusoid.npz"),
+                               "--out", str(tmp_path), "--quiet"]) == 0
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        fresh = json.load(f)
+    with open(os.path.join(HERE, "docs", "results.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    assert fresh["training"] == committed["training"]
+    for a, b in zip(fresh["results"], committed["results"]):
+        assert (a["model"], a["k"], a["steps"]) == (b["model"], b["k"], b["steps"])
+        assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9
