@@ -324,10 +324,13 @@ def main(argv=None):
                 models[model] = (params, history)
             if args.save:
                 save_models(args.save, trained, args)
+        results = evaluate_both(models, args)
     except UsageError as e:
         print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
         return 2
-    results = evaluate_both(models, args)
+    except FloatingPointError as e:  # training or fine-tuning diverged: no figures, no results
+        print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
+        return 1
     os.makedirs(args.out, exist_ok=True)
     figures = {"adaptation.png": plot_adaptation(models, args),
                "learning_curve.png": plot_learning_curve(results),

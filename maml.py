@@ -55,6 +55,7 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
 
 
 def relu(x):
+    """max(x, 0), elementwise."""
     # x * (x > 0) rather than np.maximum(x, 0): the mask is a constant to autograd, so this
     # traces one multiply where maximum's gradient traces several (1% faster, bench_maml.py).
     return x * (x > 0)
@@ -196,7 +197,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     state, losses = None, numpy.empty(iterations)
     for i in range(iterations):
         batch = sample_tasks(meta_batch, k, k, rng)
-        losses[i], grads = objective_and_grad(params, batch)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            losses[i], grads = objective_and_grad(params, batch)
         if not numpy.isfinite(losses[i]):
             raise FloatingPointError(f"training diverged at iteration {i}: loss {losses[i]} "
                                      f"(try a smaller learning rate, got lr={lr})")

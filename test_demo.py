@@ -80,6 +80,14 @@ def test_bad_arguments_exit_2_and_leave_files_alone(tmp_path, capsys, argv, mess
     assert (results / "results.json").read_text() == "precious"
 
 
+def test_divergence_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert run(*TINY, "--alpha", "5", "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
 def test_command_line_exit_status_and_help(tmp_path):
     bad = subprocess.run([sys.executable, "demo_sinusoid.py", "--k", "0"], cwd=HERE,
                          capture_output=True, text=True)

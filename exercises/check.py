@@ -30,14 +30,17 @@ class Failed(Exception):
 
 
 def flat(tree):
+    """A list of (W, b) pairs as one vector."""
     return numpy.concatenate([numpy.ravel(a) for pair in tree for a in pair])
 
 
 def close(a, b, rtol=1e-9):
+    """Are two lists of (W, b) pairs equal to within rtol?"""
     return numpy.allclose(flat(a), flat(b), rtol=rtol, atol=1e-12)
 
 
 def same_shapes(answer, expected, what):
+    """Fail with a clear message unless `answer` is a list of pairs shaped like `expected`."""
     try:
         shapes = [tuple(numpy.shape(a) for a in pair) for pair in answer]
     except TypeError:
@@ -56,6 +59,7 @@ def setup(seed=0, n_tasks=4, k=5, std=0.3):
 # --- one check function per exercise ---------------------------------------------------------------
 
 def check_1(module):
+    """Exercise 1, one_step_mse: the query MSE after one step."""
     params, _ = maml.load_params(os.path.join(ROOT, "checkpoints", "maml_sinusoid.npz"))
     for k, alpha in [(5, 0.01), (10, 0.001), (20, 0.05)]:
         batch = tasks.sample_batch(100, k, 50, numpy.random.default_rng(7))
@@ -77,6 +81,7 @@ def check_1(module):
 
 
 def check_2(module):
+    """Exercise 2, inner_update: θ' and the meta-gradient through it."""
     params, batch = setup()
     x, y, xq, yq = batch.x_support[0], batch.y_support[0], batch.x_query[0], batch.y_query[0]
     want = maml.adapt(params, x, y, alpha=0.1)
@@ -109,6 +114,7 @@ def check_2(module):
 
 
 def check_3(module):
+    """Exercise 3, first_order_meta_gradient against autograd's first-order MAML."""
     params, batch = setup(n_tasks=5)
     args = (*batch[:4], 0.1)
     want = grad(maml.maml_loss)(params, *batch[:4], alpha=0.1, first_order=True)
@@ -128,6 +134,7 @@ def check_3(module):
 
 
 def check_4(module):
+    """Exercise 4, adapt_batch: per-task adaptation, 1 and 3 steps."""
     params, batch = setup(n_tasks=4)
     for steps in (1, 3):
         want = maml.adapt(params, batch.x_support, batch.y_support, alpha=0.05, steps=steps)
@@ -159,6 +166,7 @@ def check_4(module):
 
 
 def check_5(module):
+    """Exercise 5, sample_line_batch: shapes, values, ranges, seeding, and that MAML learns from it."""
     sample = module.sample_line_batch
     batch = sample(6, 4, 9, numpy.random.default_rng(3))
     if not isinstance(batch, tasks.Batch):
@@ -193,6 +201,7 @@ def check_5(module):
 
 
 def check_6(module):
+    """Exercise 6, meta_sgd_loss: loss and gradients against a per-task loop."""
     params, batch = setup(n_tasks=4)
     rng = numpy.random.default_rng(5)
 
