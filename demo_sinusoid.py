@@ -1,5 +1,5 @@
 """The MAML paper's sinusoid experiment (Finn et al. 2017, section 5.1): MAML against the
-pretrained baseline, with the paper's Figures 2 and 3 and its Table 2 numbers.
+pretrained baseline, with the paper's Figures 2 and 3 and the numbers behind them.
 
     python demo_sinusoid.py                                  # about a minute: figures/
     python demo_sinusoid.py --paper --save checkpoints/sinusoid.npz --out docs
@@ -73,14 +73,14 @@ def parse_args(argv):
     p.add_argument("--load", metavar="PATH",
                    help="load both models saved with --save PATH instead of training")
     p.add_argument("--paper", action="store_true",
-                   help="the paper's schedule: 70,000 iterations, meta-batch 25, K = 10, "
-                        "α = 0.01, one inner step")
+                   help="the paper's schedule as the defaults: 70,000 iterations, meta-batch 25, "
+                        "K = 10, α = 0.01, one inner step (flags you give still win)")
     p.add_argument("--show", action="store_true", help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    argv = sys.argv[1:] if argv is None else argv
+    if "--paper" in argv:
+        p.set_defaults(**PAPER)
     args = p.parse_args(argv)
-    if args.paper:
-        for name, value in PAPER.items():
-            setattr(args, name, value)
     for name, low in [("iterations", 1), ("meta_batch", 1), ("k", 1), ("inner_steps", 1),
                       ("eval_tasks", 2), ("seed", 0)]:
         if getattr(args, name) < low:
@@ -92,6 +92,8 @@ def parse_args(argv):
         raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} is a file, expected a folder")
+    if args.save and args.load:
+        raise UsageError("--save goes with training, --load replaces it: give one of them")
     if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
         raise UsageError(f"--save {args.save!r}: the folder "
                          f"{os.path.dirname(os.path.abspath(args.save))!r} does not exist")
@@ -226,7 +228,7 @@ def results_json(results, config, args):
         training=config,
         evaluation=dict(seed=args.seed, held_out_tasks=args.eval_tasks, k=list(EVAL_K),
                         alpha=args.alpha, query_points=QUERY_POINTS, steps=EVAL_STEPS,
-                        interval="95%: mean ± 1.96·std/√tasks"),
+                        interval="95%: mean ± 1.96·std/√tasks (sample std)"),
         results=[dict(model=model, k=k, steps=s, mse=float(results[model, k].mse[s]),
                       ci95=float(results[model, k].ci95[s]))
                  for model in MODELS for k in EVAL_K for s in range(EVAL_STEPS + 1)])
@@ -238,6 +240,7 @@ def plot_adaptation(models, args, n_tasks=3):
     """The paper's Fig. 2: held-out tasks at K = 5 and 10; truth, support points, prediction
     before and after 1 and 10 gradient steps; MAML and pretrained side by side."""
     import matplotlib.pyplot as plt
+    n_tasks = min(n_tasks, args.eval_tasks)
     fig, axes = plt.subplots(n_tasks, 4, figsize=(16, 3.2 * n_tasks), sharex=True, squeeze=False)
     x = numpy.linspace(-5, 5, 200)[:, None]
     for col, (k, model) in enumerate([(k, m) for k in (5, 10) for m in MODELS]):
@@ -336,7 +339,10 @@ def main(argv=None):
                "learning_curve.png": plot_learning_curve(results),
                "training.png": plot_training(models, block)}
     for name, fig in figures.items():
-        maml.write_atomically(os.path.join(args.out, name), lambda f: fig.savefig(f, format="png", dpi=100))
+        maml.write_atomically(os.path.join(args.out, name),
+                              lambda f: fig.savefig(f, format="png", dpi=100))
+        if not args.show:
+            plt.close(fig)
     report = json.dumps(results_json(results, config, args), indent=1)
     maml.write_atomically(os.path.join(args.out, "results.json"), lambda f: f.write(report.encode()))
     print(results_table(results))

@@ -12,6 +12,10 @@ import demo_sinusoid
 import maml
 
 TINY = ["--iterations", "20", "--eval-tasks", "8", "--quiet"]
+
+
+def test_smallest_evaluation_runs(tmp_path):
+    assert run("--iterations", 2, "--eval-tasks", 2, "--quiet", "--out", tmp_path) == 0
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -65,6 +69,7 @@ def test_load_reproduces_the_evaluation(tmp_path):
     (["--load", "{tmp}/corrupt.npz"], "not a valid checkpoint"),
     (["--out", "{tmp}/results/results.json"], "is a file, expected a folder"),
     (["--save", "{tmp}/no/such/folder/m.npz"], "does not exist"),
+    (["--save", "{tmp}/m.npz", "--load", "{tmp}/m.npz"], "give one of them"),
 ])
 def test_bad_arguments_exit_2_and_leave_files_alone(tmp_path, capsys, argv, message):
     results = tmp_path / "results"
@@ -86,6 +91,14 @@ def test_divergence_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "diverged" in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_paper_sets_the_papers_defaults_and_explicit_flags_win():
+    args = demo_sinusoid.parse_args(["--paper"])
+    assert (args.iterations, args.meta_batch, args.k, args.alpha, args.inner_steps) == \
+        (70000, 25, 10, 0.01, 1)
+    assert demo_sinusoid.parse_args(["--paper", "--iterations", "5"]).iterations == 5
+    assert demo_sinusoid.parse_args([]).iterations == 10000
 
 
 def test_command_line_exit_status_and_help(tmp_path):
