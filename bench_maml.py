@@ -1,6 +1,6 @@
 """Benchmark: exact MAML meta-training speed on one CPU core. A benchmark, not a test.
 
-    python bench_maml.py                  # the README's table (about 3 minutes)
+    python bench_maml.py                  # the tables (about a minute)
     python bench_maml.py --threads 2      # let BLAS use two threads
     python bench_maml.py --quick          # fewer repeats, for a look
 

@@ -57,7 +57,7 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
 def relu(x):
     """max(x, 0), elementwise."""
     # x * (x > 0) rather than np.maximum(x, 0): the mask is a constant to autograd, so this
-    # traces one multiply where maximum's gradient traces several (about 3%, bench_maml.py).
+    # traces one multiply where maximum's gradient traces several (~2% faster, bench_maml.py).
     return x * (x > 0)
 
 
@@ -105,7 +105,7 @@ def inner_update(params, x_support, y_support, alpha, first_order=False):
         return np.sum(loss(pairs(weights), x_support, y_support))
 
     # A flat list of arrays rather than the nested list of pairs: autograd's bookkeeping for
-    # nested containers costs 3-5% of a meta-iteration (bench_maml.py, "nested grad").
+    # nested containers costs 3-9% of a meta-iteration (bench_maml.py, "nested grad").
     weights = [w for pair in params for w in pair]
     if first_order:
         # autograd has no stop_gradient: we take the gradient at getval(θ), θ's plain values,
@@ -330,7 +330,7 @@ def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
 
     Per-task weights (25, 40, 40) are 320 KB, over glibc's default thresholds, so without this
-    each new array comes as fresh pages from the kernel and pays page faults: 1.44x slower
+    each new array comes as fresh pages from the kernel and pays page faults: ~1.45x slower
     meta-iterations (bench_maml.py, "default malloc"). Returns False (and does nothing) where
     the C library is not glibc.
     """
