@@ -186,8 +186,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     callback(iteration, loss, params), if given, is called after every step.
     Returns (params, losses), losses an array of length `iterations`.
     """
-    tasks._check_count("meta_batch", meta_batch)
-    tasks._check_count("k", k)
+    tasks.check_count("meta_batch", meta_batch)
+    tasks.check_count("k", k)
     if isinstance(iterations, bool) or not isinstance(iterations, (int, numpy.integer)) \
             or iterations < 0:
         raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")

@@ -28,7 +28,7 @@ amplitude, phase:     (T,)                 the true waves, for plotting and chec
 
 
 def sinusoid(x, amplitude, phase):
-    """y = A sin(x - phi). x: (T, N, 1) or (N,); amplitude, phase: (T,) or scalars."""
+    """y = A sin(x - phi). x (T, N, 1) with amplitude, phase (T,); or any x with scalars."""
     amplitude, phase = np.asarray(amplitude), np.asarray(phase)
     if x.ndim == 3:
         amplitude, phase = amplitude[:, None, None], phase[:, None, None]
@@ -43,9 +43,9 @@ def sample_batch(n_tasks, k_support, k_query, rng,
     Returns a Batch (shapes in its docstring). The waves are drawn first, so two calls
     with the same seed and `n_tasks` give the same waves whatever K is.
     """
-    _check_count("n_tasks", n_tasks)
-    _check_count("k_support", k_support)
-    _check_count("k_query", k_query)
+    check_count("n_tasks", n_tasks)
+    check_count("k_support", k_support)
+    check_count("k_query", k_query)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator "
                          f"(numpy.random.default_rng(seed)), got {type(rng).__name__}")
@@ -62,6 +62,7 @@ def sample_batch(n_tasks, k_support, k_query, rng,
                  x_query, sinusoid(x_query, amplitude, phase), amplitude, phase)
 
 
-def _check_count(name, value):
+def check_count(name, value):
+    """Raise a ValueError naming `name` unless value is a whole number >= 1."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
