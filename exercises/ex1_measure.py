@@ -9,10 +9,10 @@ makes things worse?  Then fill in the gap, check it, and run this file to see th
 """
 import os
 
-import numpy
+import numpy  # noqa: F401  (you will want these)
 
 import maml
-import tasks
+import tasks  # noqa: F401
 
 
 def one_step_mse(params, k, alpha, seed):

@@ -8,7 +8,7 @@ Check it with:  python exercises/check.py 2
 import autograd.numpy as np  # noqa: F401  (you may want it)
 from autograd import grad  # noqa: F401
 
-import maml
+import maml  # noqa: F401
 
 
 def inner_update(params, x, y, alpha):

@@ -12,7 +12,7 @@ Check it with:  python exercises/check.py 3
 import autograd.numpy as np  # noqa: F401
 from autograd import grad  # noqa: F401
 
-import maml
+import maml  # noqa: F401
 
 
 def first_order_meta_gradient(params, x_support, y_support, x_query, y_query, alpha):

@@ -9,7 +9,7 @@ Check it with:  python exercises/check.py 4
 import autograd.numpy as np  # noqa: F401
 from autograd import grad  # noqa: F401
 
-import maml
+import maml  # noqa: F401
 
 
 def adapt_batch(params, x_support, y_support, alpha, steps):

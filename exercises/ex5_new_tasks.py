@@ -9,9 +9,9 @@ field and the intercept b in its `phase` field. All randomness must come from `r
 Then maml.meta_train(..., sample_tasks=sample_line_batch) meta-learns lines.
 Check it with:  python exercises/check.py 5
 """
-import numpy
+import numpy  # noqa: F401  (you will want these)
 
-import tasks
+import tasks  # noqa: F401
 
 
 def sample_line_batch(n_tasks, k_support, k_query, rng):

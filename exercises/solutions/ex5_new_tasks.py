@@ -1,5 +1,4 @@
 """Reference solution of exercise 5."""
-import numpy
 
 import tasks
 
