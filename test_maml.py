@@ -96,6 +96,18 @@ def test_alpha_zero_reduces_to_the_plain_gradient(params, batch):
 
 # --- vectorised over tasks, and each task on its own ----------------------------------------------
 
+def test_mlp_takes_shared_or_per_task_params_and_one_or_many_tasks(params, batch):
+    x = batch.x_support                                        # (5, 10, 1)
+    shared = maml.mlp(params, x)
+    assert maml.mlp(params, x[0]).shape == (10, 1)
+    assert shared.shape == (5, 10, 1)
+    numpy.testing.assert_allclose(shared[2], maml.mlp(params, x[2]), rtol=1e-12)
+    per_task = maml.mlp(maml.per_task(params, 5), x)
+    numpy.testing.assert_allclose(per_task, shared, rtol=1e-12)
+    assert [W.shape for W, b in maml.per_task(params, 5)] == [(5, 1, 40), (5, 40, 40), (5, 40, 1)]
+    assert [b.shape for W, b in maml.per_task(params, 5)] == [(5, 1, 40), (5, 1, 40), (5, 1, 1)]
+
+
 @pytest.mark.parametrize("steps, first_order", [(1, False), (3, False), (1, True), (3, True)])
 def test_vectorised_equals_per_task_loop(params, batch, steps, first_order):
     kwargs = dict(alpha=0.02, steps=steps, first_order=first_order)
