@@ -124,7 +124,7 @@ def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
     """
     _check_data(params, x_support=x_support, y_support=y_support)
     _check_alpha(alpha)
-    _check_steps(steps)
+    tasks.check_count("steps", steps, low=0)
     if numpy.ndim(x_support) == 3 and len(_weight_shapes(params)[0]) == 2:  # shared θ
         params = per_task(params, len(x_support))
     for _ in range(steps):
@@ -188,9 +188,7 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     """
     tasks.check_count("meta_batch", meta_batch)
     tasks.check_count("k", k)
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, numpy.integer)) \
-            or iterations < 0:
-        raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+    tasks.check_count("iterations", iterations, low=0)
     _check_positive("lr", lr)
     keep_freed_memory()
     objective_and_grad = value_and_grad(objective)
@@ -216,7 +214,7 @@ def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
     Adam 1e-3). Returns (params, losses): the meta-trained θ and the query loss per iteration.
     """
     _check_alpha(alpha)
-    _check_steps(steps)
+    tasks.check_count("steps", steps, low=0)
 
     def objective(params, batch):
         return maml_loss(params, *batch[:4], alpha=alpha, steps=steps, first_order=first_order)
@@ -254,7 +252,7 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
         raise ValueError("evaluate needs (T, K, 1) support and query sets with the same T >= 2 "
                          f"tasks, got {numpy.shape(x_support)} and {numpy.shape(x_query)}")
     _check_alpha(alpha)
-    _check_steps(max_steps, "max_steps")
+    tasks.check_count("max_steps", max_steps, low=0)
     adapted = per_task(params, len(x_support))
     with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
         per_task_mse = [loss(adapted, x_query, y_query)]
@@ -374,11 +372,6 @@ def _check_alpha(alpha):
     value = getval(alpha)
     if not numpy.isscalar(value) or not numpy.isfinite(value) or value < 0:
         raise ValueError(f"alpha (the inner step size) must be a finite number >= 0, got {alpha!r}")
-
-
-def _check_steps(steps, name="steps"):
-    if isinstance(steps, bool) or not isinstance(steps, (int, numpy.integer)) or steps < 0:
-        raise ValueError(f"{name} (inner gradient steps) must be a whole number >= 0, got {steps!r}")
 
 
 def _check_positive(name, value):

@@ -62,7 +62,7 @@ def sample_batch(n_tasks, k_support, k_query, rng,
                  x_query, sinusoid(x_query, amplitude, phase), amplitude, phase)
 
 
-def check_count(name, value):
-    """Raise a ValueError naming `name` unless value is a whole number >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+def check_count(name, value, low=1):
+    """Raise a ValueError naming `name` unless value is a whole number >= low."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
