@@ -183,11 +183,11 @@ def config_of(args):
                 meta_lr=args.meta_lr, seed=args.seed, layers=list(LAYERS))
 
 
-def save_models(path, models, args):
-    """Both models, each with its configuration and its (block-averaged) loss history."""
+def save_models(path, models, block, args):
+    """Both models, each with its configuration and its loss history (means of `block`
+    iterations), as {model: (params, history)}."""
     for model, file in checkpoint_paths(path).items():
-        params, losses = models[model]
-        history, block = block_means(losses)
+        params, history = models[model]
         maml.save_params(file, params, model=model, config=config_of(args),
                          losses=history, loss_block=block)
 
@@ -326,7 +326,7 @@ def main(argv=None):
                 history, block = block_means(losses)
                 models[model] = (params, history)
             if args.save:
-                save_models(args.save, trained, args)
+                save_models(args.save, models, block, args)
         results = evaluate_both(models, args)
     except UsageError as e:
         print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
