@@ -17,28 +17,39 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy
 
+import files
 import maml
 import tasks
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 DEFAULTS = dict(iterations=10000, meta_batch=25, k=10, alpha=0.01, inner_steps=1, meta_lr=1e-3,
                 seed=0, eval_tasks=600, out="figures")
 PAPER = dict(iterations=70000, meta_batch=25, k=10, alpha=0.01, inner_steps=1)
+LIMITS = dict(iterations=(1, 1_000_000), meta_batch=(1, 1000), k=(1, 1000), inner_steps=(1, 20),
+              eval_tasks=(2, 10_000), seed=(0, 2**63 - 1))  # sane bounds, stated in --help
+TRAINING_FLAGS = ("iterations", "meta_batch", "k", "inner_steps", "first_order", "meta_lr",
+                  "paper", "save", "force")
 EVAL_K = (5, 10, 20)      # support points at test time
 EVAL_STEPS = 10           # gradient steps at test time
 QUERY_POINTS = 100        # query points per held-out task
 LAYERS = (1, 40, 40, 1)
 MODELS = ("maml", "pretrained")
+# The paper's 5-shot MSE after 1 / 5 / 10 gradient steps: arXiv:1703.03400 v3, appendix C.1,
+# Table 2 ("pretrain on all tasks" is the baseline row).
+PAPER_K5 = {"maml": (0.67, 0.38, 0.35), "pretrained": (2.41, 2.23, 2.19)}
 
 
 class UsageError(Exception):
     """A bad argument or input file: reported in one line, exit status 2."""
 
 
-# --- command line --------------------------------------------------------------------------------
+# --- command line: every flag and path is checked here, before any work -------------------------
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but an error is one line (no usage block) and exit status 2."""
@@ -47,63 +58,139 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_args(argv):
-    """Parse and check the command line; raises UsageError for a bad value."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not the meaningless '(default: False)' of on/off flags."""
+
+    def _get_help_string(self, action):
+        if action.const is True or action.default in (None, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def make_parser(defaults):
     p = OneLineParser(description="Meta-train MAML and the pretrained baseline on sinusoid tasks "
-                      "and reproduce the paper's figures.",
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--iterations", type=int, default=DEFAULTS["iterations"],
-                   help="meta-training iterations (the baseline gets as many)")
-    p.add_argument("--meta-batch", type=int, default=DEFAULTS["meta_batch"], help="tasks per iteration")
-    p.add_argument("--k", type=int, default=DEFAULTS["k"],
-                   help="support (and query) points per training task")
-    p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"], help="inner step size α")
-    p.add_argument("--inner-steps", type=int, default=DEFAULTS["inner_steps"],
-                   help="inner gradient steps during meta-training")
-    p.add_argument("--first-order", action="store_true", help="first-order MAML (default: exact)")
-    p.add_argument("--meta-lr", type=float, default=DEFAULTS["meta_lr"], help="Adam learning rate β")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
-                   help="seed for weights, training tasks and held-out tasks")
-    p.add_argument("--eval-tasks", type=int, default=DEFAULTS["eval_tasks"],
-                   help="held-out tasks for each K in 5, 10, 20")
-    p.add_argument("--out", default=DEFAULTS["out"], help="folder for figures and results.json")
-    p.add_argument("--save", metavar="PATH",
-                   help="save both models: PATH=dir/name.npz writes dir/maml_name.npz and "
-                        "dir/pretrained_name.npz")
-    p.add_argument("--load", metavar="PATH",
-                   help="load both models saved with --save PATH instead of training")
+                      "and reproduce the paper's figures. Nothing is written until the whole run "
+                      "has succeeded; then the figures, results.json and the checkpoint are "
+                      "replaced as one set.",
+                      formatter_class=HelpFormatter, allow_abbrev=False,
+                      argument_default=argparse.SUPPRESS)
+    if defaults:
+        p.set_defaults(**defaults)
+
+    def bounded(name, text):
+        low, high = LIMITS[name]
+        return f"{text}, {low:,} to {high:,}"
+
+    p.add_argument("--iterations", type=int,
+                   help=bounded("iterations", "meta-training iterations (the baseline gets as many)"))
+    p.add_argument("--meta-batch", type=int,
+                   help=bounded("meta_batch", "tasks per iteration"))
+    p.add_argument("--k", type=int,
+                   help=bounded("k", "support (and query) points per training task"))
+    p.add_argument("--alpha", type=float,
+                   help="inner step size α, in training and at test time")
+    p.add_argument("--inner-steps", type=int,
+                   help=bounded("inner_steps", "inner gradient steps during meta-training"))
+    p.add_argument("--first-order", action="store_true",
+                   help="first-order MAML instead of exact (second-order) MAML")
+    p.add_argument("--meta-lr", type=float, help="Adam learning rate β")
+    p.add_argument("--seed", type=int,
+                   help=bounded("seed", "seed for weights, training tasks and held-out tasks"))
+    p.add_argument("--eval-tasks", type=int,
+                   help=bounded("eval_tasks", "held-out tasks for each K in 5, 10, 20"))
+    p.add_argument("--out",
+                   help="folder for the figures and results.json (created if missing)")
+    p.add_argument("--save", metavar="PATH.npz",
+                   help="also save both models to this one checkpoint file")
+    p.add_argument("--force", action="store_true",
+                   help="let --save replace an existing checkpoint")
+    p.add_argument("--load", metavar="PATH.npz",
+                   help="evaluate the two models of a checkpoint instead of training "
+                        "(e.g. checkpoints/sinusoid.npz)")
     p.add_argument("--paper", action="store_true",
                    help="the paper's schedule as the defaults: 70,000 iterations, meta-batch 25, "
                         "K = 10, α = 0.01, one inner step (flags you give still win)")
-    p.add_argument("--show", action="store_true", help="also show the figures in a window")
+    p.add_argument("--show", action="store_true",
+                   help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    argv = sys.argv[1:] if argv is None else argv
+    return p
+
+
+def parse_args(argv):
+    """Parse and check the command line, paths included; raises UsageError for a bad value."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    defaults = dict(DEFAULTS, first_order=False, save=None, force=False, load=None, paper=False,
+                    show=False, quiet=False)
     if "--paper" in argv:
-        p.set_defaults(**PAPER)
-    args = p.parse_args(argv)
-    for name, low in [("iterations", 1), ("meta_batch", 1), ("k", 1), ("inner_steps", 1),
-                      ("eval_tasks", 2), ("seed", 0)]:
-        if getattr(args, name) < low:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= {low}, "
-                             f"got {getattr(args, name)}")
+        defaults.update(PAPER)
+    args = make_parser(defaults).parse_args(argv)
+    given = vars(make_parser(None).parse_args(argv))   # only the flags typed
+    for name, (low, high) in LIMITS.items():
+        value = getattr(args, name)
+        if not low <= value <= high:
+            raise UsageError(f"--{name.replace('_', '-')} must be from {low:,} to {high:,}, "
+                             f"got {value}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         raise UsageError(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if not (math.isfinite(args.meta_lr) and args.meta_lr > 0):
         raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is a file, expected a folder")
-    if args.save and args.load:
-        raise UsageError("--save goes with training, --load replaces it: give one of them")
-    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
-        raise UsageError(f"--save {args.save!r}: the folder "
-                         f"{os.path.dirname(os.path.abspath(args.save))!r} does not exist")
+    if args.load is not None:
+        training = [f for f in TRAINING_FLAGS if f in given]
+        if training:
+            flag = "--" + training[0].replace("_", "-")
+            raise UsageError(f"{flag} is a training setting, but --load evaluates saved models "
+                             f"without training: drop {flag} or --load")
+    check_out_folder(args.out)
+    if args.save is not None:
+        check_save_path(args.save, args.force)
+    if args.force and args.save is None:
+        raise UsageError("--force only lets --save replace a checkpoint; no --save given")
     return args
 
 
-def checkpoint_paths(path):
-    """PATH=dir/name.npz -> {'maml': dir/maml_name.npz, 'pretrained': dir/pretrained_name.npz}."""
-    folder, name = os.path.split(path)
-    return {model: os.path.join(folder, f"{model}_{name}") for model in MODELS}
+def nearest_existing(path):
+    """The path itself or its nearest existing ancestor folder."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def check_writable_folder(flag, value, folder):
+    """Is `folder` (existing) a folder we can create files in? Tried for real: permission
+    bits say nothing for root, nor for read-only or virtual file systems like /proc."""
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {value!r}: {folder!r} is not a folder")
+    try:
+        probe = tempfile.mkdtemp(dir=folder, prefix=files.STAGING_PREFIX + "probe-")
+        os.rmdir(probe)
+    except OSError as e:
+        raise UsageError(f"{flag} {value!r}: cannot write in {folder!r} ({e.strerror})") from None
+
+
+def check_out_folder(out):
+    if not out:
+        raise UsageError("--out must name a folder, got ''")
+    if os.path.islink(out) and not os.path.exists(out):
+        raise UsageError(f"--out {out!r} is a broken symbolic link")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out!r} is a file, expected a folder")
+    check_writable_folder("--out", out, nearest_existing(out))
+
+
+def check_save_path(save, force):
+    if not save:
+        raise UsageError("--save must name a .npz file, got ''")
+    if os.path.isdir(save) or not save.endswith(".npz"):
+        raise UsageError(f"--save {save!r}: expected a file name ending in .npz")
+    if os.path.islink(save) and not os.path.exists(save):
+        raise UsageError(f"--save {save!r} is a broken symbolic link")
+    folder = os.path.dirname(os.path.abspath(save))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--save {save!r}: the folder {folder!r} does not exist")
+    check_writable_folder("--save", save, folder)
+    if os.path.exists(save) and not force:
+        raise UsageError(f"--save {save!r} exists: add --force to replace it")
 
 
 # --- training and evaluation ----------------------------------------------------------------------
@@ -174,7 +261,7 @@ def block_means(losses, n_blocks=1000):
     return means.tolist(), block
 
 
-# --- saving: every file written atomically (maml.write_atomically) ------------------------------
+# --- checkpoints and results ------------------------------------------------------------------
 
 def config_of(args):
     """The settings that produced a model, as stored in checkpoints and results.json."""
@@ -183,42 +270,99 @@ def config_of(args):
                 meta_lr=args.meta_lr, seed=args.seed, layers=list(LAYERS))
 
 
-def save_models(path, models, block, args):
-    """Both models, each with its configuration and its loss history (means of `block`
-    iterations), as {model: (params, history)}."""
-    for model, file in checkpoint_paths(path).items():
-        params, history = models[model]
-        maml.save_params(file, params, model=model, config=config_of(args),
-                         losses=history, loss_block=block)
+CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="number",
+                    inner_steps="count", first_order="flag", meta_lr="number", seed="count")
+
+
+def checkpoint_bytes(models, config, block):
+    """Both models in one .npz file (one file cannot hold a mixed pair), with the training
+    configuration and each model's loss history (means of `block` iterations)."""
+    return files.encode_models({m: models[m][0] for m in MODELS},
+                               dict(config=config, loss_block=block,
+                                    losses={m: models[m][1] for m in MODELS}))
 
 
 def load_models(path):
-    """Both models saved by save_models -> ({model: (params, block-mean losses)}, config, block)."""
-    models, config, block = {}, None, 1
-    for model, file in checkpoint_paths(path).items():
-        try:
-            params, metadata = maml.load_params(file)
-        except (FileNotFoundError, ValueError) as e:
-            raise UsageError(f"--load {path!r}: {e}") from None
-        shapes = tuple([params[0][0].shape[0]] + [W.shape[1] for W, _ in params])
-        if metadata.get("model") != model or shapes[0] != 1 or shapes[-1] != 1:
-            raise UsageError(f"--load {path!r}: {file!r} is not a {model} sinusoid model "
-                             f"(layers {shapes}, model {metadata.get('model')!r})")
-        models[model] = (params, metadata.get("losses", []))
-        config, block = metadata.get("config", {}), metadata.get("loss_block", 1)
-    return models, config, block
+    """The two models of a checkpoint -> ({model: (params, block-mean losses)}, config, block).
+    Raises UsageError, in one line, for a missing, corrupt or foreign file."""
+    if not path:
+        raise UsageError("--load must name a checkpoint file, got ''")
+    try:
+        saved, metadata = maml.load_models(path)
+        missing = [m for m in MODELS if m not in saved]
+        if missing:
+            raise ValueError(f"it holds no {' or '.join(missing)} model (it holds "
+                             f"{', '.join(repr(m) for m in saved)}); expected a file written "
+                             "by --save")
+        config = metadata.get("config")
+        if not isinstance(config, dict):
+            raise ValueError("its metadata has no training configuration")
+        for key, kind in CONFIG_KINDS.items():
+            files.expect(config.get(key), kind, f"config {key}")
+        block = files.expect(metadata.get("loss_block"), "count", "loss_block")
+        losses = metadata.get("losses")
+        if not isinstance(losses, dict):
+            raise ValueError("its metadata has no loss histories")
+        models = {}
+        for model in MODELS:
+            sizes = [saved[model][0][0].shape[0]] + [W.shape[1] for W, _ in saved[model]]
+            if sizes[0] != 1 or sizes[-1] != 1:
+                raise ValueError(f"its {model} model has layers {sizes}: not a sinusoid "
+                                 "regressor (one input, one output)")
+            models[model] = (saved[model], files.expect(losses.get(model), "numbers",
+                                                        f"losses of {model}"))
+    except FileNotFoundError as e:
+        raise UsageError(f"--load: {e}") from None
+    except ValueError as e:
+        raise UsageError(f"--load {path!r}: {e}") from None
+    return models, config, max(block, 1)
 
 
-def results_table(results):
-    """Markdown: one row per (model, K), one column per number of gradient steps."""
-    head = "| model | K | " + " | ".join(f"{s} step{'s' * (s != 1)}" for s in range(EVAL_STEPS + 1))
-    lines = [head + " |", "|---|---|" + "---:|" * (EVAL_STEPS + 1)]
-    for model in MODELS:
-        for k in EVAL_K:
+def results_table(results, config, args, committed=None):
+    """The printed summary, under 100 columns: a settings line, then MSE ± 95% interval after
+    0 / 1 / 5 / 10 steps per (model, K); beside it the committed 70,000-iteration result and the
+    paper's, where there are ones."""
+    shown = (0, 1, 5, 10)
+    trained = (f"{config['iterations']:,} iterations, meta-batch {config['meta_batch']}, "
+               f"K = {config['k']}, α = {config['alpha']:g}, {config['inner_steps']} inner "
+               f"step{'s' * (config['inner_steps'] != 1)} "
+               f"({'first-order' if config['first_order'] else 'exact'}), "
+               f"meta-lr {config['meta_lr']:g}, seed {config['seed']}")
+    lines = [f"trained: {trained}",
+             f"evaluated: {args.eval_tasks} held-out tasks (seed {args.seed}), {QUERY_POINTS} "
+             f"query points, α = {args.alpha:g}; mean squared error ± 95% interval",
+             f"{'':23}" + "".join(f"{f'{s} step' + 's' * (s != 1):>14}" for s in shown)]
+
+    def row(label, cells):
+        return f"{label:<23}" + "".join(f"{c:>14}" for c in cells)
+
+    for k in EVAL_K:
+        for model in MODELS:
             r = results[model, k]
-            cells = " | ".join(f"{m:.3f} ± {c:.3f}" for m, c in zip(r.mse, r.ci95))
-            lines.append(f"| {model} | {k} | {cells} |")
+            lines.append(row(f"{model} K={k}", [f"{r.mse[s]:.2f} ± {r.ci95[s]:.2f}"
+                                                  for s in shown]))
+            if committed and (model, k, 1) in committed:
+                lines.append(row("  committed 70k", [f"{committed[model, k, s]:.2f}"
+                                                     for s in shown]))
+            if k == 5:
+                lines.append(row("  paper (Table 2)", ["—", *(f"{v:.2f}" for v in PAPER_K5[model])]))
     return "\n".join(lines)
+
+
+def committed_results(args, config):
+    """{(model, K, steps): MSE} of the committed docs/results.json, if it was evaluated on the
+    same held-out tasks as this run but trained otherwise, else None: so that a short run is
+    read beside the 70,000-iteration one."""
+    try:
+        with open(os.path.join(HERE, "docs", "results.json"), encoding="utf-8") as f:
+            report = json.load(f)
+        evaluation = report["evaluation"]
+        comparable = (evaluation["seed"], evaluation["held_out_tasks"], evaluation["alpha"]) == (
+            args.seed, args.eval_tasks, args.alpha) and report["training"] != config
+        return {(r["model"], r["k"], r["steps"]): r["mse"] for r in report["results"]} \
+            if comparable else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def results_json(results, config, args):
@@ -307,49 +451,76 @@ def plot_training(models, block):
     return fig
 
 
-# --- main -----------------------------------------------------------------------------------------
+# --- main: check everything, then compute, then commit the results in one step ------------------
 
-def main(argv=None):
-    """Train (or load), evaluate, write the figures and results. Returns the exit status."""
-    try:
-        args = parse_args(argv)
-        import matplotlib
-        if not args.show:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        if args.load:
-            models, config, block = load_models(args.load)
-        else:
-            trained = train_both(args)
-            models, config = {}, config_of(args)
-            for model, (params, losses) in trained.items():
-                history, block = block_means(losses)
-                models[model] = (params, history)
-            if args.save:
-                save_models(args.save, models, block, args)
-        results = evaluate_both(models, args)
-    except UsageError as e:
-        print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
-        return 2
-    except FloatingPointError as e:  # training or fine-tuning diverged: no figures, no results
-        print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
-        return 1
-    os.makedirs(args.out, exist_ok=True)
+FLAG_OF_KNOB = {"alpha": "--alpha", "meta_lr": "--meta-lr", "lr": "--meta-lr",
+                "params": "--meta-lr (the trained weights overflow)", "data": "the task data"}
+
+
+def png_bytes(fig):
+    """A figure as PNG bytes (nothing is written to disk before the commit)."""
+    import io
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def run(args):
+    """Train (or load) and evaluate, render every output in memory, then commit them: the
+    checkpoint first (the most precious file), then the --out folder as one set."""
+    import matplotlib
+    if not args.show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if args.load:
+        models, config, block = load_models(args.load)
+    else:
+        trained = train_both(args)
+        models, config = {}, config_of(args)
+        for model, (params, losses) in trained.items():
+            history, block = block_means(losses)
+            models[model] = (params, history)
+    results = evaluate_both(models, args)
     figures = {"adaptation.png": plot_adaptation(models, args),
                "learning_curve.png": plot_learning_curve(results),
                "training.png": plot_training(models, block)}
-    for name, fig in figures.items():
-        maml.write_atomically(os.path.join(args.out, name),
-                              lambda f: fig.savefig(f, format="png", dpi=100))
-        if not args.show:
-            plt.close(fig)
-    report = json.dumps(results_json(results, config, args), indent=1)
-    maml.write_atomically(os.path.join(args.out, "results.json"), lambda f: f.write(report.encode()))
-    print(results_table(results))
-    print(f"\nwrote {', '.join(list(figures) + ['results.json'])} to {args.out}/")
+    outputs = {name: png_bytes(fig) for name, fig in figures.items()}
+    outputs["results.json"] = json.dumps(results_json(results, config, args), indent=1,
+                                         allow_nan=False).encode()
+    with files.signals_held():  # a Ctrl-C now would land between the two commits
+        if args.save:
+            folder, name = os.path.split(os.path.abspath(args.save))
+            files.commit(folder, {name: checkpoint_bytes(models, config, block)})
+        files.commit(args.out, outputs)
+    print(results_table(results, config, args, committed_results(args, config)))
+    print(f"\nwrote {', '.join(outputs)} to {args.out}/" +
+          (f" and both models to {args.save}" if args.save else ""))
     if args.show:
         plt.show()
-    return 0
+    for fig in figures.values():
+        plt.close(fig)
+
+
+def main(argv=None):
+    """The command line. Returns the exit status: 0 done, 1 the run failed (diverged, or a file
+    could not be written), 2 a bad argument or input file, 130 interrupted. Whatever the
+    status, the files of --out and --save are the complete old set or the complete new one."""
+    try:
+        run(parse_args(argv))
+        return 0
+    except UsageError as e:
+        print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
+        return 2
+    except maml.Diverged as e:  # nothing was written
+        print(f"demo_sinusoid.py: error: {e} [cause: {FLAG_OF_KNOB[e.knob]}]", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"demo_sinusoid.py: error: could not write the results ({e}); the earlier ones "
+              "are kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ndemo_sinusoid.py: interrupted; no file was changed", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ T tasks with K points each is an array (T, K, 1); adapted parameters carry the t
 W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
 """
 import ctypes
-import json
 import os
-import tempfile
 import zipfile
 from collections import namedtuple
 
@@ -26,6 +24,8 @@ import numpy
 from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
+import checks
+import files
 import tasks
 
 
@@ -38,13 +38,12 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     matter: with large ones (He init, say) fine-tuning at α = 0.01 diverges.
     rng: a numpy.random.Generator.
     """
-    if not isinstance(rng, numpy.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
-    if len(layer_sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, numpy.integer))
-                                   or n < 1 for n in layer_sizes):
-        raise ValueError(f"layer_sizes must be two or more whole numbers >= 1, got {layer_sizes!r}")
-    _check_positive("std", std)
+    checks.rng(rng)
+    if not isinstance(layer_sizes, (list, tuple)) or len(layer_sizes) < 2:
+        raise ValueError(f"layer_sizes must be two or more whole numbers, got {layer_sizes!r}")
+    for n in layer_sizes:
+        checks.count("each of layer_sizes", n, low=1, high=100_000)
+    checks.number("std", std, strict=True)
     params = []
     for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
         W = rng.normal(0.0, std, size=(n_in, n_out))
@@ -67,6 +66,7 @@ def mlp(params, x):
     x: (N, n_in) or (T, N, n_in). params: shared (W (n_in, n_out)) or per task
     (W (T, n_in, n_out), b (T, 1, n_out)). Returns (N, n_out) or (T, N, n_out).
     """
+    checks.params(params, finite=False)  # shapes only: cheap enough for every call
     *hidden, (W_out, b_out) = params
     for W, b in hidden:
         x = relu(x @ W + b)
@@ -122,10 +122,14 @@ def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
     x_support, y_support: (T, K, 1) -> adapted params with a task axis; (K, 1) -> shared shapes.
     steps = 0 returns θ itself (per task).
     """
-    _check_data(params, x_support=x_support, y_support=y_support)
-    _check_alpha(alpha)
-    tasks.check_count("steps", steps, low=0)
-    if numpy.ndim(x_support) == 3 and len(_weight_shapes(params)[0]) == 2:  # shared θ
+    sizes, n_tasks = checks.params(params)
+    checks.data(sizes, x_support=x_support, y_support=y_support)
+    checks.number("alpha (the inner step size)", alpha)
+    checks.count("steps", steps, low=0, high=1000)
+    if n_tasks is not None and (x_support.ndim != 3 or len(x_support) != n_tasks):
+        raise ValueError(f"params carry a task axis of {n_tasks} but x_support has shape "
+                         f"{x_support.shape}")
+    if x_support.ndim == 3 and n_tasks is None:  # shared θ
         params = per_task(params, len(x_support))
     for _ in range(steps):
         params = inner_update(params, x_support, y_support, alpha, first_order)
@@ -136,7 +140,7 @@ def maml_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=
               first_order=False):
     """The meta-objective, (1/T) Σ_i L_i^query(θ'_i): the query MSE after adaptation,
     averaged over the T tasks. grad(maml_loss) is the exact MAML meta-gradient."""
-    _check_data(params, x_query=x_query, y_query=y_query)
+    checks.data(checks.params(params)[0], x_query=x_query, y_query=y_query)
     if numpy.ndim(x_query) != numpy.ndim(x_support) or (
             numpy.ndim(x_query) == 3 and len(x_query) != len(x_support)):
         raise ValueError(f"x_query has shape {numpy.shape(x_query)} but x_support has shape "
@@ -186,10 +190,12 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     callback(iteration, loss, params), if given, is called after every step.
     Returns (params, losses), losses an array of length `iterations`.
     """
-    tasks.check_count("meta_batch", meta_batch)
-    tasks.check_count("k", k)
-    tasks.check_count("iterations", iterations, low=0)
-    _check_positive("lr", lr)
+    checks.params(params, per_task=False)
+    checks.rng(rng)
+    checks.count("meta_batch", meta_batch, high=100_000)
+    checks.count("k", k, high=100_000)
+    checks.count("iterations", iterations, low=0, high=100_000_000)
+    checks.number("lr", lr, strict=True)
     keep_freed_memory()
     objective_and_grad = value_and_grad(objective)
     state, losses = None, numpy.empty(iterations)
@@ -197,9 +203,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
         batch = sample_tasks(meta_batch, k, k, rng)
         with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             losses[i], grads = objective_and_grad(params, batch)
-        if not numpy.isfinite(losses[i]):
-            raise FloatingPointError(f"training diverged at iteration {i}: loss {losses[i]} "
-                                     f"(try a smaller learning rate, got lr={lr})")
+        if not (numpy.isfinite(losses[i]) and all(numpy.isfinite(g).all() for g in _flat(grads))):
+            raise _diverged(i, losses[i], params, batch, lr)
         params, state = adam_step(params, grads, state, lr)
         if callback is not None:
             callback(i, losses[i], params)
@@ -213,8 +218,8 @@ def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
     Defaults are the paper's sinusoid setup (meta-batch 25, K = 10, α = 0.01, one inner step,
     Adam 1e-3). Returns (params, losses): the meta-trained θ and the query loss per iteration.
     """
-    _check_alpha(alpha)
-    tasks.check_count("steps", steps, low=0)
+    checks.number("alpha (the inner step size)", alpha)
+    checks.count("steps", steps, low=0, high=1000)
 
     def objective(params, batch):
         return maml_loss(params, *batch[:4], alpha=alpha, steps=steps, first_order=first_order)
@@ -246,80 +251,110 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
 
     Data (T, K, 1), T >= 2 (the interval needs a spread). Returns an Evaluation.
     """
-    _check_data(params, x_support=x_support, y_support=y_support,
-                x_query=x_query, y_query=y_query)
+    sizes, n_tasks = checks.params(params, per_task=False)
+    checks.data(sizes, x_support=x_support, y_support=y_support, x_query=x_query, y_query=y_query)
     if numpy.ndim(x_support) != 3 or len(x_support) < 2 or len(x_query) != len(x_support):
         raise ValueError("evaluate needs (T, K, 1) support and query sets with the same T >= 2 "
                          f"tasks, got {numpy.shape(x_support)} and {numpy.shape(x_query)}")
-    _check_alpha(alpha)
-    tasks.check_count("max_steps", max_steps, low=0)
+    checks.number("alpha (the inner step size)", alpha)
+    checks.count("max_steps", max_steps, low=0, high=1000)
     adapted = per_task(params, len(x_support))
     with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
         per_task_mse = [loss(adapted, x_query, y_query)]
         for _ in range(max_steps):
             adapted = inner_update(adapted, x_support, y_support, alpha)
             per_task_mse.append(loss(adapted, x_query, y_query))
-    per_task_mse = numpy.array(per_task_mse)
-    diverged = ~numpy.isfinite(per_task_mse)
-    if diverged.any():
-        step = int(numpy.argmax(diverged.any(axis=1)))
-        raise FloatingPointError(
-            f"fine-tuning diverged: {int(diverged[step].sum())} of {len(x_support)} tasks have a "
-            f"non-finite MSE after {step} gradient steps with alpha={alpha} (try a smaller alpha)")
-    ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(len(x_support))
-    return Evaluation(per_task_mse.mean(axis=1), ci95, per_task_mse)
+        per_task_mse = numpy.array(per_task_mse)
+        mse = per_task_mse.mean(axis=1)
+        ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(len(x_support))
+    bad = ~(numpy.isfinite(per_task_mse).all(axis=1) & numpy.isfinite(mse) & numpy.isfinite(ci95))
+    if bad.any():
+        step = int(numpy.argmax(bad))
+        knob, why = (("params", "before any step: the weights themselves overflow") if step == 0
+                     else ("alpha", f"after {step} gradient steps with alpha={alpha} (try a "
+                                    "smaller alpha)"))
+        raise Diverged(knob, f"fine-tuning diverged: the query MSE is not finite {why}")
+    return Evaluation(mse, ci95, per_task_mse)
 
 
-# --- checkpoints --------------------------------------------------------------------------------
+class Diverged(FloatingPointError):
+    """Training or fine-tuning produced NaN or inf. .knob names the likely cause: 'alpha'
+    (the inner step), 'meta_lr' or 'lr' (the outer step), 'params' or 'data'."""
 
-def write_atomically(path, write):
-    """Call write(f) on a new temporary file beside `path`, then rename it over `path`: a
-    reader (or a crash) sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    def __init__(self, knob, message):
+        super().__init__(message)
+        self.knob = knob
+
+
+def _diverged(i, loss_value, params, batch, lr):
+    """Why did iteration i give a non-finite loss or gradient? Blame the data if it is not
+    finite; the (meta) learning rate if it has blown the weights up; else the inner step α."""
+    prefix = f"training diverged at iteration {i} (loss {loss_value:.3g})"
+    if not all(numpy.isfinite(a).all() for a in batch[:4]):
+        return Diverged("data", f"{prefix}: the sampled tasks contain NaN or infinite values")
+    largest = max(numpy.abs(w).max() for w in _flat(params))
+    if largest > 1e3 or not hasattr(batch, "x_support"):
+        return Diverged("lr", f"{prefix}: the weights have grown to {largest:.3g} "
+                              f"(try a smaller learning rate, got {lr})")
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        before = numpy.mean(loss(params, batch.x_query, batch.y_query))
+    if numpy.isfinite(before):
+        return Diverged("alpha", f"{prefix}: the inner gradient step overflows "
+                                 "(try a smaller alpha)")
+    return Diverged("lr", f"{prefix}: the weights overflow (try a smaller learning rate, "
+                          f"got {lr})")
+
+
+def _flat(params):
+    return [w for layer in params for w in layer]
+
+
+# --- checkpoints: the file handling lives in files.py ------------------------------------------
+
+write_atomically = files.write_atomically
 
 
 def save_params(path, params, **metadata):
-    """Write params (and JSON-able metadata) to an .npz file, atomically."""
-    arrays = {}
-    for i, (W, b) in enumerate(params):
-        arrays[f"W{i}"], arrays[f"b{i}"] = numpy.asarray(W), numpy.asarray(b)
-    arrays["metadata"] = numpy.array(json.dumps(metadata))
-    write_atomically(path, lambda f: numpy.savez(f, **arrays))
+    """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
+    load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
+    files.write_atomically(path, lambda f: f.write(files.encode_models({None: params}, metadata)))
 
 
-def load_params(path):
-    """Read a checkpoint written by save_params. Returns (params, metadata dict).
+def save_models(path, models, **metadata):
+    """Several named models in one .npz file, atomically: models = {name: params}. One file
+    cannot hold a half-updated pair."""
+    if not isinstance(models, dict) or not models or not all(
+            isinstance(n, str) and n.isidentifier() for n in models):
+        raise ValueError(f"models must be a non-empty dict {{name: params}} with names like "
+                         f"'maml', got {models!r:.80}")
+    files.write_atomically(path, lambda f: f.write(files.encode_models(models, metadata)))
 
-    Raises FileNotFoundError if there is no file, ValueError if it is not a valid checkpoint.
+
+def load_models(path):
+    """Read a checkpoint written by save_models or save_params.
+
+    Returns ({name: params}, metadata dict); a file from save_params has the one name None.
+    Raises FileNotFoundError if there is no file, ValueError naming the problem if it is not
+    a valid checkpoint.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint file at {path!r}")
+        raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}")
     try:
-        with numpy.load(path, allow_pickle=False) as data:
-            contents = {name: data[name] for name in data.files}
-        metadata = json.loads(str(contents.pop("metadata")))
-        params = [(contents.pop(f"W{i}"), contents.pop(f"b{i}")) for i in range(len(contents) // 2)]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path!r} is not a valid checkpoint ({type(e).__name__}: {e})") from None
-    shapes_ok = params and not contents and all(
-        W.ndim == 2 and b.shape == (W.shape[1],) and numpy.isfinite(W).all()
-        and numpy.isfinite(b).all() for W, b in params) and all(
-        W1.shape[1] == W2.shape[0] for (W1, _), (W2, _) in zip(params, params[1:]))
-    if not shapes_ok or not isinstance(metadata, dict):
-        raise ValueError(f"{path!r} is not a valid checkpoint: expected finite W0, b0, W1, ... "
-                         "arrays of matching shapes and a metadata dict")
-    return params, metadata
+        return files.decode_models(files.read_npz(path))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{os.fspath(path)!r} is not a valid checkpoint: {e}") from None
+
+
+def load_params(path, model=None):
+    """Read one model: a file from save_params, or the named `model` of a file from
+    save_models. Returns (params, metadata dict)."""
+    models, metadata = load_models(path)
+    if model not in models:
+        names = ", ".join(repr(n) for n in models)
+        raise ValueError(f"{os.fspath(path)!r} holds the models {names}: pass model= one of them"
+                         if model is None else f"{os.fspath(path)!r} has no model {model!r} "
+                         f"(it holds {names})")
+    return models[model], metadata
 
 
 # --- speed ----------------------------------------------------------------------------------------
@@ -338,42 +373,3 @@ def keep_freed_memory():
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(mallopt(M_TRIM_THRESHOLD, 256 << 20) and mallopt(M_MMAP_THRESHOLD, 32 << 20))
-
-
-# --- argument checks: a clear message instead of a traceback from deep inside numpy ------------
-
-def _check_data(params, **arrays):
-    shapes = _weight_shapes(params)
-    n_in, n_out = shapes[0][-2], shapes[-1][-1]
-    for name, a in arrays.items():
-        if not isinstance(a, numpy.ndarray) or a.ndim not in (2, 3) or a.shape[-2] < 1:
-            raise ValueError(f"{name} must be an array of shape (K, n) or (T, K, n) with K >= 1, "
-                             f"got {getattr(a, 'shape', type(a).__name__)}")
-        width = n_in if name.startswith("x") else n_out
-        if a.shape[-1] != width:
-            raise ValueError(f"{name} has shape {a.shape}: its last axis must be {width} to fit "
-                             "the network")
-        if not numpy.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-    xs = [(n, a) for n, a in arrays.items() if n.startswith("x")]
-    for name, a in xs:
-        y_name = "y" + name[1:]
-        if y_name in arrays and arrays[y_name].shape[:-1] != a.shape[:-1]:
-            raise ValueError(f"{name} has shape {a.shape} but {y_name} has shape "
-                             f"{arrays[y_name].shape}: expected the same tasks and points")
-
-
-def _weight_shapes(params):
-    # read through autograd's boxes with getval: a check must add no work to the trace
-    return [numpy.shape(getval(W)) for W, _ in getval(params)]
-
-
-def _check_alpha(alpha):
-    value = getval(alpha)
-    if not numpy.isscalar(value) or not numpy.isfinite(value) or value < 0:
-        raise ValueError(f"alpha (the inner step size) must be a finite number >= 0, got {alpha!r}")
-
-
-def _check_positive(name, value):
-    if not numpy.isscalar(value) or not numpy.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

@@ -15,6 +15,8 @@ from collections import namedtuple
 
 import numpy as np
 
+import checks
+
 AMPLITUDE_RANGE = (0.1, 5.0)
 PHASE_RANGE = (0.0, np.pi)
 X_RANGE = (-5.0, 5.0)
@@ -43,17 +45,18 @@ def sample_batch(n_tasks, k_support, k_query, rng,
     Returns a Batch (shapes in its docstring). The waves are drawn first, so two calls
     with the same seed and `n_tasks` give the same waves whatever K is.
     """
-    check_count("n_tasks", n_tasks)
-    check_count("k_support", k_support)
-    check_count("k_query", k_query)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator "
-                         f"(numpy.random.default_rng(seed)), got {type(rng).__name__}")
-    for name, (low, high) in [("amplitude_range", amplitude_range),
-                              ("phase_range", phase_range), ("x_range", x_range)]:
-        if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise ValueError(f"{name} must be finite (low, high) with low < high, "
-                             f"got {(low, high)}")
+    for name, value in [("n_tasks", n_tasks), ("k_support", k_support), ("k_query", k_query)]:
+        checks.count(name, value, high=checks.MAX_ELEMENTS)
+    if n_tasks * (k_support + k_query) > checks.MAX_ELEMENTS:
+        raise ValueError(f"n_tasks * (k_support + k_query) = {n_tasks * (k_support + k_query):,} "
+                         f"points is more than the limit of {checks.MAX_ELEMENTS:,}")
+    checks.rng(rng)
+    for name, bounds in [("amplitude_range", amplitude_range), ("phase_range", phase_range),
+                         ("x_range", x_range)]:
+        low, high = (checks.number(f"{name}[{i}]", v, low=-np.inf) for i, v in
+                     enumerate(bounds)) if len(bounds) == 2 else (None, None)
+        if low is None or not low < high:
+            raise ValueError(f"{name} must be finite (low, high) with low < high, got {bounds!r}")
     amplitude = rng.uniform(*amplitude_range, size=n_tasks)
     phase = rng.uniform(*phase_range, size=n_tasks)
     x_support = rng.uniform(*x_range, size=(n_tasks, k_support, 1))
@@ -61,8 +64,3 @@ def sample_batch(n_tasks, k_support, k_query, rng,
     return Batch(x_support, sinusoid(x_support, amplitude, phase),
                  x_query, sinusoid(x_query, amplitude, phase), amplitude, phase)
 
-
-def check_count(name, value, low=1):
-    """Raise a ValueError naming `name` unless value is a whole number >= low."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")

@@ -41,11 +41,11 @@ def test_demo_writes_every_file(tmp_path, capsys):
                                                      for k in (5, 10, 20)}
     assert all(math.isfinite(r["mse"]) and math.isfinite(r["ci95"]) and r["ci95"] > 0
                for r in rows)
-    for model in ("maml", "pretrained"):
-        params, metadata = maml.load_params(tmp_path / f"{model}_sinusoid.npz")
-        assert metadata["model"] == model and metadata["config"]["iterations"] == 20
+    models, metadata = maml.load_models(tmp_path / "sinusoid.npz")  # both models, one file
+    assert sorted(models) == ["maml", "pretrained"] and metadata["config"]["iterations"] == 20
+    assert os.listdir(tmp_path) == ["figures", "sinusoid.npz"]  # no temporary files
     printed = capsys.readouterr().out
-    assert "| maml | 5 |" in printed and "| pretrained | 20 |" in printed
+    assert "maml K=5 " in printed and "pretrained K=20 " in printed
 
 
 def test_load_reproduces_the_evaluation(tmp_path):
@@ -59,9 +59,9 @@ def test_load_reproduces_the_evaluation(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--iterations", "-1"], "--iterations must be >= 1"),
-    (["--k", "0"], "--k must be >= 1"),
-    (["--eval-tasks", "1"], "--eval-tasks must be >= 2"),
+    (["--iterations", "-1"], "--iterations must be from 1 to 1,000,000"),
+    (["--k", "0"], "--k must be from 1 to 1,000"),
+    (["--eval-tasks", "1"], "--eval-tasks must be from 2 to 10,000"),
     (["--alpha", "nan"], "--alpha must be a finite number"),
     (["--meta-lr", "0"], "--meta-lr must be a finite number > 0"),
     (["--iterations", "ten"], "invalid int value"),
@@ -69,16 +69,16 @@ def test_load_reproduces_the_evaluation(tmp_path):
     (["--load", "{tmp}/corrupt.npz"], "not a valid checkpoint"),
     (["--out", "{tmp}/results/results.json"], "is a file, expected a folder"),
     (["--save", "{tmp}/no/such/folder/m.npz"], "does not exist"),
-    (["--save", "{tmp}/m.npz", "--load", "{tmp}/m.npz"], "give one of them"),
+    (["--save", "{tmp}/m.npz", "--load", "{tmp}/corrupt.npz"], "--save is a training setting"),
 ])
 def test_bad_arguments_exit_2_and_leave_files_alone(tmp_path, capsys, argv, message):
     results = tmp_path / "results"
     results.mkdir()
     (results / "results.json").write_text("precious")
-    (tmp_path / "maml_corrupt.npz").write_text("not a checkpoint")
-    (tmp_path / "pretrained_corrupt.npz").write_text("not a checkpoint")
+    (tmp_path / "corrupt.npz").write_text("not a checkpoint")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    assert run(*TINY, "--out", results, *argv) == 2
+    base = TINY if "--load" not in argv else ["--eval-tasks", "8", "--quiet"]
+    assert run(*base, "--out", results, *argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert os.listdir(results) == ["results.json"]
@@ -105,7 +105,7 @@ def test_command_line_exit_status_and_help(tmp_path):
     bad = subprocess.run([sys.executable, "demo_sinusoid.py", "--k", "0"], cwd=HERE,
                          capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "demo_sinusoid.py: error: --k must be >= 1, got 0"
+    assert bad.stderr.strip() == "demo_sinusoid.py: error: --k must be from 1 to 1,000, got 0"
     help_text = subprocess.run([sys.executable, "demo_sinusoid.py", "--help"], cwd=HERE,
                                capture_output=True, text=True, check=True).stdout
     for flag in ("--iterations", "--meta-batch", "--k", "--alpha", "--inner-steps", "--first-order",

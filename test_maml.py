@@ -266,7 +266,7 @@ def test_load_rejects_a_corrupt_or_foreign_file(tmp_path):
 def test_failed_save_keeps_the_old_file(params, tmp_path):
     path = tmp_path / "model.npz"
     maml.save_params(path, params, version=1)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="metadata"):
         maml.save_params(path, params, bad=object())  # metadata that is not JSON
     assert maml.load_params(path)[1] == {"version": 1}
     assert os.listdir(tmp_path) == ["model.npz"]

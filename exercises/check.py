@@ -60,7 +60,7 @@ def setup(seed=0, n_tasks=4, k=5, std=0.3):
 
 def check_1(module):
     """Exercise 1, one_step_mse: the query MSE after one step."""
-    params, _ = maml.load_params(os.path.join(ROOT, "checkpoints", "maml_sinusoid.npz"))
+    params, _ = maml.load_params(os.path.join(ROOT, "checkpoints", "sinusoid.npz"), model="maml")
     for k, alpha in [(5, 0.01), (10, 0.001), (20, 0.05)]:
         batch = tasks.sample_batch(100, k, 50, numpy.random.default_rng(7))
         adapted = maml.adapt(params, batch.x_support, batch.y_support, alpha=alpha, steps=1)

@@ -28,7 +28,7 @@ def one_step_mse(params, k, alpha, seed):
 
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
-    params, _ = maml.load_params(os.path.join(here, "..", "checkpoints", "maml_sinusoid.npz"))
+    params, _ = maml.load_params(os.path.join(here, "..", "checkpoints", "sinusoid.npz"), model="maml")
     print("MSE after one gradient step (MAML, trained with K = 10, α = 0.01)")
     print("K \\ α " + "".join(f"{alpha:>9}" for alpha in (0.001, 0.01, 0.05)))
     for k in (2, 5, 10, 20):
