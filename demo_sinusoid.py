@@ -135,6 +135,8 @@ def parse_args(argv):
     if not (math.isfinite(args.meta_lr) and args.meta_lr > 0):
         raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
     if args.load is not None:
+        if not args.load:
+            raise UsageError("--load must name a checkpoint file, got ''")
         training = [f for f in TRAINING_FLAGS if f in given]
         if training:
             flag = "--" + training[0].replace("_", "-")
@@ -454,7 +456,8 @@ def plot_training(models, block):
 # --- main: check everything, then compute, then commit the results in one step ------------------
 
 FLAG_OF_KNOB = {"alpha": "--alpha", "meta_lr": "--meta-lr", "lr": "--meta-lr",
-                "params": "--meta-lr (the trained weights overflow)", "data": "the task data"}
+                "params": "the weights (trained with too large a --meta-lr, or a bad checkpoint)",
+                "data": "the task data"}
 
 
 def png_bytes(fig):
@@ -465,14 +468,17 @@ def png_bytes(fig):
     return buffer.getvalue()
 
 
-def run(args):
+def run(args, state):
     """Train (or load) and evaluate, render every output in memory, then commit them: the
-    checkpoint first (the most precious file), then the --out folder as one set."""
+    checkpoint first (the most precious file), then the --out folder as one set.
+    state["written"] becomes True once both are committed."""
+    for folder in [args.out] + ([os.path.dirname(os.path.abspath(args.save))] if args.save else []):
+        files.recover(folder)  # finish (or discard) a commit that an earlier run left half-done
     import matplotlib
     if not args.show:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    if args.load:
+    if args.load is not None:
         models, config, block = load_models(args.load)
     else:
         trained = train_both(args)
@@ -492,6 +498,7 @@ def run(args):
             folder, name = os.path.split(os.path.abspath(args.save))
             files.commit(folder, {name: checkpoint_bytes(models, config, block)})
         files.commit(args.out, outputs)
+        state["written"] = True
     print(results_table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {', '.join(outputs)} to {args.out}/" +
           (f" and both models to {args.save}" if args.save else ""))
@@ -505,8 +512,9 @@ def main(argv=None):
     """The command line. Returns the exit status: 0 done, 1 the run failed (diverged, or a file
     could not be written), 2 a bad argument or input file, 130 interrupted. Whatever the
     status, the files of --out and --save are the complete old set or the complete new one."""
+    state = {"written": False}
     try:
-        run(parse_args(argv))
+        run(parse_args(argv), state)
         return 0
     except UsageError as e:
         print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
@@ -519,7 +527,9 @@ def main(argv=None):
               "are kept", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ndemo_sinusoid.py: interrupted; no file was changed", file=sys.stderr)
+        print("\ndemo_sinusoid.py: interrupted; " + (
+            "the new results had already been written in full" if state["written"]
+            else "no file was changed"), file=sys.stderr)
         return 130
 
 

@@ -203,7 +203,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
         batch = sample_tasks(meta_batch, k, k, rng)
         with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             losses[i], grads = objective_and_grad(params, batch)
-        if not (numpy.isfinite(losses[i]) and all(numpy.isfinite(g).all() for g in _flat(grads))):
+        largest_grad = max(numpy.abs(g).max() for g in _flat(grads))
+        if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
             raise _diverged(i, losses[i], params, batch, lr)
         params, state = adam_step(params, grads, state, lr)
         if callback is not None:
@@ -270,10 +271,13 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
     bad = ~(numpy.isfinite(per_task_mse).all(axis=1) & numpy.isfinite(mse) & numpy.isfinite(ci95))
     if bad.any():
         step = int(numpy.argmax(bad))
-        knob, why = (("params", "before any step: the weights themselves overflow") if step == 0
-                     else ("alpha", f"after {step} gradient steps with alpha={alpha} (try a "
-                                    "smaller alpha)"))
-        raise Diverged(knob, f"fine-tuning diverged: the query MSE is not finite {why}")
+        largest = max(numpy.abs(w).max() for w in _flat(params))
+        if step == 0 or largest > 1e3:
+            raise Diverged("params", "fine-tuning diverged: the query MSE is not finite after "
+                           f"{step} steps, and the weights are as large as {largest:.3g}")
+        raise Diverged("alpha", f"fine-tuning diverged: the query MSE is not finite after "
+                       f"{step} gradient step{'s' * (step > 1)} with alpha={alpha} "
+                       "(try a smaller alpha)")
     return Evaluation(mse, ci95, per_task_mse)
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import matplotlib.image
+import numpy
 import pytest
 
 import demo_sinusoid
@@ -113,3 +114,16 @@ def test_command_line_exit_status_and_help(tmp_path):
                  "--show", "--quiet"):
         assert flag in help_text
     assert "(default: 10000)" in help_text
+
+
+def test_each_model_is_evaluated_with_its_own_weights():
+    rng = numpy.random.default_rng(0)
+    models = {"maml": (maml.init_mlp((1, 8, 1), rng, std=0.5), []),
+              "pretrained": (maml.init_mlp((1, 8, 1), rng, std=0.5), [])}
+    args = demo_sinusoid.parse_args(["--eval-tasks", "3", "--quiet"])
+    results = demo_sinusoid.evaluate_both(models, args)
+    for (model, k), r in results.items():
+        batch = demo_sinusoid.held_out_tasks(0, 3, k)
+        expected = maml.evaluate(models[model][0], *batch[:4], max_steps=10)
+        numpy.testing.assert_array_equal(r.mse, expected.mse)
+    assert not numpy.allclose(results["maml", 5].mse, results["pretrained", 5].mse)

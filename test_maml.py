@@ -319,3 +319,129 @@ def test_saved_files_get_the_usual_permissions(params, tmp_path):
     finally:
         os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+# --- the API checks its inputs at the entry points (issue 9) ------------------------------------
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "non-empty list of \\(W, b\\) pairs"),
+    (None, "non-empty list of \\(W, b\\) pairs"),
+    ("params", "non-empty list of \\(W, b\\) pairs"),
+    ([numpy.zeros((1, 40)), numpy.zeros(40)], "params\\[0\\] must be a \\(W, b\\) pair"),
+    ([(numpy.zeros((1, 40)), numpy.zeros(40)), (numpy.zeros((30, 40)), numpy.zeros(40)),
+      (numpy.zeros((40, 1)), numpy.zeros(1))], "params\\[1\\] W has shape \\(30, 40\\)"),
+    ([(numpy.zeros((1, 40)), numpy.zeros(41))], "params\\[0\\] has W \\(1, 40\\) and b \\(41,\\)"),
+    ([(numpy.zeros((1, 4), dtype=int), numpy.zeros(4))], "params\\[0\\] W must be an array of real"),
+    ([(numpy.zeros((1, 4), dtype=complex), numpy.zeros(4))], "real floats"),
+    ([(numpy.full((1, 1), numpy.nan), numpy.zeros(1))], "params\\[0\\] contains NaN"),
+])
+def test_every_entry_point_names_the_bad_parameter_and_layer(batch, bad, message):
+    b = batch
+    for call in (lambda: maml.mlp(bad, b.x_support[0]),
+                 lambda: maml.adapt(bad, b.x_support, b.y_support),
+                 lambda: maml.maml_loss(bad, *b[:4]),
+                 lambda: maml.evaluate(bad, *b[:4], max_steps=1),
+                 lambda: maml.meta_train(bad, numpy.random.default_rng(0), 1)):
+        if "NaN" in message and call is not None:
+            try:
+                call()
+            except ValueError as e:
+                assert "NaN" in str(e) or "mlp" in repr(call), e
+                continue
+            except FloatingPointError:
+                pytest.fail("NaN parameters reported as a divergence")
+            # mlp checks shapes only (it runs inside every traced step): NaN goes through it
+            continue
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+@pytest.mark.parametrize("alpha", ["0.01", 1j, True, None, [0.01], float("nan"), -1.0])
+def test_numbers_must_be_real_finite_numbers(params, batch, alpha):
+    import decimal
+    with pytest.raises(ValueError, match="alpha"):
+        maml.maml_loss(params, *batch[:4], alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        maml.evaluate(params, *batch[:4], alpha=alpha, max_steps=1)
+    with pytest.raises(ValueError, match="lr"):
+        maml.pretrain(params, numpy.random.default_rng(0), 1, lr=decimal.Decimal("0.1"))
+    with pytest.raises(ValueError, match="std"):
+        maml.init_mlp((1, 4, 1), numpy.random.default_rng(0), std="0.1")
+
+
+def test_numpy_numbers_are_accepted(params, batch):
+    maml.maml_loss(params, *batch[:4], alpha=numpy.float32(0.01), steps=numpy.int64(1))
+
+
+def test_save_refuses_what_load_would_refuse(params, tmp_path):
+    path = tmp_path / "model.npz"
+    maml.save_params(path, params, version=1)
+    per_task = maml.per_task(params, 3)
+    nan = [(W.copy(), b) for W, b in params]
+    nan[1][0][0, 0] = numpy.nan
+    for bad in ([], nan, per_task):
+        with pytest.raises(ValueError):
+            maml.save_params(path, bad)
+    with pytest.raises(ValueError, match="metadata"):
+        maml.save_params(path, params, loss=float("nan"))
+    assert maml.load_params(path)[1] == {"version": 1}
+
+
+def test_metadata_with_numpy_numbers_is_saved_as_plain_json(params, tmp_path):
+    path = tmp_path / "model.npz"
+    maml.save_params(path, params, iterations=numpy.int64(5), lr=numpy.float32(0.5),
+                     history=numpy.arange(3.0))
+    assert maml.load_params(path)[1] == {"iterations": 5, "lr": 0.5, "history": [0.0, 1.0, 2.0]}
+
+
+def test_several_models_in_one_file(params, tmp_path):
+    other = [(W + 1, b) for W, b in params]
+    maml.save_models(tmp_path / "both.npz", {"maml": params, "pretrained": other}, run=3)
+    models, metadata = maml.load_models(tmp_path / "both.npz")
+    assert sorted(models) == ["maml", "pretrained"] and metadata == {"run": 3}
+    numpy.testing.assert_array_equal(models["pretrained"][0][0], other[0][0])
+    assert maml.load_params(tmp_path / "both.npz", model="maml")[0][1][0].shape == (40, 40)
+    with pytest.raises(ValueError, match="pass model="):
+        maml.load_params(tmp_path / "both.npz")
+
+
+# --- tests aimed at bugs the suite caught only by chance (issue 9) -----------------------------
+
+def reference_adam(params, gradients, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma & Ba's Algorithm 1, written out for one flat vector."""
+    m = v = numpy.zeros_like(params)
+    for t, g in enumerate(gradients, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        params = params - lr * m_hat / (numpy.sqrt(v_hat) + eps)
+    return params
+
+
+def test_adam_step_is_kingma_and_ba(rng):
+    params = [(rng.normal(size=(2, 3)), rng.normal(size=3))]
+    gradients = [[(rng.normal(size=(2, 3)) * 10 ** i, rng.normal(size=3))] for i in range(-2, 3)]
+    state, ours = None, params
+    for g in gradients:
+        ours, state = maml.adam_step(ours, g, state, lr=0.1, eps=1e-12)
+    flat = lambda p: numpy.concatenate([p[0][0].ravel(), p[0][1]])  # noqa: E731
+    expected = reference_adam(flat(params), [flat(g) for g in gradients], lr=0.1, eps=1e-12)
+    numpy.testing.assert_allclose(flat(ours), expected, rtol=1e-6)
+
+
+def test_query_points_are_drawn_apart_from_the_support_points():
+    batch = tasks.sample_batch(200, 10, 10, numpy.random.default_rng(0))
+    assert not numpy.isin(batch.x_query, batch.x_support).any()
+    correlation = numpy.corrcoef(batch.x_support.ravel(), batch.x_query.ravel())[0, 1]
+    assert abs(correlation) < 0.05
+
+
+def test_mlp_is_relu_after_every_hidden_layer(rng):
+    params = maml.init_mlp((1, 5, 5, 5, 1), rng, std=1.0)
+    x = rng.normal(size=(50, 1))
+    h = x
+    for W, b in params[:-1]:
+        h = numpy.maximum(h @ W + b, 0)
+        assert (h == 0).any() and (h > 0).any()  # both sides of every ReLU are used
+    numpy.testing.assert_allclose(maml.mlp(params, x), h @ params[-1][0] + params[-1][1],
+                                  rtol=1e-12)
