@@ -48,7 +48,7 @@ def rng(value):
 def params(value, name="params", per_task=True, finite=True):
     """Raise unless value is a non-empty list of (W, b) pairs of real floating arrays whose
     shapes chain: W (n_in, n_out), b (n_out,); or, if per_task, W (T, n_in, n_out),
-    b (T, 1, n_out) with the same T in every layer. finite=True also refuses NaN and inf.
+    b (T, 1, n_out), with the same T in every layer that has one. finite=True also refuses NaN and inf.
 
     Returns (layer sizes (n_in, ..., n_out), T or None).
     """
@@ -75,9 +75,10 @@ def params(value, name="params", per_task=True, finite=True):
             expected = "W (n_in, n_out) and b (n_out,)" + (
                 ", or per task W (T, n_in, n_out) and b (T, 1, n_out)" if per_task else "")
             raise ValueError(f"{name}[{i}] has W {W.shape} and b {b.shape}: expected {expected}")
-        if i and T != n_tasks:
-            raise ValueError(f"{name}[{i}] has a task axis of {T} but {name}[0] has {n_tasks}")
-        n_tasks = T
+        if T is not None and n_tasks not in (None, T):  # shared layers may mix with per-task ones
+            raise ValueError(f"{name}[{i}] has a task axis of {T} but an earlier layer has "
+                             f"{n_tasks}")
+        n_tasks = T if T is not None else n_tasks
         if sizes and W.shape[-2] != sizes[-1]:
             raise ValueError(f"{name}[{i}] W has shape {W.shape}: its input width "
                              f"{W.shape[-2]} must be {name}[{i - 1}]'s output width {sizes[-1]}")

@@ -183,11 +183,13 @@ def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
 
 
 def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
-          sample_tasks=tasks.sample_batch):
+          sample_tasks=tasks.sample_batch, objective_and_grad=None):
     """Minimise objective(params, batch) by Adam, a fresh batch of tasks each iteration.
 
     sample_tasks(meta_batch, k, k, rng) -> Batch (K support and K query points per task).
     callback(iteration, loss, params), if given, is called after every step.
+    objective_and_grad(params, batch) -> (loss, direction), if given, replaces
+    value_and_grad(objective): Reptile feeds Adam a direction that is not a gradient.
     Returns (params, losses), losses an array of length `iterations`.
     """
     checks.params(params, per_task=False)
@@ -197,7 +199,7 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     checks.count("iterations", iterations, low=0, high=100_000_000)
     checks.number("lr", lr, strict=True)
     keep_freed_memory()
-    objective_and_grad = value_and_grad(objective)
+    objective_and_grad = objective_and_grad or value_and_grad(objective)
     state, losses = None, numpy.empty(iterations)
     for i in range(iterations):
         batch = sample_tasks(meta_batch, k, k, rng)
@@ -265,9 +267,15 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
         for _ in range(max_steps):
             adapted = inner_update(adapted, x_support, y_support, alpha)
             per_task_mse.append(loss(adapted, x_query, y_query))
-        per_task_mse = numpy.array(per_task_mse)
+    return summarise(numpy.array(per_task_mse), params, alpha)
+
+
+def summarise(per_task_mse, params, alpha):
+    """per_task_mse (steps + 1, T) -> Evaluation; raises Diverged for any NaN or inf in it, in
+    its mean or in its interval."""
+    with numpy.errstate(over="ignore", invalid="ignore"):
         mse = per_task_mse.mean(axis=1)
-        ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(len(x_support))
+        ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(per_task_mse.shape[1])
     bad = ~(numpy.isfinite(per_task_mse).all(axis=1) & numpy.isfinite(mse) & numpy.isfinite(ci95))
     if bad.any():
         step = int(numpy.argmax(bad))

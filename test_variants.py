@@ -1,0 +1,160 @@
+"""The MAML family (variants.py): each method's update checked on a case with a known answer,
+and the comparison's short run end to end (issue 12)."""
+import json
+
+import numpy
+import pytest
+from autograd import grad
+
+import demo_variants
+import maml
+import tasks
+import variants
+
+
+@pytest.fixture
+def rng():
+    return numpy.random.default_rng(0)
+
+
+def constant_tasks(values, k=4):
+    """Tasks y = c_i at x = 0: for a network f(x) = xW + b, L_i = (b − c_i)²."""
+    c = numpy.asarray(values, dtype=float)[:, None, None] * numpy.ones((1, k, 1))
+    x = numpy.zeros_like(c)
+    return tasks.Batch(x, c, x, c, numpy.ones(len(values)), numpy.zeros(len(values)))
+
+
+@pytest.mark.parametrize("alpha, steps", [(0.1, 1), (0.1, 5), (0.3, 3)])
+def test_reptile_direction_on_a_quadratic(alpha, steps):
+    """SGD on (b − c)² gives b' = c + (1 − 2α)^s (b − c), so θ − mean θ' is
+    (1 − (1 − 2α)^s)(b − mean c)."""
+    params = [(numpy.array([[0.7]]), numpy.array([2.0]))]
+    batch = constant_tasks([0.5, -1.0, 3.0])
+    direction, _ = variants.reptile_direction(params, batch, alpha=alpha, steps=steps)
+    expected = (1 - (1 - 2 * alpha) ** steps) * (2.0 - numpy.mean([0.5, -1.0, 3.0]))
+    numpy.testing.assert_allclose(direction[0][1], [expected], rtol=1e-12)
+    numpy.testing.assert_allclose(direction[0][0], [[0.0]], atol=1e-15)  # x = 0: W untouched
+
+
+def test_reptile_moves_toward_the_adapted_weights(rng):
+    params = maml.init_mlp((1, 10, 1), rng, std=0.5)
+    batch = tasks.sample_batch(5, 10, 10, rng)
+    direction, _ = variants.reptile_direction(params, batch, alpha=0.01, steps=3)
+    x = numpy.concatenate([batch.x_support, batch.x_query], axis=1)
+    y = numpy.concatenate([batch.y_support, batch.y_query], axis=1)
+    adapted = [maml.adapt(params, x[i], y[i], alpha=0.01, steps=3) for i in range(5)]
+    for layer, (dW, db) in enumerate(direction):
+        numpy.testing.assert_allclose(
+            dW, params[layer][0] - numpy.mean([a[layer][0] for a in adapted], axis=0), rtol=1e-9)
+        numpy.testing.assert_allclose(
+            db, params[layer][1] - numpy.mean([a[layer][1] for a in adapted], axis=0), rtol=1e-9)
+
+
+def test_anil_gradient_is_maml_with_a_frozen_body(rng):
+    """ANIL = MAML whose inner step leaves the body alone: a per-task loop that takes MAML's
+    inner step and then puts the body back gives the same loss and the same exact gradient."""
+    params = maml.init_mlp((1, 12, 12, 1), rng, std=0.5)
+    batch = tasks.sample_batch(4, 5, 6, rng)
+
+    def frozen_body_maml(params):
+        total = 0.0
+        for xs, ys, xq, yq in zip(*batch[:4]):
+            adapted = params
+            for _ in range(2):
+                step = maml.inner_update(adapted, xs, ys, 0.1)
+                # list(): autograd's boxed list does not support + (its gradient leaks boxes)
+                adapted = list(params[:-1]) + list(step[-1:])
+            total = total + maml.loss(adapted, xq, yq)
+        return total / 4
+
+    anil = variants.anil_loss(params, *batch[:4], alpha=0.1, steps=2)
+    numpy.testing.assert_allclose(anil, frozen_body_maml(params), rtol=1e-12)
+    ours = grad(variants.anil_loss)(params, *batch[:4], alpha=0.1, steps=2)
+    reference = grad(frozen_body_maml)(params)
+    for (W, b), (W2, b2) in zip(ours, reference):
+        numpy.testing.assert_allclose(W, W2, rtol=1e-9, atol=1e-14)
+        numpy.testing.assert_allclose(b, b2, rtol=1e-9, atol=1e-14)
+    assert numpy.abs(ours[0][0]).max() > 0  # the outer loop does reach the body
+
+
+def test_anil_gradient_matches_finite_differences(rng):
+    params = maml.init_mlp((1, 8, 8, 1), rng, std=0.5)
+    batch = tasks.sample_batch(3, 5, 5, rng)
+    g = grad(variants.anil_loss)(params, *batch[:4], alpha=0.1)
+    for _ in range(4):
+        direction = [(rng.normal(size=W.shape), rng.normal(size=b.shape)) for W, b in params]
+        shift = lambda s: [(W + s * dW, b + s * db)  # noqa: E731
+                           for (W, b), (dW, db) in zip(params, direction)]
+        eps = 1e-5
+        numeric = (variants.anil_loss(shift(eps), *batch[:4], alpha=0.1)
+                   - variants.anil_loss(shift(-eps), *batch[:4], alpha=0.1)) / (2 * eps)
+        analytic = sum((gW * dW).sum() + (gb * db).sum() for (gW, gb), (dW, db)
+                       in zip(g, direction))
+        assert abs(numeric - analytic) <= 1e-6 * abs(analytic)
+
+
+def test_the_oracle_sees_the_task_parameters_and_nothing_else(rng):
+    batch = tasks.sample_batch(6, 5, 7, rng)
+    inputs = variants.oracle_inputs(batch.x_query, batch.amplitude, batch.phase)
+    assert inputs.shape == (6, 7, 3)
+    numpy.testing.assert_array_equal(inputs[..., 0], batch.x_query[..., 0])
+    numpy.testing.assert_array_equal(inputs[..., 1], numpy.repeat(batch.amplitude[:, None], 7, 1))
+    numpy.testing.assert_array_equal(inputs[..., 2], numpy.repeat(batch.phase[:, None], 7, 1))
+    params = maml.init_mlp((3, 10, 1), rng, std=0.5)
+    garbage = batch._replace(x_support=batch.x_support * 0 + 9.0, y_support=batch.y_support * 0)
+    a = variants.evaluate_oracle(params, batch, max_steps=2)
+    b = variants.evaluate_oracle(params, garbage, max_steps=2)
+    numpy.testing.assert_array_equal(a.mse, b.mse)  # support sets are never looked at
+    assert numpy.all(a.mse == a.mse[0])             # and it does not adapt
+
+
+def test_every_method_trains_from_the_same_start_on_the_same_tasks(rng):
+    init = maml.init_mlp((1, 8, 1), rng)
+    seen = []
+    for method in variants.METHODS:
+        seen.append([])
+        variants.train_method(method, init, numpy.random.default_rng(5), 3,
+                              callback=lambda i, loss, p, s=seen[-1]: s.append(i))
+        assert seen[-1] == [0, 1, 2]
+    # the oracle's weights for x start as everyone's
+    params, _ = variants.train_method("oracle", init, numpy.random.default_rng(5), 0)
+    numpy.testing.assert_array_equal(params[0][0][:1], init[0][0])
+    assert params[0][0].shape == (3, 8)
+
+
+def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert demo_variants.main(["--iterations", "5", "--eval-tasks", "3", "--speed-iterations",
+                               "1", "--quiet", "--out", str(out), "--save",
+                               str(tmp_path / "ckpt")]) == 0
+    data = json.loads((out / "variants.json").read_text())
+    assert list(data["methods"]) == list(variants.METHODS)
+    assert len(data["results"]) == len(variants.METHODS) * 2 * 11
+    assert all(numpy.isfinite(r["mse"]) and r["ci95"] >= 0 for r in data["results"])
+    assert set(data["speed"]["methods"]) == set(variants.METHODS)
+    for method in variants.METHODS:
+        params, metadata = maml.load_params(tmp_path / "ckpt" / f"{method}.npz")
+        assert metadata["method"] == method and metadata["training"]["iterations"] == 5
+        assert metadata["test_alpha"] == 0.01
+    printed = capsys.readouterr().out
+    assert demo_variants.markdown_table(data) in printed
+    # the saved checkpoints give the same numbers again
+    assert demo_variants.main(["--load", str(tmp_path / "ckpt"), "--eval-tasks", "3",
+                               "--speed-iterations", "0", "--quiet",
+                               "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "variants.json").read_text())
+    assert again["results"] == data["results"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--methods", "maml-2"], "unknown method 'maml-2'"),
+    (["--iterations", "0"], "--iterations must be from 1"),
+    (["--load", "{tmp}/none"], "no checkpoint"),
+    (["--paper", "--iterations", "5"], "give one of them"),
+    (["--out", ""], "--out must name a folder"),
+])
+def test_bad_flags_exit_2(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert demo_variants.main(["--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

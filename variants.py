@@ -1,0 +1,142 @@
+"""The MAML family, each in a few lines on top of maml.py's functions.
+
+    exact MAML, 1/3/5 inner steps   maml.meta_train(steps=...)
+    first-order MAML                maml.meta_train(first_order=True)
+    Reptile (Nichol et al. 2018)    θ ← θ + ε · mean_i(θ'_i − θ): no gradient through the inner loop
+    ANIL (Raghu et al. 2019)        the inner loop adapts only the output layer; the outer loop
+                                    learns the body (the exact gradient, through the head's step)
+    pretrained                      maml.pretrain: one network fitted to all tasks at once
+    oracle                          a network told each task's amplitude and phase: the input is
+                                    (x, A, φ), so it needs no adaptation (a lower bound)
+
+Every method trains by Adam on the same stream of tasks (tasks.sample_batch) and returns
+(params, losses), like maml.meta_train.
+"""
+import autograd.numpy as np
+import numpy
+from autograd import grad
+
+import checks
+import maml
+import tasks
+
+
+# --- Reptile ---------------------------------------------------------------------------------------
+
+def reptile_direction(params, batch, alpha=0.01, steps=5):
+    """θ − mean_i θ'_i, where θ'_i is `steps` plain SGD steps on all of task i's points
+    (Reptile does not split support and query). Fed to Adam in place of a gradient, it moves θ
+    toward the tasks' adapted weights. Returns (direction, mean query loss after adapting)."""
+    x = numpy.concatenate([batch.x_support, batch.x_query], axis=1)  # (T, 2K, 1)
+    y = numpy.concatenate([batch.y_support, batch.y_query], axis=1)
+    adapted = maml.adapt(params, x, y, alpha=alpha, steps=steps)
+    direction = [(W - Wa.mean(axis=0), b - ba.mean(axis=(0, 1)))
+                 for (W, b), (Wa, ba) in zip(params, adapted)]
+    return direction, float(numpy.mean(maml.loss(adapted, batch.x_query, batch.y_query)))
+
+
+def reptile_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=5,
+                  meta_lr=1e-3, callback=None):
+    """Reptile with Adam as the outer optimiser. Returns (params, losses)."""
+    def objective_and_grad(params, batch):
+        direction, query_loss = reptile_direction(params, batch, alpha, steps)
+        return query_loss, direction
+
+    return maml.train(None, params, rng, iterations, meta_batch, k, meta_lr, callback,
+                      objective_and_grad=objective_and_grad)
+
+
+# --- ANIL ------------------------------------------------------------------------------------------
+
+def adapt_head(params, x_support, y_support, alpha=0.01, steps=1):
+    """θ' with only the output layer adapted: the body stays θ's (shared by all tasks), the
+    head gets a task axis, head' = head − α ∇_head L^support. x_support (T, K, 1)."""
+    *body, head = params
+    head = maml.per_task([head], len(x_support))[0]
+    for _ in range(steps):
+        def support_loss(head):
+            return np.sum(maml.loss(body + [tuple(head)], x_support, y_support))
+        grad_W, grad_b = grad(support_loss)(list(head))
+        head = (head[0] - alpha * grad_W, head[1] - alpha * grad_b)
+    return body + [head]
+
+
+def anil_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1):
+    """ANIL's meta-objective: the query MSE after adapting the head only. grad() of it is
+    exact (second order through the head's step) and reaches the body too."""
+    checks.data(checks.params(params, per_task=False)[0], x_support=x_support,
+                y_support=y_support, x_query=x_query, y_query=y_query)
+    adapted = adapt_head(params, x_support, y_support, alpha, steps)
+    return np.mean(maml.loss(adapted, x_query, y_query))
+
+
+def anil_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
+               meta_lr=1e-3, callback=None):
+    """ANIL by Adam. Returns (params, losses)."""
+    def objective(params, batch):
+        return anil_loss(params, *batch[:4], alpha=alpha, steps=steps)
+
+    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
+
+
+def evaluate_head(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10):
+    """maml.evaluate, but fine-tuning the head only (ANIL's own test-time adaptation)."""
+    mse = [maml.loss(adapt_head(params, x_support, y_support, alpha, s), x_query, y_query)
+           for s in range(max_steps + 1)]
+    return maml.summarise(numpy.array(mse), params, alpha)
+
+
+# --- the oracle --------------------------------------------------------------------------------------
+
+def oracle_inputs(x, amplitude, phase):
+    """(x, A, φ) per point: x (T, N, 1), amplitude and phase (T,) -> (T, N, 3)."""
+    T, N, _ = x.shape
+    return numpy.concatenate([x, numpy.broadcast_to(amplitude[:, None, None], (T, N, 1)),
+                              numpy.broadcast_to(phase[:, None, None], (T, N, 1))], axis=2)
+
+
+def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, callback=None):
+    """Regress y on (x, A, φ) over all tasks' points (params: a 3-input MLP)."""
+    def objective(params, batch):
+        x = np.concatenate([batch.x_support, batch.x_query], axis=1)
+        y = np.concatenate([batch.y_support, batch.y_query], axis=1)
+        return np.mean(maml.loss(params, oracle_inputs(x, batch.amplitude, batch.phase), y))
+
+    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
+
+
+def evaluate_oracle(params, batch, max_steps=10):
+    """The oracle's query MSE, the same after any number of steps (it does not adapt)."""
+    mse = maml.loss(params, oracle_inputs(batch.x_query, batch.amplitude, batch.phase),
+                    batch.y_query)
+    return maml.summarise(numpy.repeat(mse[None], max_steps + 1, axis=0), params, 0.0)
+
+
+# --- one table of methods -------------------------------------------------------------------------------
+
+def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01, meta_lr=1e-3,
+                 callback=None):
+    """Train one method of METHODS from `init` (1-40-40-1; the oracle widens the input).
+    Returns (params, losses)."""
+    kind, steps = METHODS[method]
+    common = dict(iterations=iterations, meta_batch=meta_batch, k=k, callback=callback)
+    if kind == "maml":
+        return maml.meta_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr, **common)
+    if kind == "fomaml":
+        return maml.meta_train(init, rng, alpha=alpha, steps=steps, first_order=True,
+                               meta_lr=meta_lr, **common)
+    if kind == "reptile":
+        return reptile_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr, **common)
+    if kind == "anil":
+        return anil_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr, **common)
+    if kind == "pretrained":
+        return maml.pretrain(init, rng, lr=meta_lr, **common)
+    (W0, b0), *rest = init  # the oracle's two extra inputs (A, φ) start at zero weight
+    wide = numpy.concatenate([W0, numpy.zeros((2, W0.shape[1]))])
+    return oracle_train([(wide, b0)] + rest, rng, meta_lr=meta_lr, **common)
+
+
+# name: (kind, inner steps in training)
+METHODS = {"maml-1": ("maml", 1), "maml-3": ("maml", 3), "maml-5": ("maml", 5),
+           "fomaml": ("fomaml", 1), "reptile": ("reptile", 5), "anil": ("anil", 1),
+           "pretrained": ("pretrained", 0), "oracle": ("oracle", 0)}
