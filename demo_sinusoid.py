@@ -326,13 +326,13 @@ def results_table(results, config, args, committed=None):
     paper's, where there are ones."""
     shown = (0, 1, 5, 10)
     trained = (f"{config['iterations']:,} iterations, meta-batch {config['meta_batch']}, "
-               f"K = {config['k']}, α = {config['alpha']:g}, {config['inner_steps']} inner "
-               f"step{'s' * (config['inner_steps'] != 1)} "
-               f"({'first-order' if config['first_order'] else 'exact'}), "
-               f"meta-lr {config['meta_lr']:g}, seed {config['seed']}")
+               f"K = {config['k']}, α = {config['alpha']:g}, {config['inner_steps']} "
+               f"{'first-order' if config['first_order'] else 'exact'} inner "
+               f"step{'s' * (config['inner_steps'] != 1)}, β = {config['meta_lr']:g}, "
+               f"seed {config['seed']}")
     lines = [f"trained: {trained}",
              f"evaluated: {args.eval_tasks} held-out tasks (seed {args.seed}), {QUERY_POINTS} "
-             f"query points, α = {args.alpha:g}; mean squared error ± 95% interval",
+             f"query points, α = {args.alpha:g}; query MSE ± 95% interval",
              f"{'':23}" + "".join(f"{f'{s} step' + 's' * (s != 1):>14}" for s in shown)]
 
     def row(label, cells):
@@ -382,37 +382,138 @@ def results_json(results, config, args):
 
 # --- figures --------------------------------------------------------------------------------------
 
+STEP_STYLES = [(0, "before any step", dict(color="0.45", ls=":", lw=1.8)),
+               (1, "after 1 gradient step", dict(color="C0", ls="--", lw=1.8)),
+               (10, "after 10 gradient steps", dict(color="C2", ls="-", lw=2.2))]
+MODEL_NAMES = {"maml": "MAML", "pretrained": "pretrained"}
+
+
+def shown_tasks(batch, n_tasks=3, among=60):
+    """Indices of a low-, a middle- and a high-amplitude wave among the first held-out tasks,
+    so the figure shows the whole range of the family, not three look-alikes."""
+    order = numpy.argsort(batch.amplitude[:among])
+    return [int(order[round(q * (among - 1))]) for q in numpy.linspace(0, 1, n_tasks)]
+
+
+def query_mse(params, batch, i, alpha, steps):
+    adapted = maml.adapt(params, batch.x_support[i], batch.y_support[i], alpha=alpha, steps=steps)
+    return float(maml.loss(adapted, batch.x_query[i], batch.y_query[i])), adapted
+
+
 def plot_adaptation(models, args, n_tasks=3):
-    """The paper's Fig. 2: held-out tasks at K = 5 and 10; truth, support points, prediction
-    before and after 1 and 10 gradient steps; MAML and pretrained side by side."""
+    """The paper's Fig. 2: held-out waves (low, middle and high amplitude) at K = 5 and 10;
+    truth, support points, prediction before and after 1 and 10 gradient steps, and each
+    prediction's query MSE; MAML and pretrained side by side."""
     import matplotlib.pyplot as plt
-    n_tasks = min(n_tasks, args.eval_tasks)
-    fig, axes = plt.subplots(n_tasks, 4, figsize=(16, 3.2 * n_tasks), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(n_tasks, 4, figsize=(16, 3.4 * n_tasks), sharex=True, squeeze=False)
     x = numpy.linspace(-5, 5, 200)[:, None]
     for col, (k, model) in enumerate([(k, m) for k in (5, 10) for m in MODELS]):
         batch = held_out_tasks(args.seed, args.eval_tasks, k)
-        for row in range(n_tasks):
-            ax = axes[row, col]
-            xs, ys = batch.x_support[row], batch.y_support[row]
-            ax.plot(x, tasks.sinusoid(x, batch.amplitude[row], batch.phase[row]), "r-", lw=2,
-                    label="true function")
-            ax.plot(xs, ys, "k^", ms=8, label="the K support points")
-            params = models[model][0]
-            for steps, style in [(0, ":"), (1, "--"), (10, "-")]:
-                adapted = maml.adapt(params, xs, ys, alpha=args.alpha, steps=steps)
-                label = ("before adaptation" if steps == 0 else
-                         f"after {steps} gradient step{'s' * (steps > 1)}")
-                ax.plot(x, maml.mlp(adapted, x), "g" + style, label=label)
-            ax.set_ylim(-6, 6)
+        for row, i in enumerate(shown_tasks(batch, n_tasks, min(60, args.eval_tasks))):
+            ax, amplitude = axes[row, col], batch.amplitude[i]
+            ax.plot(x, tasks.sinusoid(x, amplitude, batch.phase[i]), color="C3", lw=2.5,
+                    alpha=0.8, label="true function")
+            ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8,
+                    label="the K support points")
+            scores = []
+            for steps, label, style in STEP_STYLES:
+                mse, adapted = query_mse(models[model][0], batch, i, args.alpha, steps)
+                ax.plot(x, maml.mlp(adapted, x), label=label, **style)
+                scores.append(f"{steps}: {mse:.2f}")
+            ax.text(0.02, 0.03, "MSE after " + ",  ".join(scores) + " steps",
+                    transform=ax.transAxes, fontsize=8.5, color="0.1",
+                    bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
+            half = max(1.2 * amplitude + 0.6, 1.5)
+            ax.set_ylim(-half - 0.25 * amplitude - 0.4, half)
             if row == 0:
-                ax.set_title(f"{'MAML' if model == 'maml' else 'pretrained'}, K = {k}")
+                ax.set_title(f"{MODEL_NAMES[model]}, K = {k}", fontsize=12)
             if row == n_tasks - 1:
                 ax.set_xlabel("x")
             if col == 0:
-                ax.set_ylabel("y")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5)
-    fig.suptitle(f"Adapting to held-out sine waves (α = {args.alpha})")
+                ax.set_ylabel(f"y   (amplitude {amplitude:.1f})")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5,
+               fontsize=11)
+    fig.suptitle(f"Adapting to held-out sine waves by gradient steps (α = {args.alpha:g}); "
+                 "MSE on 100 query points of each wave", fontsize=13)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def animation_gif(models, args, max_steps=10):
+    """docs/adaptation.gif: one held-out wave, its K = 5 support points, MAML and pretrained
+    side by side, gradient step by gradient step, the query MSE of each frame in the title.
+    Returns the GIF's bytes (Pillow, through matplotlib's PillowWriter)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    batch = held_out_tasks(args.seed, args.eval_tasks, 5)
+    i = shown_tasks(batch, 3, min(60, args.eval_tasks))[2]  # the high-amplitude wave
+    x = numpy.linspace(-5, 5, 200)[:, None]
+    truth = tasks.sinusoid(x, batch.amplitude[i], batch.phase[i])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    lines, frames = {}, {}
+    for ax, model in zip(axes, MODELS):
+        adapted, frames[model] = models[model][0], []
+        for steps in range(max_steps + 1):
+            mse = float(maml.loss(adapted, batch.x_query[i], batch.y_query[i]))
+            frames[model].append((maml.mlp(adapted, x), mse))
+            adapted = maml.adapt(adapted, batch.x_support[i], batch.y_support[i],
+                                 alpha=args.alpha, steps=1)
+        ax.plot(x, truth, color="C3", lw=2.5, alpha=0.8, label="true function")
+        ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8, label="K = 5 support points")
+        lines[model], = ax.plot(x, frames[model][0][0], color="C0", lw=2.2, label="prediction")
+        ax.set_ylim(-1.45 * batch.amplitude[i] - 0.6, 1.2 * batch.amplitude[i] + 0.6)
+        ax.set_xlabel("x")
+    axes[0].legend(loc="lower left", fontsize=8)
+    order = list(range(max_steps + 1)) + [max_steps] * 3  # hold the last frame a little
+
+    def draw(steps):
+        for ax, model in zip(axes, MODELS):
+            prediction, mse = frames[model][steps]
+            lines[model].set_ydata(prediction)
+            ax.set_title(f"{MODEL_NAMES[model]}: {steps} step{'s' * (steps != 1)}, "
+                         f"MSE {mse:.2f}")
+        return list(lines.values())
+
+    fig.suptitle(f"One held-out wave, fine-tuned by gradient steps (α = {args.alpha:g})")
+    fig.tight_layout()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "adaptation.gif")
+        FuncAnimation(fig, draw, frames=order).save(path, writer=PillowWriter(fps=2), dpi=72)
+        with open(path, "rb") as f:
+            data = f.read()
+    plt.close(fig)
+    return data
+
+
+def plot_what_maml_learned(models, args, n_waves=5):
+    """The learned starting points f_θ over held-out waves of every amplitude, and where one
+    gradient step takes each: MAML's start is a function from which one step reaches every
+    wave; the pretrained start is the average wave, from which one step barely moves."""
+    import matplotlib.pyplot as plt
+    batch = held_out_tasks(args.seed, args.eval_tasks, 5)
+    waves = shown_tasks(batch, n_waves, min(200, args.eval_tasks))
+    x = numpy.linspace(-5, 5, 200)[:, None]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+    for ax, model in zip(axes, MODELS):
+        params = models[model][0]
+        for j, i in enumerate(waves):
+            color = f"C{j}"
+            ax.plot(x, tasks.sinusoid(x, batch.amplitude[i], batch.phase[i]), color=color,
+                    lw=2.5, alpha=0.3)
+            _, adapted = query_mse(params, batch, i, args.alpha, 1)
+            ax.plot(x, maml.mlp(adapted, x), color=color, lw=1.6, ls="--")
+        ax.plot(x, maml.mlp(params, x), "k-", lw=3, label="f_θ: the learned start, before any step")
+        ax.plot([], [], color="0.5", lw=2.5, alpha=0.4, label="held-out waves (true)")
+        ax.plot([], [], color="0.5", lw=1.6, ls="--", label="after one step on K = 5 points")
+        ax.set_title(f"{MODEL_NAMES[model]}", fontsize=12)
+        ax.set_xlabel("x")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("y")
+    axes[0].legend(loc="lower left", fontsize=9)
+    fig.suptitle("What MAML learned: a start from which one gradient step reaches any wave "
+                 f"(α = {args.alpha:g}; dashed: one step toward the wave of the same color)",
+                 fontsize=12)
+    fig.tight_layout()
     return fig
 
 
@@ -438,17 +539,26 @@ def plot_learning_curve(results):
 
 
 def plot_training(models, block):
-    """Meta-training (query loss after adaptation) and pretraining loss over iterations."""
+    """Loss over training, one panel per model: they are different quantities (MAML's is the
+    query loss after the inner step; the baseline's is its plain regression loss)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for model, label in zip(MODELS, ("MAML: query loss after adaptation", "pretrained: loss")):
+    from matplotlib.ticker import ScalarFormatter
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    titles = {"maml": "MAML: query MSE after the inner step",
+              "pretrained": "pretrained: MSE on all points (no inner step)"}
+    for ax, (model, color) in zip(axes, zip(MODELS, ("C0", "C1"))):
         history, more = block_means(models[model][1], n_blocks=200)
-        ax.plot((numpy.arange(len(history)) + 1) * block * more, history, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("training MSE (block means)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+        ax.plot((numpy.arange(len(history)) + 1) * block * more, history, color=color)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.set_title(titles[model])
+        ax.set_xlabel("training iteration")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"training MSE (means of {block * more:,} iterations)"
+                       if len(models["maml"][1]) else "training MSE")
+    fig.suptitle("Training curves (the same task stream for both)")
     fig.tight_layout()
     return fig
 
@@ -489,8 +599,10 @@ def run(args, state):
     results = evaluate_both(models, args)
     figures = {"adaptation.png": plot_adaptation(models, args),
                "learning_curve.png": plot_learning_curve(results),
+               "what_maml_learned.png": plot_what_maml_learned(models, args),
                "training.png": plot_training(models, block)}
     outputs = {name: png_bytes(fig) for name, fig in figures.items()}
+    outputs["adaptation.gif"] = animation_gif(models, args)
     outputs["results.json"] = json.dumps(results_json(results, config, args), indent=1,
                                          allow_nan=False).encode()
     with files.signals_held():  # a Ctrl-C now would land between the two commits
@@ -500,8 +612,8 @@ def run(args, state):
         files.commit(args.out, outputs)
         state["written"] = True
     print(results_table(results, config, args, committed_results(args, config)))
-    print(f"\nwrote {', '.join(outputs)} to {args.out}/" +
-          (f" and both models to {args.save}" if args.save else ""))
+    print(f"\nwrote to {args.out}/: {', '.join(outputs)}" +
+          (f"\nwrote both models to {args.save}" if args.save else ""))
     if args.show:
         plt.show()
     for fig in figures.values():

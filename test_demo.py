@@ -13,6 +13,8 @@ import demo_sinusoid
 import maml
 
 TINY = ["--iterations", "20", "--eval-tasks", "8", "--quiet"]
+OUTPUTS = ["adaptation.gif", "adaptation.png", "learning_curve.png", "results.json", "training.png",
+           "what_maml_learned.png"]
 
 
 def test_smallest_evaluation_runs(tmp_path):
@@ -27,9 +29,8 @@ def run(*argv):
 def test_demo_writes_every_file(tmp_path, capsys):
     out = tmp_path / "figures"  # created by the demo
     assert run(*TINY, "--out", out, "--save", tmp_path / "sinusoid.npz") == 0
-    assert sorted(os.listdir(out)) == ["adaptation.png", "learning_curve.png", "results.json",
-                                       "training.png"]
-    for name in ("adaptation.png", "learning_curve.png", "training.png"):
+    assert sorted(os.listdir(out)) == OUTPUTS
+    for name in ("adaptation.png", "learning_curve.png", "training.png", "what_maml_learned.png"):
         image = matplotlib.image.imread(out / name)
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
         assert image.std() > 0.05  # not a blank canvas
@@ -127,3 +128,26 @@ def test_each_model_is_evaluated_with_its_own_weights():
         expected = maml.evaluate(models[model][0], *batch[:4], max_steps=10)
         numpy.testing.assert_array_equal(r.mse, expected.mse)
     assert not numpy.allclose(results["maml", 5].mse, results["pretrained", 5].mse)
+
+
+def test_the_animation_has_a_frame_per_step_and_stays_small(tmp_path):
+    from PIL import Image
+    assert run(*TINY, "--out", tmp_path) == 0
+    gif = tmp_path / "adaptation.gif"
+    assert gif.stat().st_size < 1_000_000
+    with Image.open(gif) as image:
+        assert image.n_frames == demo_sinusoid.EVAL_STEPS + 1  # steps 0, 1, ..., 10
+        frames = []
+        for i in range(image.n_frames):
+            image.seek(i)
+            frames.append(numpy.asarray(image.convert("L"), dtype=float))
+    assert all(f.std() > 10 for f in frames)  # none blank
+    assert all(numpy.abs(a - b).mean() > 0 for a, b in zip(frames, frames[1:]))  # each moves
+
+
+def test_printed_table_is_narrow_and_says_what_produced_it(tmp_path, capsys):
+    assert run(*TINY, "--out", tmp_path) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in printed if not line.startswith("wrote")) < 100
+    assert printed[0].startswith("trained: 20 iterations") and "evaluated: 8 held-out" in printed[1]
+    assert any("paper (Table 2)" in line for line in printed)

@@ -127,8 +127,9 @@ def test_image_files_alone_run_the_command(tmp_path):
                             cwd=work, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": "", "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(work / "figures")) == ["adaptation.png", "learning_curve.png",
-                                                    "results.json", "training.png"]
+    assert sorted(os.listdir(work / "figures")) == [
+        "adaptation.gif", "adaptation.png", "learning_curve.png", "results.json", "training.png",
+        "what_maml_learned.png"]
 
 
 def test_hadolint_passes_with_no_warnings():
