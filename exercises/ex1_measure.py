@@ -4,8 +4,8 @@ Before you write any code, write down your predictions in EXERCISES.md's table: 
 gradient step, does the MSE fall as K grows? Is there a step size α beyond which one step
 makes things worse?  Then fill in the gap, check it, and run this file to see the table:
 
-    python exercises/check.py 1
-    python -m exercises.ex1_measure        # from the project's folder
+    .venv/bin/python exercises/check.py 1
+    .venv/bin/python -m exercises.ex1_measure        # from the project's folder
 """
 import os
 

@@ -3,7 +3,7 @@
     θ' = θ − α ∇_θ L(θ),   L(θ) = mean over the K points of (f_θ(x) − y)²
 
 Use autograd's `grad`, so that MAML can later differentiate *through* this step.
-Check it with:  python exercises/check.py 2
+Check it with:  .venv/bin/python exercises/check.py 2
 """
 import autograd.numpy as np  # noqa: F401  (you may want it)
 from autograd import grad  # noqa: F401

@@ -7,7 +7,7 @@ the gradient of the query loss with respect to the ADAPTED weights θ'_i, averag
 
 Compute it directly: adapt (maml.adapt gives θ' with a task axis), then take autograd's
 gradient with respect to θ', and bring it back to θ's shapes. Do not call maml_loss here.
-Check it with:  python exercises/check.py 3
+Check it with:  .venv/bin/python exercises/check.py 3
 """
 import autograd.numpy as np  # noqa: F401
 from autograd import grad  # noqa: F401

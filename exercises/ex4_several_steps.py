@@ -4,7 +4,7 @@ Adapt a whole batch of T tasks at once, `steps` gradient steps each, where task 
 task i's support set only. maml.per_task(params, T) gives every task its own copy of θ (a
 leading task axis). Then: what loss, differentiated with respect to those copies, gives every
 task the gradient of its OWN loss?
-Check it with:  python exercises/check.py 4
+Check it with:  .venv/bin/python exercises/check.py 4
 """
 import autograd.numpy as np  # noqa: F401
 from autograd import grad  # noqa: F401

@@ -7,7 +7,7 @@ MAML is model- and task-agnostic: give it lines instead of sine waves. A task is
 Return the same tasks.Batch as tasks.sample_batch does, with the slope a in its `amplitude`
 field and the intercept b in its `phase` field. All randomness must come from `rng`.
 Then maml.meta_train(..., sample_tasks=sample_line_batch) meta-learns lines.
-Check it with:  python exercises/check.py 5
+Check it with:  .venv/bin/python exercises/check.py 5
 """
 import numpy  # noqa: F401  (you will want these)
 

@@ -7,7 +7,7 @@ array of step sizes, one per weight, applied elementwise:
 
 and meta-learns θ and α together: autograd's grad of the loss below with respect to both.
 Write the meta-loss (one inner step, mean over tasks of the query MSE).
-Check it with:  python exercises/check.py 6
+Check it with:  .venv/bin/python exercises/check.py 6
 """
 import autograd.numpy as np  # noqa: F401
 from autograd import grad  # noqa: F401

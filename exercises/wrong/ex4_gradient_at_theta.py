@@ -1,0 +1,14 @@
+"""Typical wrong answer to exercise 4: every step's gradient taken at θ."""
+import autograd.numpy as np
+from autograd import grad
+
+import maml
+
+
+def adapt_batch(params, x_support, y_support, alpha, steps):
+    adapted = maml.per_task(params, len(x_support))
+    start = adapted
+    for _ in range(steps):
+        grads = grad(lambda p: np.sum(maml.loss(p, x_support, y_support)))(start)
+        adapted = [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(adapted, grads)]
+    return adapted

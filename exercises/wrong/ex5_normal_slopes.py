@@ -1,0 +1,16 @@
+"""Typical wrong answer to exercise 5: slopes from a normal distribution."""
+import numpy
+
+import tasks
+
+
+def sample_line_batch(n_tasks, k_support, k_query, rng):
+    slope = numpy.clip(rng.normal(0, 1, size=n_tasks), -3, 3)
+    intercept = rng.uniform(-3, 3, size=n_tasks)
+    x_support = rng.uniform(-5, 5, size=(n_tasks, k_support, 1))
+    x_query = rng.uniform(-5, 5, size=(n_tasks, k_query, 1))
+
+    def line(x):
+        return slope[:, None, None] * x + intercept[:, None, None]
+
+    return tasks.Batch(x_support, line(x_support), x_query, line(x_query), slope, intercept)
