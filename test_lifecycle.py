@@ -172,7 +172,7 @@ def new(tmp_path_factory):
 
 # The hooked calls of a run, in order: the checkpoint's commit (1 staged file, 2 its marker,
 # 3 its rename), then the --out folder's (4-9 staged files, 10 the marker, 11-16 the renames).
-@pytest.mark.parametrize("target", [1, 3, 5, 11, 16])
+@pytest.mark.parametrize("target", [1, 5, 11])
 def test_ctrl_c_during_the_save_leaves_the_old_set_or_the_new_one(old, new, target):
     base = old[0]
     result = drive(base, target, "sigint")
@@ -186,7 +186,7 @@ def test_ctrl_c_during_the_save_leaves_the_old_set_or_the_new_one(old, new, targ
         assert unchanged(old)
 
 
-@pytest.mark.parametrize("target", [2, 3, 6, 10, 12, 16])
+@pytest.mark.parametrize("target", [3, 10, 12])
 def test_a_kill_during_the_save_is_finished_or_undone_by_the_next_run(old, new, target):
     base = old[0]
     result = drive(base, target, "kill")
