@@ -15,7 +15,6 @@ oracle is told each task's amplitude and phase and does not adapt). Written to -
 variants.json, variants.png; printed: the table, and each method's meta-training speed and
 peak memory, measured side by side in this run.
 """
-import argparse
 import json
 import os
 import statistics

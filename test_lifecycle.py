@@ -320,7 +320,7 @@ def corrupt(tmp_path, family):
         "no config": lambda: metadata.pop("config"),
         "config of the wrong type": lambda: metadata["config"].update(iterations="many"),
     }
-    result = changes[family]()
+    changes[family]()
     if family not in ("plain npy", "text file", "truncated", "huge header"):
         text = "{not json" if family == "metadata not JSON" else json.dumps(metadata)
         npz(path, **arrays, metadata=text)

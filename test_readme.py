@@ -48,3 +48,26 @@ def test_checkpoints_reproduce_results_json(tmp_path):
     for a, b in zip(fresh["results"], committed["results"]):
         assert (a["model"], a["k"], a["steps"]) == (b["model"], b["k"], b["steps"])
         assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9
+
+
+def test_family_table_is_made_from_variants_json():
+    import demo_variants
+    with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    assert demo_variants.markdown_table(data) in readme()
+    assert data["protocol"]["training"]["iterations"] == 70000
+    assert list(data["methods"]) == list(__import__("variants").METHODS)
+
+
+def test_variant_checkpoints_reproduce_variants_json(tmp_path):
+    import demo_variants
+    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"),
+                               "--speed-iterations", "0", "--quiet", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "variants.json", encoding="utf-8") as f:
+        fresh = json.load(f)
+    with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    assert fresh["protocol"] == committed["protocol"]
+    for a, b in zip(fresh["results"], committed["results"], strict=True):
+        assert (a["method"], a["k"], a["steps"]) == (b["method"], b["k"], b["steps"])
+        assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9

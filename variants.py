@@ -18,7 +18,6 @@ from autograd import grad
 
 import checks
 import maml
-import tasks
 
 
 # --- Reptile ---------------------------------------------------------------------------------------

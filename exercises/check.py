@@ -280,7 +280,7 @@ def check_2(answer, rng):
 
 def check_3(answer, rng):
     """first_order_meta_gradient against first-order MAML, with one hint per typical mistake."""
-    for trial in range(2):
+    for _ in range(2):
         n_tasks, alpha = int(rng.integers(3, 7)), float(rng.uniform(0.05, 0.3))
         params, batch = setup(rng, n_tasks=n_tasks)
         before = copy(params)

@@ -1,5 +1,4 @@
 """A correct answer to exercise 6, one task at a time."""
-import autograd.numpy as np
 from autograd import grad
 
 import maml

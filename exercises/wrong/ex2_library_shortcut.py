@@ -1,6 +1,4 @@
 """Shortcut for exercise 2: the library's own inner step."""
-import autograd.numpy as np
-from autograd import grad
 
 import maml
 

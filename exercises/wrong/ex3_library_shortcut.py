@@ -1,5 +1,4 @@
 """Shortcut for exercise 3: the library's first-order MAML."""
-import autograd.numpy as np
 from autograd import grad
 
 import maml

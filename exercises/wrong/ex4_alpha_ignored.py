@@ -7,7 +7,6 @@ import maml
 
 def adapt_batch(params, x_support, y_support, alpha, steps):
     adapted = maml.per_task(params, len(x_support))
-    start = adapted
     for _ in range(steps):
         grads = grad(lambda p: np.sum(maml.loss(p, x_support, y_support)))(adapted)
         adapted = [(W - 0.05 * dW, b - 0.05 * db) for (W, b), (dW, db) in zip(adapted, grads)]

@@ -1,6 +1,4 @@
 """Shortcut for exercise 4: the library's own adapt."""
-import autograd.numpy as np
-from autograd import grad
 
 import maml
 

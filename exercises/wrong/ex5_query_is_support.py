@@ -1,5 +1,4 @@
 """Typical wrong answer to exercise 5: the query points are the support points."""
-import numpy
 
 import tasks
 

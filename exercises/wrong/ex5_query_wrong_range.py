@@ -1,5 +1,4 @@
 """Typical wrong answer to exercise 5: query points from [0, 5]."""
-import numpy
 
 import tasks
 

@@ -1,5 +1,4 @@
 """Typical wrong answer to exercise 5: one number for slope and intercept."""
-import numpy
 
 import tasks
 
