@@ -1,16 +1,21 @@
 """The MAML paper's sinusoid experiment (Finn et al. 2017, section 5.1): MAML against the
 pretrained baseline, with the paper's Figures 2 and 3 and the numbers behind them.
 
-    python demo_sinusoid.py                                  # about a minute: figures/
-    python demo_sinusoid.py --paper --save checkpoints/sinusoid.npz --out docs
-                                                             # the paper's 70,000 iterations
-    python demo_sinusoid.py --load checkpoints/sinusoid.npz --out docs
-                                                             # the committed results, no training
+    .venv/bin/python demo_sinusoid.py                      # about a minute: figures/
+    .venv/bin/python demo_sinusoid.py --load checkpoints/sinusoid.npz --out docs
+                                                           # the committed results, no training
+    .venv/bin/python demo_sinusoid.py --paper --save checkpoints/sinusoid.npz --force --out docs
+                                                           # how those were made: 70,000 iterations
 
 Both models start from the same weights and see the same stream of training tasks; both are
 evaluated on the same held-out tasks (a seed of their own), fine-tuned by the same gradient
-steps. Written to --out: adaptation.png (Fig. 2), learning_curve.png (Fig. 3), training.png,
-results.json (every MSE with its 95% interval, and the configuration that produced it).
+steps. Written to --out: adaptation.png (Fig. 2), adaptation.gif, learning_curve.png (Fig. 3),
+what_maml_learned.png, training.png, results.json (every MSE with its 95% interval, and the
+configuration that produced it).
+
+The run has three phases (main): check every flag and path, then compute everything in memory
+(training, evaluation, figures), then commit the files as one set (files.commit), so that a
+failed, interrupted or mistyped run changes nothing.
 """
 import argparse
 import json

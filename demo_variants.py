@@ -16,6 +16,7 @@ variants.json, variants.png; printed: the table, and each method's meta-training
 peak memory, measured side by side in this run.
 """
 import json
+import math
 import os
 import statistics
 import sys
@@ -202,6 +203,13 @@ def report(results, speed, protocol, args):
                      for m, (s, b) in speed.items()}))
 
 
+def mean_and_interval(mse, ci95):
+    """'0.59 ± 0.06'; below 0.1, two significant digits and the interval to the same place
+    ('0.054 ± 0.010', the oracle's '0.00084 ± 0.00002')."""
+    decimals = 2 if mse >= 0.095 else max(2, 1 - math.floor(math.log10(mse)))
+    return f"{mse:.{decimals}f} ± {ci95:.{decimals}f}"
+
+
 def markdown_table(data):
     """The README's table, made from variants.json (test_readme.py checks they agree)."""
     rows = {(r["method"], r["k"], r["steps"]): r for r in data["results"]}
@@ -210,7 +218,7 @@ def markdown_table(data):
     lines = ["| method | K=5, 1 step | K=5, 10 steps | K=10, 1 step | K=10, 10 steps "
              "| speed vs MAML-1 | peak MB / it |", "|---|---|---|---|---|---:|---:|"]
     for method, info in data["methods"].items():
-        cells = [f"{rows[method, k, s]['mse']:.2f} ± {rows[method, k, s]['ci95']:.2f}"
+        cells = [mean_and_interval(rows[method, k, s]["mse"], rows[method, k, s]["ci95"])
                  for k in EVAL_K for s in (1, 10)]
         s = speed.get(method)
         ratio = f"{s['iterations_per_second'] / base:.2f}x" if s and base else "—"
