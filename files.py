@@ -137,7 +137,10 @@ def commit(folder, files):
             _write_new(os.path.join(stage, name), data)
             old = os.path.join(folder, name)
             if os.path.isfile(old):  # a hard link to the old file: the way back if a rename fails
-                os.link(old, os.path.join(stage, name + ".old"))
+                try:
+                    os.link(old, os.path.join(stage, name + ".old"))
+                except OSError:  # a file system without hard links: a copy will do
+                    shutil.copy2(old, os.path.join(stage, name + ".old"))
             elif os.path.lexists(old):
                 raise IsADirectoryError(f"{old!r} exists and is not a file")
         fsync_folder(stage)

@@ -352,3 +352,10 @@ def test_the_good_checkpoint_of_those_tests_loads(tmp_path):
 def test_huge_header_is_refused_before_reading(tmp_path):
     with pytest.raises(ValueError, match="header claims"):
         maml.load_models(huge_header_npz(tmp_path / "huge.npz"))
+
+
+def test_commit_works_where_hard_links_do_not(tmp_path, monkeypatch):
+    files.commit(str(tmp_path), {"a": b"old"})
+    monkeypatch.setattr(files.os, "link", lambda *a: (_ for _ in ()).throw(OSError(1, "no")))
+    files.commit(str(tmp_path), {"a": b"new", "b": b"b"})
+    assert (tmp_path / "a").read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["a", "b"]
