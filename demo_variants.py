@@ -229,7 +229,7 @@ def markdown_table(data):
 
 def plot(results, methods):
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(EVAL_K), figsize=(12, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, len(EVAL_K), figsize=(14, 4.5), sharey=True)
     steps = numpy.arange(demo_sinusoid.EVAL_STEPS + 1)
     for ax, k in zip(axes, EVAL_K):
         for i, method in enumerate(methods):
@@ -242,9 +242,9 @@ def plot(results, methods):
         ax.set_xlabel("gradient steps at test time (α = 0.01)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("query MSE, 600 held-out tasks (95% band)")
-    axes[-1].legend(fontsize=8, loc="upper right")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9)
     fig.suptitle("The MAML family on one protocol: same tasks, same budget, same evaluation")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     return fig
 
 
