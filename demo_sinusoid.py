@@ -325,6 +325,12 @@ def load_models(path):
     return models, config, max(block, 1)
 
 
+def cell(mse, ci95):
+    """'0.59 ± 0.06', or '5e+10 ± 1e+11' for a run whose fine-tuning blew up (finite, but
+    huge), so that the table keeps its width."""
+    return f"{mse:.2f} ± {ci95:.2f}" if mse < 100 else f"{mse:.0e} ± {ci95:.0e}"
+
+
 def results_table(results, config, args, committed=None):
     """The printed summary, under 100 columns: a settings line, then MSE ± 95% interval after
     0 / 1 / 5 / 10 steps per (model, K); beside it the committed 70,000-iteration result and the
@@ -346,8 +352,7 @@ def results_table(results, config, args, committed=None):
     for k in EVAL_K:
         for model in MODELS:
             r = results[model, k]
-            lines.append(row(f"{model} K={k}", [f"{r.mse[s]:.2f} ± {r.ci95[s]:.2f}"
-                                                  for s in shown]))
+            lines.append(row(f"{model} K={k}", [cell(r.mse[s], r.ci95[s]) for s in shown]))
             if committed and (model, k, 1) in committed:
                 lines.append(row("  committed 70k", [f"{committed[model, k, s]:.2f}"
                                                      for s in shown]))

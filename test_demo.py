@@ -151,3 +151,8 @@ def test_printed_table_is_narrow_and_says_what_produced_it(tmp_path, capsys):
     assert max(len(line) for line in printed if not line.startswith("wrote")) < 100
     assert printed[0].startswith("trained: 20 iterations") and "evaluated: 8 held-out" in printed[1]
     assert any("paper (Table 2)" in line for line in printed)
+
+
+def test_table_keeps_its_width_when_fine_tuning_blows_up():
+    assert len(demo_sinusoid.cell(50168210941.62, 98329693444.49)) <= 14
+    assert demo_sinusoid.cell(0.587, 0.059) == "0.59 ± 0.06"
