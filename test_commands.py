@@ -47,6 +47,12 @@ RUN = {
         (".venv/bin/python demo_sinusoid.py --paper --save {tmp}/my_run.npz --out {tmp}/my_figures"
          + SHORT, 0),
     ".venv/bin/python demo_sinusoid.py --help": (".venv/bin/python demo_sinusoid.py --help", 0),
+    ".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --out docs/best":
+        (".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --eval-tasks 4 --quiet "
+         "--out {tmp}/best", 0),
+    ".venv/bin/python demo_sinusoid.py --iterations 70000 --meta-batch 100 --save best.npz":
+        (".venv/bin/python demo_sinusoid.py --iterations 20 --meta-batch 100 --save {tmp}/best.npz "
+         "--eval-tasks 4 --quiet --out {tmp}/figures", 0),
     ".venv/bin/python demo_variants.py": (".venv/bin/python demo_variants.py --iterations 3 "
                                           "--eval-tasks 3 --speed-iterations 1 --quiet "
                                           "--out {tmp}/figures", 0),

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -35,14 +37,16 @@ def test_results_table_matches_results_json():
             assert cell == f"{r['mse']:.2f} ± {r['ci95']:.2f}", (model, k, steps)
 
 
-def test_checkpoints_reproduce_results_json(tmp_path):
+@pytest.mark.parametrize("checkpoint, folder", [("sinusoid.npz", "docs"),
+                                                ("best.npz", os.path.join("docs", "best"))])
+def test_checkpoints_reproduce_results_json(tmp_path, checkpoint, folder):
     """docs/results.json is what the committed checkpoints give, not a hand-edited table."""
     import demo_sinusoid
-    assert demo_sinusoid.main(["--load", os.path.join(HERE, "checkpoints", "sinusoid.npz"),
+    assert demo_sinusoid.main(["--load", os.path.join(HERE, "checkpoints", checkpoint),
                                "--out", str(tmp_path), "--quiet"]) == 0
     with open(tmp_path / "results.json", encoding="utf-8") as f:
         fresh = json.load(f)
-    with open(os.path.join(HERE, "docs", "results.json"), encoding="utf-8") as f:
+    with open(os.path.join(HERE, folder, "results.json"), encoding="utf-8") as f:
         committed = json.load(f)
     assert fresh["training"] == committed["training"]
     for a, b in zip(fresh["results"], committed["results"]):
@@ -71,3 +75,13 @@ def test_variant_checkpoints_reproduce_variants_json(tmp_path):
     for a, b in zip(fresh["results"], committed["results"], strict=True):
         assert (a["method"], a["k"], a["steps"]) == (b["method"], b["k"], b["steps"])
         assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9
+
+
+def test_best_configuration_row_is_docs_best():
+    with open(os.path.join(HERE, "docs", "best", "results.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    r = {(x["model"], x["k"], x["steps"]): x for x in report["results"]}
+    cells = [f"{r['maml', 5, s]['mse']:.2f} ± {r['maml', 5, s]['ci95']:.2f}" for s in (1, 5, 10)]
+    row = [line for line in readme().splitlines() if "`checkpoints/best.npz`) |" in line]
+    assert len(row) == 1 and f"**{cells[0]}** | {cells[1]} | {cells[2]} |" in row[0], row
+    assert (report["training"]["meta_batch"], report["training"]["iterations"]) == (100, 70000)
