@@ -73,6 +73,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def make_parser(defaults):
+    """The command line's parser; with defaults=None, only the flags typed end up in the
+    parsed namespace (parse_args uses that to refuse training flags given with --load)."""
     p = OneLineParser(description="Meta-train MAML and the pretrained baseline on sinusoid tasks "
                       "and reproduce the paper's figures. Nothing is written until the whole run "
                       "has succeeded; then the figures, results.json and the checkpoint are "
@@ -130,15 +132,7 @@ def parse_args(argv):
         defaults.update(PAPER)
     args = make_parser(defaults).parse_args(argv)
     given = vars(make_parser(None).parse_args(argv))   # only the flags typed
-    for name, (low, high) in LIMITS.items():
-        value = getattr(args, name)
-        if not low <= value <= high:
-            raise UsageError(f"--{name.replace('_', '-')} must be from {low:,} to {high:,}, "
-                             f"got {value}")
-    if not (math.isfinite(args.alpha) and args.alpha >= 0):
-        raise UsageError(f"--alpha must be a finite number >= 0, got {args.alpha}")
-    if not (math.isfinite(args.meta_lr) and args.meta_lr > 0):
-        raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
+    check_numbers(args, LIMITS)
     if args.load is not None:
         if not args.load:
             raise UsageError("--load must name a checkpoint file, got ''")
@@ -153,6 +147,20 @@ def parse_args(argv):
     if args.force and args.save is None:
         raise UsageError("--force only lets --save replace a checkpoint; no --save given")
     return args
+
+
+def check_numbers(args, limits):
+    """Each count within its (low, high) of `limits`, α finite and >= 0, β finite and > 0;
+    a UsageError naming the flag otherwise."""
+    for name, (low, high) in limits.items():
+        value = getattr(args, name)
+        if not low <= value <= high:
+            raise UsageError(f"--{name.replace('_', '-')} must be from {low:,} to {high:,}, "
+                             f"got {value}")
+    if not (math.isfinite(args.alpha) and args.alpha >= 0):
+        raise UsageError(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if not (math.isfinite(args.meta_lr) and args.meta_lr > 0):
+        raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
 
 
 def nearest_existing(path):
@@ -176,6 +184,7 @@ def check_writable_folder(flag, value, folder):
 
 
 def check_out_folder(out):
+    """--out: a folder (existing or creatable) that files can be written in."""
     if not out:
         raise UsageError("--out must name a folder, got ''")
     if os.path.islink(out) and not os.path.exists(out):
@@ -186,6 +195,8 @@ def check_out_folder(out):
 
 
 def check_save_path(save, force):
+    """--save: an .npz file name in an existing, writable folder; not an existing file
+    unless force."""
     if not save:
         raise UsageError("--save must name a .npz file, got ''")
     if os.path.isdir(save) or not save.endswith(".npz"):
@@ -406,6 +417,7 @@ def shown_tasks(batch, n_tasks=3, among=60):
 
 
 def query_mse(params, batch, i, alpha, steps):
+    """Task i of a batch: (its query MSE after `steps` steps, the adapted params)."""
     adapted = maml.adapt(params, batch.x_support[i], batch.y_support[i], alpha=alpha, steps=steps)
     return float(maml.loss(adapted, batch.x_query[i], batch.y_query[i])), adapted
 
@@ -634,22 +646,28 @@ def main(argv=None):
     """The command line. Returns the exit status: 0 done, 1 the run failed (diverged, or a file
     could not be written), 2 a bad argument or input file, 130 interrupted. Whatever the
     status, the files of --out and --save are the complete old set or the complete new one."""
+    return command_line("demo_sinusoid.py", parse_args, run, argv)
+
+
+def command_line(prog, parse, run, argv):
+    """run(parse(argv), state), with one line on stderr and an exit status for each way it can
+    fail. run sets state["written"] once its files are committed."""
     state = {"written": False}
     try:
-        run(parse_args(argv), state)
+        run(parse(argv), state)
         return 0
     except UsageError as e:
-        print(f"demo_sinusoid.py: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except maml.Diverged as e:  # nothing was written
-        print(f"demo_sinusoid.py: error: {e} [cause: {FLAG_OF_KNOB[e.knob]}]", file=sys.stderr)
+        print(f"{prog}: error: {e} [cause: {FLAG_OF_KNOB[e.knob]}]", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"demo_sinusoid.py: error: could not write the results ({e}); the earlier ones "
-              "are kept", file=sys.stderr)
+        print(f"{prog}: error: could not write the results ({e}); the earlier ones are kept",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ndemo_sinusoid.py: interrupted; " + (
+        print(f"\n{prog}: interrupted; " + (
             "the new results had already been written in full" if state["written"]
             else "no file was changed"), file=sys.stderr)
         return 130

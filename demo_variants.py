@@ -32,7 +32,8 @@ import variants
 from demo_sinusoid import UsageError
 
 EVAL_K = (5, 10)
-LIMITS = dict(demo_sinusoid.LIMITS, speed_iterations=(1, 1000))
+LIMITS = {name: demo_sinusoid.LIMITS[name] for name in ("iterations", "eval_tasks", "seed")}
+LIMITS["speed_iterations"] = (0, 1000)
 LABELS = {"maml-1": "MAML, 1 inner step", "maml-3": "MAML, 3 inner steps",
           "maml-5": "MAML, 5 inner steps", "fomaml": "first-order MAML",
           "reptile": "Reptile (5 steps)", "anil": "ANIL", "pretrained": "pretrained",
@@ -40,6 +41,7 @@ LABELS = {"maml-1": "MAML, 1 inner step", "maml-3": "MAML, 3 inner steps",
 
 
 def parse_args(argv):
+    """Parse and check the command line, paths included; raises UsageError for a bad value."""
     p = demo_sinusoid.OneLineParser(
         description="Train and compare the MAML family on one protocol.",
         formatter_class=demo_sinusoid.HelpFormatter, allow_abbrev=False)
@@ -71,17 +73,7 @@ def parse_args(argv):
     if unknown or not args.methods:
         raise UsageError(f"--methods: unknown method {unknown[0] if unknown else '(none)'!r}; "
                          f"expected some of {', '.join(variants.METHODS)}")
-    for name in ("iterations", "eval_tasks", "seed"):
-        low, high = LIMITS[name]
-        if not low <= getattr(args, name) <= high:
-            raise UsageError(f"--{name.replace('_', '-')} must be from {low:,} to {high:,}, "
-                             f"got {getattr(args, name)}")
-    if args.speed_iterations and not 1 <= args.speed_iterations <= 1000:
-        raise UsageError(f"--speed-iterations must be from 0 to 1,000, got {args.speed_iterations}")
-    if not (numpy.isfinite(args.alpha) and args.alpha >= 0):
-        raise UsageError(f"--alpha must be a finite number >= 0, got {args.alpha}")
-    if not (numpy.isfinite(args.meta_lr) and args.meta_lr > 0):
-        raise UsageError(f"--meta-lr must be a finite number > 0, got {args.meta_lr}")
+    demo_sinusoid.check_numbers(args, LIMITS)
     demo_sinusoid.check_out_folder(args.out)
     if args.load is not None and (args.save is not None or args.paper or "--iterations" in argv):
         raise UsageError("--load evaluates saved checkpoints: drop --save, --paper and "
@@ -104,6 +96,7 @@ def parse_args(argv):
 
 
 def checkpoint_path(folder, method):
+    """FOLDER/<method>.npz"""
     return os.path.join(folder, f"{method}.npz")
 
 
@@ -228,6 +221,7 @@ def markdown_table(data):
 
 
 def plot(results, methods):
+    """MSE against test-time steps, K = 5 and K = 10, one line and 95% band per method."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(EVAL_K), figsize=(14, 4.5), sharey=True)
     steps = numpy.arange(demo_sinusoid.EVAL_STEPS + 1)
@@ -248,7 +242,9 @@ def plot(results, methods):
     return fig
 
 
-def run(args):
+def run(args, state):
+    """Train (or load) every method, evaluate, measure speed, then commit the checkpoints and
+    the --out files, each folder as one set."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -271,6 +267,7 @@ def run(args):
                 test_alpha=args.alpha, losses=blocks[m][0], loss_block=blocks[m][1]))
                 for m, (params, _) in trained.items()})
         files.commit(args.out, outputs)
+        state["written"] = True
     print(f"trained: {protocol}")
     print(markdown_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
@@ -278,21 +275,8 @@ def run(args):
 
 
 def main(argv=None):
-    try:
-        run(parse_args(argv))
-        return 0
-    except UsageError as e:
-        print(f"demo_variants.py: error: {e}", file=sys.stderr)
-        return 2
-    except maml.Diverged as e:
-        print(f"demo_variants.py: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"demo_variants.py: error: could not write the results ({e})", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ndemo_variants.py: interrupted; no file was changed", file=sys.stderr)
-        return 130
+    """The command line; exit status as demo_sinusoid.py's."""
+    return demo_sinusoid.command_line("demo_variants.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":
