@@ -38,6 +38,11 @@ def number(name, value, low=0.0, strict=False):
     return float(value)
 
 
+def alpha(value):
+    """The inner step size α: a finite real number >= 0."""
+    return number("alpha (the inner step size)", value)
+
+
 def rng(value):
     """Raise unless value is a numpy.random.Generator."""
     if not isinstance(value, numpy.random.Generator):

@@ -124,7 +124,7 @@ def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
     """
     sizes, n_tasks = checks.params(params)
     checks.data(sizes, x_support=x_support, y_support=y_support)
-    checks.number("alpha (the inner step size)", alpha)
+    checks.alpha(alpha)
     checks.count("steps", steps, low=0, high=1000)
     if n_tasks is not None and (x_support.ndim != 3 or len(x_support) != n_tasks):
         raise ValueError(f"params carry a task axis of {n_tasks} but x_support has shape "
@@ -221,7 +221,7 @@ def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
     Defaults are the paper's sinusoid setup (meta-batch 25, K = 10, α = 0.01, one inner step,
     Adam 1e-3). Returns (params, losses): the meta-trained θ and the query loss per iteration.
     """
-    checks.number("alpha (the inner step size)", alpha)
+    checks.alpha(alpha)
     checks.count("steps", steps, low=0, high=1000)
 
     def objective(params, batch):
@@ -259,7 +259,7 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
     if numpy.ndim(x_support) != 3 or len(x_support) < 2 or len(x_query) != len(x_support):
         raise ValueError("evaluate needs (T, K, 1) support and query sets with the same T >= 2 "
                          f"tasks, got {numpy.shape(x_support)} and {numpy.shape(x_query)}")
-    checks.number("alpha (the inner step size)", alpha)
+    checks.alpha(alpha)
     checks.count("max_steps", max_steps, low=0, high=1000)
     adapted = per_task(params, len(x_support))
     with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
