@@ -323,9 +323,6 @@ def _flat(params):
 
 # --- checkpoints: the file handling lives in files.py ------------------------------------------
 
-write_atomically = files.write_atomically
-
-
 def save_params(path, params, **metadata):
     """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
     load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
