@@ -49,7 +49,8 @@ def reptile_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, step
 
 def adapt_head(params, x_support, y_support, alpha=0.01, steps=1):
     """θ' with only the output layer adapted: the body stays θ's (shared by all tasks), the
-    head gets a task axis, head' = head − α ∇_head L^support. x_support (T, K, 1)."""
+    head gets a task axis (or keeps the one it has), head' = head − α ∇_head L^support.
+    x_support (T, K, 1)."""
     *body, head = params
     head = maml.per_task([head], len(x_support))[0]
     for _ in range(steps):
@@ -80,8 +81,11 @@ def anil_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
 
 def evaluate_head(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10):
     """maml.evaluate, but fine-tuning the head only (ANIL's own test-time adaptation)."""
-    mse = [maml.loss(adapt_head(params, x_support, y_support, alpha, s), x_query, y_query)
-           for s in range(max_steps + 1)]
+    adapted = adapt_head(params, x_support, y_support, alpha, steps=0)
+    mse = [maml.loss(adapted, x_query, y_query)]
+    for _ in range(max_steps):  # one more step on the head adapted so far
+        adapted = adapt_head(adapted, x_support, y_support, alpha, steps=1)
+        mse.append(maml.loss(adapted, x_query, y_query))
     return maml.summarise(numpy.array(mse), params, alpha)
 
 
