@@ -53,7 +53,8 @@ def rng(value):
 def params(value, name="params", per_task=True, finite=True):
     """Raise unless value is a non-empty list of (W, b) pairs of real floating arrays whose
     shapes chain: W (n_in, n_out), b (n_out,); or, if per_task, W (T, n_in, n_out),
-    b (T, 1, n_out), with the same T in every layer that has one. finite=True also refuses NaN and inf.
+    b (T, 1, n_out), with the same T in every layer that has one. finite=True also refuses
+    NaN and inf.
 
     Returns (layer sizes (n_in, ..., n_out), T or None).
     """

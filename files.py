@@ -269,21 +269,23 @@ def _refuse(constant):
     raise ValueError(f"{constant} is not a finite number")
 
 
+def _finite_number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(numpy.isfinite(v))
+
+
+# what a metadata value may be: kind -> (in words, the test)
+KINDS = {"count": ("a whole number >= 0",
+                   lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+         "number": ("a finite number", _finite_number),
+         "numbers": ("a list of finite numbers",
+                     lambda v: isinstance(v, list) and all(map(_finite_number, v))),
+         "flag": ("true or false", lambda v: isinstance(v, bool))}
+
+
 def expect(value, kind, what):
-    """Raise ValueError unless value (from a file's metadata) has the kind expected:
-    'count', 'number', 'numbers' (a list of finite numbers), 'text', 'flag' or a dict."""
-    ok = {"count": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-          "number": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
-          and numpy.isfinite(v),
-          "numbers": lambda v: isinstance(v, list) and all(
-              isinstance(x, numbers.Real) and not isinstance(x, bool) and numpy.isfinite(x)
-              for x in v),
-          "text": lambda v: isinstance(v, str),
-          "flag": lambda v: isinstance(v, bool)}[kind]
+    """Return value (from a file's metadata) if it is of the kind expected, one of KINDS;
+    raise a ValueError naming `what` otherwise."""
+    words, ok = KINDS[kind]
     if not ok(value):
-        raise ValueError(f"{what} must be {kind_words[kind]}, got {str(value)[:60]!r}")
+        raise ValueError(f"{what} must be {words}, got {str(value)[:60]!r}")
     return value
-
-
-kind_words = {"count": "a whole number >= 0", "number": "a finite number",
-              "numbers": "a list of finite numbers", "text": "text", "flag": "true or false"}
