@@ -27,6 +27,7 @@ import time
 
 import numpy
 
+import checkpoints
 import files
 import maml
 import tasks
@@ -295,7 +296,7 @@ CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="nu
 def checkpoint_bytes(models, config, block):
     """Both models in one .npz file (one file cannot hold a mixed pair), with the training
     configuration and each model's loss history (means of `block` iterations)."""
-    return files.encode_models({m: models[m][0] for m in MODELS},
+    return checkpoints.encode_models({m: models[m][0] for m in MODELS},
                                dict(config=config, loss_block=block,
                                     losses={m: models[m][1] for m in MODELS}))
 
@@ -306,7 +307,7 @@ def load_models(path):
     if not path:
         raise UsageError("--load must name a checkpoint file, got ''")
     try:
-        saved, metadata = maml.load_models(path)
+        saved, metadata = checkpoints.load_models(path)
         missing = [m for m in MODELS if m not in saved]
         if missing:
             raise ValueError(f"it holds no {' or '.join(missing)} model (it holds "
@@ -316,8 +317,8 @@ def load_models(path):
         if not isinstance(config, dict):
             raise ValueError("its metadata has no training configuration")
         for key, kind in CONFIG_KINDS.items():
-            files.expect(config.get(key), kind, f"config {key}")
-        block = files.expect(metadata.get("loss_block"), "count", "loss_block")
+            checkpoints.expect(config.get(key), kind, f"config {key}")
+        block = checkpoints.expect(metadata.get("loss_block"), "count", "loss_block")
         losses = metadata.get("losses")
         if not isinstance(losses, dict):
             raise ValueError("its metadata has no loss histories")
@@ -327,7 +328,7 @@ def load_models(path):
             if sizes[0] != 1 or sizes[-1] != 1:
                 raise ValueError(f"its {model} model has layers {sizes}: not a sinusoid "
                                  "regressor (one input, one output)")
-            models[model] = (saved[model], files.expect(losses.get(model), "numbers",
+            models[model] = (saved[model], checkpoints.expect(losses.get(model), "numbers",
                                                         f"losses of {model}"))
     except FileNotFoundError as e:
         raise UsageError(f"--load: {e}") from None

@@ -26,6 +26,7 @@ import tracemalloc
 import numpy
 
 import demo_sinusoid
+import checkpoints
 import files
 import maml
 import variants
@@ -125,7 +126,7 @@ def load_all(args):
     for method in args.methods:
         path = checkpoint_path(args.load, method)
         try:
-            params, metadata = maml.load_params(path)
+            params, metadata = checkpoints.load_params(path)
         except (FileNotFoundError, ValueError) as e:
             raise UsageError(f"--load: {e}") from None
         if metadata.get("method") != method or not isinstance(metadata.get("training"), dict):
@@ -135,7 +136,7 @@ def load_all(args):
                              f"others with {protocol}: not one protocol")
         protocol = metadata["training"]
         losses = metadata.get("losses", [])
-        trained[method] = (params, files.expect(losses, "numbers", f"{path} losses"))
+        trained[method] = (params, checkpoints.expect(losses, "numbers", f"{path} losses"))
     return trained, protocol
 
 
@@ -262,7 +263,7 @@ def run(args, state):
     with files.signals_held():
         if args.save is not None:
             blocks = {m: demo_sinusoid.block_means(losses) for m, (_, losses) in trained.items()}
-            files.commit(args.save, {f"{m}.npz": files.encode_models({None: params}, dict(
+            files.commit(args.save, {f"{m}.npz": checkpoints.encode_models({None: params}, dict(
                 method=m, label=LABELS[m], training=protocol, inner_steps=variants.METHODS[m][1],
                 test_alpha=args.alpha, losses=blocks[m][0], loss_block=blocks[m][1]))
                 for m, (params, _) in trained.items()})

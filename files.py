@@ -1,5 +1,5 @@
-"""Files that survive a crash: atomic writes, a set of files replaced as one, and checkpoints
-read defensively. Kept apart from maml.py so the algorithm stays short to read.
+"""Files that survive a crash: a set of files replaced as one. Plumbing, kept apart from
+maml.py so the algorithm stays short to read; the checkpoint format is in checkpoints.py.
 
 How a set of files is replaced as one (`commit`). The files of one folder are first written,
 complete and fsynced, into a hidden staging folder inside it, `.commit-<random>/`. Writing the
@@ -14,25 +14,18 @@ old version and the staging folder removed.
 We chose this over swapping a whole folder or a symlink because the folder (docs/, say) holds
 other files too, and over one archive because figures must stay plain PNG files.
 """
-import io
 import json
-import numbers
 import os
 import secrets
 import shutil
 import signal
 import tempfile
 import threading
-import zipfile
 from contextlib import contextmanager
 
-import numpy
-
-import checks
 
 STAGING_PREFIX = ".commit-"
 MARKER = "COMMITTED"
-MAX_METADATA_BYTES = 10_000_000
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -58,28 +51,6 @@ def _write_new(path, data):
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def write_atomically(path, write):
-    """Call write(f) on a new temporary file beside `path`, fsync it, then rename it over
-    `path`: a reader (or a crash) sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        with signals_held():
-            os.replace(tmp, path)
-            fsync_folder(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @contextmanager
@@ -165,127 +136,3 @@ def commit(folder, files):
                 fsync_folder(folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-# --- checkpoints ------------------------------------------------------------------------------------
-
-def to_json(metadata):
-    """Strict JSON (no NaN, no Infinity) of metadata; numpy numbers and arrays become plain
-    numbers and lists. Raises ValueError for what JSON cannot hold."""
-    def plain(value):
-        if isinstance(value, numpy.ndarray):
-            return value.tolist()
-        if isinstance(value, (numpy.integer, numpy.bool_)):
-            return value.item()
-        if isinstance(value, numpy.floating):
-            return float(value)
-        raise TypeError(f"{type(value).__name__} {value!r}")
-    try:
-        return json.dumps(metadata, allow_nan=False, default=plain)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"metadata must be plain JSON data with finite numbers: {e}") from None
-
-
-def encode_models(models, metadata):
-    """{name or None: params}, metadata -> npz bytes. None: the plain layout W0, b0, W1, ...;
-    a name: name.W0, name.b0, ..."""
-    arrays = {}
-    for model, params in models.items():
-        checks.params(params, f"params of {model!r}" if model else "params", per_task=False)
-        prefix = f"{model}." if model else ""
-        for i, (W, b) in enumerate(params):
-            arrays[f"{prefix}W{i}"], arrays[f"{prefix}b{i}"] = numpy.asarray(W), numpy.asarray(b)
-    arrays["metadata"] = numpy.array(to_json(metadata))
-    buffer = io.BytesIO()
-    numpy.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def read_npz(path, max_elements=checks.MAX_ELEMENTS):
-    """Every array of an .npz file, read defensively: no pickles, sizes taken from each header
-    and bounded before anything is decompressed. Raises ValueError naming the problem."""
-    if not zipfile.is_zipfile(path):
-        raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
-    arrays, total = {}, 0
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                raise ValueError(f"unexpected member {info.filename!r}")
-            name = info.filename[:-4]
-            with archive.open(info) as f:
-                version = numpy.lib.format.read_magic(f)
-                read_header = {(1, 0): numpy.lib.format.read_array_header_1_0,
-                               (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
-                if read_header is None:
-                    raise ValueError(f"{name}: unsupported .npy version {version}")
-                shape, fortran, dtype = read_header(f)
-                size = int(numpy.prod(shape, dtype=object))
-                if dtype.hasobject:
-                    raise ValueError(f"{name}: holds Python objects (a pickle), refused")
-                total += size
-                if total > max_elements or size * dtype.itemsize > info.file_size:
-                    raise ValueError(f"{name}: its header claims {shape} {dtype} elements, "
-                                     f"more than the file holds or the limit of "
-                                     f"{max_elements:,}")
-                data = f.read(size * dtype.itemsize)
-            if len(data) != size * dtype.itemsize:
-                raise ValueError(f"{name}: the file ends before the data its header announces")
-            array = numpy.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-            arrays[name] = array.copy()
-    return arrays
-
-
-def decode_models(arrays):
-    """The arrays of a checkpoint -> ({name or None: params}, metadata dict)."""
-    meta = arrays.pop("metadata", None)
-    if meta is None or meta.shape != () or meta.dtype.kind != "U" or (
-            meta.dtype.itemsize > 4 * MAX_METADATA_BYTES):
-        raise ValueError("no metadata text")
-    try:
-        metadata = json.loads(str(meta), parse_constant=_refuse)
-    except ValueError as e:
-        raise ValueError(f"metadata is not valid JSON ({e})") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a JSON object, got {type(metadata).__name__}")
-    names = sorted({n.rsplit(".", 1)[0] if "." in n else None for n in arrays},
-                   key=lambda n: n or "")
-    models = {}
-    for model in names:
-        prefix = f"{model}." if model else ""
-        layers = []
-        while f"{prefix}W{len(layers)}" in arrays:
-            i = len(layers)
-            if f"{prefix}b{i}" not in arrays:
-                raise ValueError(f"{prefix}W{i} has no {prefix}b{i}")
-            layers.append((arrays.pop(f"{prefix}W{i}"), arrays.pop(f"{prefix}b{i}")))
-        checks.params(layers, f"model {model!r}" if model else "params", per_task=False)
-        models[model] = layers
-    if arrays:
-        raise ValueError(f"unexpected arrays {sorted(arrays)}")
-    return models, metadata
-
-
-def _refuse(constant):
-    raise ValueError(f"{constant} is not a finite number")
-
-
-def _finite_number(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(numpy.isfinite(v))
-
-
-# what a metadata value may be: kind -> (in words, the test)
-KINDS = {"count": ("a whole number >= 0",
-                   lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
-         "number": ("a finite number", _finite_number),
-         "numbers": ("a list of finite numbers",
-                     lambda v: isinstance(v, list) and all(map(_finite_number, v))),
-         "flag": ("true or false", lambda v: isinstance(v, bool))}
-
-
-def expect(value, kind, what):
-    """Return value (from a file's metadata) if it is of the kind expected, one of KINDS;
-    raise a ValueError naming `what` otherwise."""
-    words, ok = KINDS[kind]
-    if not ok(value):
-        raise ValueError(f"{what} must be {words}, got {str(value)[:60]!r}")
-    return value

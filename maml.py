@@ -15,8 +15,6 @@ T tasks with K points each is an array (T, K, 1); adapted parameters carry the t
 W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
 """
 import ctypes
-import os
-import zipfile
 from collections import namedtuple
 
 import autograd.numpy as np
@@ -25,7 +23,6 @@ from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
 import checks
-import files
 import tasks
 
 
@@ -319,51 +316,6 @@ def _diverged(i, loss_value, params, batch, lr):
 
 def _flat(params):
     return [w for layer in params for w in layer]
-
-
-# --- checkpoints: the file handling lives in files.py ------------------------------------------
-
-def save_params(path, params, **metadata):
-    """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
-    load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
-    files.write_atomically(path, lambda f: f.write(files.encode_models({None: params}, metadata)))
-
-
-def save_models(path, models, **metadata):
-    """Several named models in one .npz file, atomically: models = {name: params}. One file
-    cannot hold a half-updated pair."""
-    if not isinstance(models, dict) or not models or not all(
-            isinstance(n, str) and n.isidentifier() for n in models):
-        raise ValueError(f"models must be a non-empty dict {{name: params}} with names like "
-                         f"'maml', got {models!r:.80}")
-    files.write_atomically(path, lambda f: f.write(files.encode_models(models, metadata)))
-
-
-def load_models(path):
-    """Read a checkpoint written by save_models or save_params.
-
-    Returns ({name: params}, metadata dict); a file from save_params has the one name None.
-    Raises FileNotFoundError if there is no file, ValueError naming the problem if it is not
-    a valid checkpoint.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}")
-    try:
-        return files.decode_models(files.read_npz(path))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{os.fspath(path)!r} is not a valid checkpoint: {e}") from None
-
-
-def load_params(path, model=None):
-    """Read one model: a file from save_params, or the named `model` of a file from
-    save_models. Returns (params, metadata dict)."""
-    models, metadata = load_models(path)
-    if model not in models:
-        names = ", ".join(repr(n) for n in models)
-        raise ValueError(f"{os.fspath(path)!r} holds the models {names}: pass model= one of them"
-                         if model is None else f"{os.fspath(path)!r} has no model {model!r} "
-                         f"(it holds {names})")
-    return models[model], metadata
 
 
 # --- speed ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy
 import pytest
 
 import demo_sinusoid
+import checkpoints
 import maml
 
 TINY = ["--iterations", "20", "--eval-tasks", "8", "--quiet"]
@@ -43,7 +44,7 @@ def test_demo_writes_every_file(tmp_path, capsys):
                                                      for k in (5, 10, 20)}
     assert all(math.isfinite(r["mse"]) and math.isfinite(r["ci95"]) and r["ci95"] > 0
                for r in rows)
-    models, metadata = maml.load_models(tmp_path / "sinusoid.npz")  # both models, one file
+    models, metadata = checkpoints.load_models(tmp_path / "sinusoid.npz")  # both models, one file
     assert sorted(models) == ["maml", "pretrained"] and metadata["config"]["iterations"] == 20
     assert os.listdir(tmp_path) == ["figures", "sinusoid.npz"]  # no temporary files
     printed = capsys.readouterr().out

@@ -16,6 +16,7 @@ import numpy
 import pytest
 
 import demo_sinusoid
+import checkpoints
 import files
 import maml
 
@@ -251,13 +252,13 @@ def test_save_params_never_writes_the_target_in_place(tmp_path, monkeypatch):
     """A failure after the file is opened (a failing fsync or rename) keeps the old file."""
     path = tmp_path / "model.npz"
     params = maml.init_mlp((1, 4, 1), numpy.random.default_rng(0))
-    maml.save_params(path, params, version=1)
+    checkpoints.save_params(path, params, version=1)
     for name in ("fsync", "replace"):
         with monkeypatch.context() as m:
             m.setattr(files.os, name, lambda *a: (_ for _ in ()).throw(OSError(28, "No space")))
             with pytest.raises(OSError):
-                maml.save_params(path, [(W + 1, b) for W, b in params], version=2)
-        assert maml.load_params(path)[1] == {"version": 1}
+                checkpoints.save_params(path, [(W + 1, b) for W, b in params], version=2)
+        assert checkpoints.load_params(path)[1] == {"version": 1}
         assert os.listdir(tmp_path) == ["model.npz"]
 
 
@@ -351,7 +352,7 @@ def test_the_good_checkpoint_of_those_tests_loads(tmp_path):
 
 def test_huge_header_is_refused_before_reading(tmp_path):
     with pytest.raises(ValueError, match="header claims"):
-        maml.load_models(huge_header_npz(tmp_path / "huge.npz"))
+        checkpoints.load_models(huge_header_npz(tmp_path / "huge.npz"))
 
 
 def test_commit_works_where_hard_links_do_not(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import numpy
 import pytest
 from autograd import grad
 
+import checkpoints
 import maml
 import tasks
 
@@ -240,8 +241,8 @@ def test_sample_batch_rejects_bad_rng_and_ranges():
 
 def test_save_load_round_trip(params, tmp_path):
     path = tmp_path / "model.npz"
-    maml.save_params(path, params, iterations=12, kind="maml")
-    loaded, metadata = maml.load_params(path)
+    checkpoints.save_params(path, params, iterations=12, kind="maml")
+    loaded, metadata = checkpoints.load_params(path)
     assert metadata == {"iterations": 12, "kind": "maml"}
     assert len(loaded) == len(params)
     for (W, b), (W2, b2) in zip(params, loaded):
@@ -254,21 +255,21 @@ def test_load_rejects_a_corrupt_or_foreign_file(tmp_path):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"this is not a checkpoint")
     with pytest.raises(ValueError, match="not a valid checkpoint"):
-        maml.load_params(corrupt)
+        checkpoints.load_params(corrupt)
     foreign = tmp_path / "foreign.npz"
     numpy.savez(foreign, weights=numpy.ones(3))
     with pytest.raises(ValueError, match="not a valid checkpoint"):
-        maml.load_params(foreign)
+        checkpoints.load_params(foreign)
     with pytest.raises(FileNotFoundError, match="missing.npz"):
-        maml.load_params(tmp_path / "missing.npz")
+        checkpoints.load_params(tmp_path / "missing.npz")
 
 
 def test_failed_save_keeps_the_old_file(params, tmp_path):
     path = tmp_path / "model.npz"
-    maml.save_params(path, params, version=1)
+    checkpoints.save_params(path, params, version=1)
     with pytest.raises(ValueError, match="metadata"):
-        maml.save_params(path, params, bad=object())  # metadata that is not JSON
-    assert maml.load_params(path)[1] == {"version": 1}
+        checkpoints.save_params(path, params, bad=object())  # metadata that is not JSON
+    assert checkpoints.load_params(path)[1] == {"version": 1}
     assert os.listdir(tmp_path) == ["model.npz"]
 
 
@@ -315,7 +316,7 @@ def test_saved_files_get_the_usual_permissions(params, tmp_path):
     path = tmp_path / "model.npz"
     umask = os.umask(0o022)
     try:
-        maml.save_params(path, params)
+        checkpoints.save_params(path, params)
     finally:
         os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o644
@@ -375,34 +376,34 @@ def test_numpy_numbers_are_accepted(params, batch):
 
 def test_save_refuses_what_load_would_refuse(params, tmp_path):
     path = tmp_path / "model.npz"
-    maml.save_params(path, params, version=1)
+    checkpoints.save_params(path, params, version=1)
     per_task = maml.per_task(params, 3)
     nan = [(W.copy(), b) for W, b in params]
     nan[1][0][0, 0] = numpy.nan
     for bad in ([], nan, per_task):
         with pytest.raises(ValueError):
-            maml.save_params(path, bad)
+            checkpoints.save_params(path, bad)
     with pytest.raises(ValueError, match="metadata"):
-        maml.save_params(path, params, loss=float("nan"))
-    assert maml.load_params(path)[1] == {"version": 1}
+        checkpoints.save_params(path, params, loss=float("nan"))
+    assert checkpoints.load_params(path)[1] == {"version": 1}
 
 
 def test_metadata_with_numpy_numbers_is_saved_as_plain_json(params, tmp_path):
     path = tmp_path / "model.npz"
-    maml.save_params(path, params, iterations=numpy.int64(5), lr=numpy.float32(0.5),
+    checkpoints.save_params(path, params, iterations=numpy.int64(5), lr=numpy.float32(0.5),
                      history=numpy.arange(3.0))
-    assert maml.load_params(path)[1] == {"iterations": 5, "lr": 0.5, "history": [0.0, 1.0, 2.0]}
+    assert checkpoints.load_params(path)[1] == {"iterations": 5, "lr": 0.5, "history": [0.0, 1.0, 2.0]}
 
 
 def test_several_models_in_one_file(params, tmp_path):
     other = [(W + 1, b) for W, b in params]
-    maml.save_models(tmp_path / "both.npz", {"maml": params, "pretrained": other}, run=3)
-    models, metadata = maml.load_models(tmp_path / "both.npz")
+    checkpoints.save_models(tmp_path / "both.npz", {"maml": params, "pretrained": other}, run=3)
+    models, metadata = checkpoints.load_models(tmp_path / "both.npz")
     assert sorted(models) == ["maml", "pretrained"] and metadata == {"run": 3}
     numpy.testing.assert_array_equal(models["pretrained"][0][0], other[0][0])
-    assert maml.load_params(tmp_path / "both.npz", model="maml")[0][1][0].shape == (40, 40)
+    assert checkpoints.load_params(tmp_path / "both.npz", model="maml")[0][1][0].shape == (40, 40)
     with pytest.raises(ValueError, match="pass model="):
-        maml.load_params(tmp_path / "both.npz")
+        checkpoints.load_params(tmp_path / "both.npz")
 
 
 # --- tests aimed at bugs the suite caught only by chance (issue 9) -----------------------------

@@ -7,6 +7,7 @@ import pytest
 from autograd import grad
 
 import demo_variants
+import checkpoints
 import maml
 import tasks
 import variants
@@ -133,7 +134,7 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
     assert all(numpy.isfinite(r["mse"]) and r["ci95"] >= 0 for r in data["results"])
     assert set(data["speed"]["methods"]) == set(variants.METHODS)
     for method in variants.METHODS:
-        params, metadata = maml.load_params(tmp_path / "ckpt" / f"{method}.npz")
+        params, metadata = checkpoints.load_params(tmp_path / "ckpt" / f"{method}.npz")
         assert metadata["method"] == method and metadata["training"]["iterations"] == 5
         assert metadata["test_alpha"] == 0.01
     printed = capsys.readouterr().out

@@ -29,6 +29,7 @@ sys.path.insert(0, ROOT)
 import autograd.numpy as anp  # noqa: E402
 from autograd import grad  # noqa: E402
 
+import checkpoints  # noqa: E402
 import maml  # noqa: E402
 import tasks  # noqa: E402
 
@@ -201,7 +202,7 @@ def first_match(got, candidates, rtol=1e-7):
 
 def check_1(answer, rng):
     """one_step_mse: the query MSE after one step, for fresh (K, α, seed)."""
-    params, _ = maml.load_params(os.path.join(ROOT, "checkpoints", "sinusoid.npz"), model="maml")
+    params, _ = checkpoints.load_params(os.path.join(ROOT, "checkpoints", "sinusoid.npz"), model="maml")
     for k, alpha in [(int(rng.integers(2, 8)), float(rng.uniform(0.002, 0.008))),
                      (int(rng.integers(12, 25)), float(rng.uniform(0.02, 0.04)))]:
         seed = int(rng.integers(1, 2**31))

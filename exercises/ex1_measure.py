@@ -11,6 +11,7 @@ import os
 
 import numpy  # noqa: F401  (you will want these)
 
+import checkpoints
 import maml
 import tasks  # noqa: F401
 
@@ -28,7 +29,7 @@ def one_step_mse(params, k, alpha, seed):
 
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
-    params, _ = maml.load_params(os.path.join(here, "..", "checkpoints", "sinusoid.npz"), model="maml")
+    params, _ = checkpoints.load_params(os.path.join(here, "..", "checkpoints", "sinusoid.npz"), model="maml")
     print("MSE after one gradient step (MAML, trained with K = 10, α = 0.01)")
     print("K \\ α " + "".join(f"{alpha:>9}" for alpha in (0.001, 0.01, 0.05)))
     for k in (2, 5, 10, 20):
