@@ -1,0 +1,464 @@
+"""Glyphs: a few-shot image set made offline, like Omniglot (Lake, Salakhutdinov & Tenenbaum
+2015, "Human-level concept learning through probabilistic program induction"), from the fonts
+matplotlib ships. Also a reader for the real Omniglot, for whoever has downloaded it.
+
+Omniglot has 1,623 characters of 50 alphabets, 20 drawings of each, 30 alphabets for meta-training
+("background") and 20 held out ("evaluation"). Here the classes are letters of scripts, the
+scripts play the alphabets, and an instance of a letter is one rendering of it:
+
+    a font face      DejaVu Sans / Serif / Sans Mono and STIX, each regular, bold, italic and
+                     bold italic, as far as they cover the script (at least 2 faces per letter)
+    a random affine  rotation ±20°, scale 0.75-1.05, shear ±0.3, shift ±3 pixels
+    a stroke width   half the time a regular face is thickened and a bold one thinned by a
+                     pixel (grey dilation or erosion): four weights in all
+
+Each glyph is first scaled to fit a 20×20 box and centred (MNIST's normalisation), then
+distorted, then reduced to 28×28: float32 in [0, 1], ink = 1 on a background of 0 (Omniglot's
+black-on-white inverted, as the MAML code feeds it). The split is fixed by script (SCRIPTS):
+11 background scripts, 6 evaluation scripts. Letters that look the same as an earlier letter
+(Latin A, Greek Alpha, Cyrillic A; o and O once scaled to the box) are kept once, so no image
+sits in both splits. Generated in seconds and cached outside the repository.
+
+Few-shot episodes (N-way, K-shot): N classes of one split, K support and Q query images of each,
+labels 0..N-1 given to the classes in a random order.
+"""
+import hashlib
+import io
+import os
+import tempfile
+import unicodedata
+import warnings
+import zipfile
+from collections import namedtuple
+
+import matplotlib
+import numpy
+from matplotlib import ft2font
+from PIL import Image, ImageFilter
+
+import checks
+
+VERSION = 3
+SIZE = 28                  # side of the images, pixels
+BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
+FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
+ROTATION_DEGREES = 20       # these four: pixel 1-NN scores about what it does on Omniglot
+SCALE_RANGE = (0.75, 1.05)
+SHEAR = 0.3
+SHIFT = 3                  # pixels, at SIZE
+DUPLICATE_DISTANCE = 0.1   # RMS pixel difference below which two letters count as the same
+
+# (script, the start of its letters' Unicode names, split): the fixed, documented split
+SCRIPTS = [
+    ("Latin", "LATIN ", "background"),
+    ("Greek", "GREEK ", "background"),
+    ("Coptic", "COPTIC ", "background"),
+    ("Old Italic", "OLD ITALIC LETTER ", "background"),
+    ("Cyrillic", "CYRILLIC ", "background"),
+    ("Georgian Mkhedruli", "GEORGIAN LETTER ", "background"),
+    ("Georgian Asomtavruli", "GEORGIAN CAPITAL LETTER ", "background"),
+    ("Georgian Nuskhuri", "GEORGIAN SMALL LETTER ", "background"),
+    ("Arabic", "ARABIC LETTER ", "background"),
+    ("Lisu", "LISU LETTER ", "background"),
+    ("Canadian syllabics", "CANADIAN SYLLABICS ", "background"),
+    ("Armenian", "ARMENIAN ", "evaluation"),
+    ("Hebrew", "HEBREW LETTER ", "evaluation"),
+    ("Lao", "LAO LETTER ", "evaluation"),
+    ("N'Ko", "NKO LETTER ", "evaluation"),
+    ("Ogham", "OGHAM LETTER ", "evaluation"),
+    ("Tifinagh", "TIFINAGH LETTER ", "evaluation"),
+]
+
+FACES = [  # font files of matplotlib's fonts/ttf; the first is the one dedup compares first
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf", "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf",
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+]
+
+Glyphs = namedtuple("Glyphs", "images script char background evaluation")
+Glyphs.__doc__ = """A few-shot image set of C classes (characters), I instances each.
+
+images     (C, I, 28, 28) float32 in [0, 1], ink = 1
+script     (C,) str, the script (alphabet) of each class
+char       (C,) str, the character (for Omniglot: alphabet/characterNN)
+background, evaluation   class indices of the two splits, disjoint, by script
+"""
+
+Episodes = namedtuple("Episodes", "x_support y_support x_query y_query classes")
+Episodes.__doc__ = """T few-shot episodes, N-way, K support and Q query images per class.
+
+x_support (T, N*K, 784) float32, y_support (T, N*K, N) one-hot
+x_query   (T, N*Q, 784) float32, y_query   (T, N*Q, N) one-hot
+classes   (T, N) the class behind each label: label n of episode t is class classes[t, n]
+The first four fields are those of tasks.Batch: maml.maml_loss(params, *episodes[:4]) works.
+"""
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+def font_folder():
+    return os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+
+
+def render(font, char):
+    """The glyph of `char` in an FT2Font, antialiased, cropped to its ink: uint8 (h, w);
+    None if it draws nothing."""
+    font.set_text(char)
+    font.draw_glyphs_to_bitmap(antialiased=True)
+    image = numpy.asarray(font.get_image())
+    rows, cols = numpy.nonzero(image > 32)
+    if len(rows) == 0:
+        return None
+    return image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+def fit_to_box(glyph, size=FIRST_SIZE, box=BOX * FIRST_SIZE // SIZE):
+    """Scale a cropped glyph (h, w) so that its longer side is `box`, and centre it on a
+    size × size canvas: uint8 (size, size). The aspect ratio is kept."""
+    h, w = glyph.shape
+    scale = box / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = Image.fromarray(glyph).resize((new_w, new_h), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (size, size))
+    canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
+    return numpy.asarray(canvas)
+
+
+def letters():
+    """[(script, char)] of SCRIPTS, in SCRIPTS' order then code point order: letters (Unicode
+    category L) that are not a base letter plus a mark (no é, ά: their decomposition is empty)."""
+    found = {name: [] for name, _, _ in SCRIPTS}
+    covered = set()
+    for face in FACES:
+        covered.update(ft2font.FT2Font(os.path.join(font_folder(), face)).get_charmap())
+    for code in sorted(covered):
+        char = chr(code)
+        if not unicodedata.category(char).startswith("L") or unicodedata.decomposition(char):
+            continue
+        unicode_name = unicodedata.name(char, "")
+        for name, prefix, _ in SCRIPTS:  # the longest prefix that matches wins
+            if unicode_name.startswith(prefix) and not any(
+                    unicode_name.startswith(p) and len(p) > len(prefix) for _, p, _ in SCRIPTS):
+                found[name].append(char)
+    return [(name, char) for name, _, _ in SCRIPTS for char in found[name]]
+
+
+def render_masters(chars):
+    """Each character in each face that has it, fitted to the box: {face index: {i: uint8
+    (56, 56)}} with i the index in chars."""
+    masters = {}
+    for f, face in enumerate(FACES):
+        font = ft2font.FT2Font(os.path.join(font_folder(), face))
+        font.set_size(48, 72)  # 48 pixels per em: the box (40 pixels) is reached by shrinking
+        charmap = font.get_charmap()
+        masters[f] = {}
+        for i, char in enumerate(chars):
+            if ord(char) in charmap and (glyph := render(font, char)) is not None:
+                masters[f][i] = fit_to_box(glyph)
+    return masters
+
+
+def shrink(images):
+    """(..., 2s, 2s) -> (..., s, s) float32 in [0, 1], each pixel the mean of a 2×2 block."""
+    *lead, h, w = images.shape
+    blocks = images.reshape(*lead, h // 2, 2, w // 2, 2).astype(numpy.float32) / 255
+    return blocks.mean(axis=(-3, -1))
+
+
+def find_duplicates(masters, n_chars, threshold=DUPLICATE_DISTANCE):
+    """A boolean mask of the characters that look like an earlier kept one: in some face that
+    has both, their 28×28 images differ by less than `threshold` (root mean square)."""
+    similar = numpy.zeros((n_chars, n_chars), bool)
+    for by_char in masters.values():
+        if not by_char:
+            continue
+        index = numpy.array(sorted(by_char))
+        x = shrink(numpy.stack([by_char[i] for i in index])).reshape(len(index), -1)
+        squared = numpy.sum(x ** 2, axis=1)
+        # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b, for all pairs at once
+        distance = numpy.sqrt(numpy.maximum(
+            squared[:, None] + squared[None, :] - 2 * x @ x.T, 0) / x.shape[1])
+        similar[numpy.ix_(index, index)] |= distance < threshold
+    duplicate = numpy.zeros(n_chars, bool)
+    for i in range(n_chars):  # earlier characters win: SCRIPTS' order, then code points
+        duplicate[i] = similar[i, :i][~duplicate[:i]].any()
+    return duplicate
+
+
+def distort(master, angle, scale, shear, shift, thickness):
+    """One instance: an affine distortion of a master (56, 56) about its centre, its strokes
+    thinned (thickness -1), kept (0) or thickened (+1), reduced to (28, 28) uint8."""
+    c, s = numpy.cos(angle), numpy.sin(angle)
+    # The glyph moves by A = rotation(angle) · shear · scale. PIL asks the opposite: where
+    # each output pixel comes from, A⁻¹ = scale⁻¹ · shear(−shear) · rotation(−angle).
+    inverse = numpy.array([[1, -shear], [0, 1]]) @ numpy.array([[c, s], [-s, c]]) / scale
+    centre = FIRST_SIZE / 2
+    offset = centre - inverse @ (centre + numpy.asarray(shift) * FIRST_SIZE / SIZE)
+    coefficients = (*inverse[0], offset[0], *inverse[1], offset[1])
+    image = Image.fromarray(master).transform((FIRST_SIZE, FIRST_SIZE), Image.Transform.AFFINE,
+                                              coefficients, Image.Resampling.BILINEAR)
+    if thickness:
+        image = image.filter(ImageFilter.MaxFilter(3) if thickness > 0 else ImageFilter.MinFilter(3))
+    return numpy.asarray(image.resize((SIZE, SIZE), Image.Resampling.BOX))
+
+
+def generate(seed=0, instances=20, scripts=None):
+    """Render the set (no cache): Glyphs with uint8 images in 0..255. scripts: a few names of
+    SCRIPTS for a smaller set (letters are then deduplicated among those scripts only)."""
+    rng = numpy.random.default_rng(seed)
+    candidates = [(name, char) for name, char in letters() if scripts is None or name in scripts]
+    masters = render_masters([char for _, char in candidates])
+    faces_of = [[f for f in masters if i in masters[f]] for i in range(len(candidates))]
+    keep = [i for i in numpy.flatnonzero(~find_duplicates(masters, len(candidates)))
+            if len(faces_of[i]) >= 2]
+    n = len(keep)
+    face = rng.integers(0, 1 << 30, size=(n, instances))  # taken modulo each class's faces
+    angle = numpy.radians(rng.uniform(-ROTATION_DEGREES, ROTATION_DEGREES, size=(n, instances)))
+    scale = rng.uniform(*SCALE_RANGE, size=(n, instances))
+    shear = rng.uniform(-SHEAR, SHEAR, size=(n, instances))
+    shift = rng.uniform(-SHIFT, SHIFT, size=(n, instances, 2))
+    change_weight = rng.random(size=(n, instances)) < 0.5
+    images = numpy.empty((n, instances, SIZE, SIZE), numpy.uint8)
+    for c, i in enumerate(keep):
+        for j in range(instances):
+            f = faces_of[i][face[c, j] % len(faces_of[i])]
+            thickness = change_weight[c, j] * (-1 if "Bol" in FACES[f] else 1)
+            images[c, j] = distort(masters[f][i], angle[c, j], scale[c, j], shear[c, j],
+                                   shift[c, j], thickness)
+    script = numpy.array([candidates[i][0] for i in keep])
+    char = numpy.array([candidates[i][1] for i in keep])
+    split = dict((name, part) for name, _, part in SCRIPTS)
+    in_background = numpy.array([split[s] == "background" for s in script])
+    return Glyphs(images, script, char, numpy.flatnonzero(in_background),
+                  numpy.flatnonzero(~in_background))
+
+
+# --- the cache ------------------------------------------------------------------------------
+
+def cache_path(seed, instances, scripts=None):
+    """${XDG_CACHE_HOME:-~/.cache}/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
+    covers what changes the images: seed, instances, this module's settings, the fonts."""
+    fonts = [(face, os.path.getsize(os.path.join(font_folder(), face))) for face in FACES]
+    settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE, SHEAR, SHIFT,
+                DUPLICATE_DISTANCE, SCRIPTS, fonts, matplotlib.__version__,
+                ft2font.__freetype_version__, Image.__version__, unicodedata.unidata_version)
+    digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
+
+
+def write_cache(path, glyphs):
+    """Save uint8 glyphs to `path` atomically: a temporary file in the same folder, fsynced,
+    then renamed over `path` (a reader sees the old file or the new, never half of one)."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    buffer = io.BytesIO()
+    numpy.savez(buffer, **glyphs._asdict())
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".glyphs-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def read_cache(path, instances):
+    """uint8 Glyphs from `path`, or a ValueError naming what is wrong with the file."""
+    with numpy.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if sorted(arrays) != sorted(Glyphs._fields):
+        raise ValueError(f"holds {sorted(arrays)}, expected {sorted(Glyphs._fields)}")
+    glyphs = Glyphs(**arrays)
+    n = len(glyphs.images)
+    if glyphs.images.dtype != numpy.uint8 or glyphs.images.shape != (n, instances, SIZE, SIZE):
+        raise ValueError(f"images are {glyphs.images.dtype} {glyphs.images.shape}, expected "
+                         f"uint8 (C, {instances}, {SIZE}, {SIZE})")
+    for name in ("script", "char"):
+        if getattr(glyphs, name).shape != (n,) or getattr(glyphs, name).dtype.kind != "U":
+            raise ValueError(f"{name} is not {n} strings")
+    both = numpy.concatenate([glyphs.background, glyphs.evaluation])
+    if both.dtype.kind not in "iu" or not numpy.array_equal(numpy.sort(both), numpy.arange(n)):
+        raise ValueError("background and evaluation do not split the classes")
+    return glyphs
+
+
+def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
+    """The glyph set for a seed: Glyphs with images (C, instances, 28, 28) float32 in [0, 1].
+
+    The same seed (and fonts) gives the same images. With cache=True the set is read from
+    cache_path(seed, instances) if a valid file is there, else generated (a few seconds) and
+    written there; a corrupt file is replaced, with a warning. scripts: names of SCRIPTS to
+    keep (default all).
+    """
+    checks.count("seed", seed, low=0)
+    checks.count("instances", instances, low=1, high=10_000)
+    known = [name for name, _, _ in SCRIPTS]
+    if scripts is not None:
+        unknown = [name for name in scripts if name not in known] if not isinstance(
+            scripts, str) else [scripts]
+        if unknown or not scripts:
+            raise ValueError(f"scripts must be a non-empty list of names among {known}, "
+                             f"got {scripts!r}")
+        scripts = tuple(name for name in known if name in scripts)
+    glyphs = None
+    path = cache_path(seed, instances, scripts)
+    if cache and os.path.exists(path):
+        try:
+            glyphs = read_cache(path, instances)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            warnings.warn(f"regenerating the glyph cache {path}: {e}")
+    if glyphs is None:
+        glyphs = generate(seed, instances, scripts)
+        if cache:
+            write_cache(path, glyphs)
+    return glyphs._replace(images=glyphs.images.astype(numpy.float32) / 255)
+
+
+# --- real Omniglot --------------------------------------------------------------------------
+
+def omniglot_split(path, part):
+    """{(alphabet, character): [PNG bytes]} of one Omniglot part ('images_background' or
+    'images_evaluation'), from the folder path/part or the zip path/part.zip."""
+    folder, archive = os.path.join(path, part), os.path.join(path, part + ".zip")
+    found = {}
+    if os.path.isdir(folder):
+        for root, _, names in os.walk(folder):
+            for name in sorted(n for n in names if n.endswith(".png")):
+                parts = os.path.relpath(root, folder).split(os.sep)
+                if len(parts) == 2:
+                    with open(os.path.join(root, name), "rb") as f:
+                        found.setdefault(tuple(parts), []).append(f.read())
+    elif os.path.isfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for name in sorted(z.namelist()):
+                parts = name.split("/")
+                if name.endswith(".png") and len(parts) == 4 and parts[0] == part:
+                    found.setdefault(tuple(parts[1:3]), []).append(z.read(name))
+    else:
+        raise FileNotFoundError(f"no Omniglot {part}/ folder or {part}.zip in {path!r}")
+    if not found:
+        raise ValueError(f"{part} in {path!r} holds no alphabet/character/*.png images")
+    return found
+
+
+def load_omniglot(path):
+    """Real Omniglot (Lake et al. 2015) as Glyphs, with its standard split: background = the
+    30 alphabets of images_background, evaluation = the 20 of images_evaluation.
+
+    path: a folder holding images_background and images_evaluation, as folders or as the
+    official zips. Each 105×105 black-on-white drawing is resized to 28×28 with Lanczos
+    resampling (as in the MAML paper's code) and inverted: ink = 1. A character with more
+    drawings than the fewest any character has keeps its first ones (Omniglot has 20 each).
+    """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no Omniglot folder at {os.fspath(path)!r}")
+    parts = [omniglot_split(path, part) for part in ("images_background", "images_evaluation")]
+    keys = [key for part in parts for key in sorted(part)]
+    drawings = [part[key] for part in parts for key in sorted(part)]
+    instances = min(len(d) for d in drawings)
+    images = numpy.empty((len(keys), instances, SIZE, SIZE), numpy.float32)
+    for c, pngs in enumerate(drawings):
+        for j, png in enumerate(pngs[:instances]):
+            image = Image.open(io.BytesIO(png)).convert("L")
+            small = image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+            images[c, j] = 1 - numpy.asarray(small, numpy.float32) / 255
+    n_background = len(parts[0])
+    return Glyphs(numpy.clip(images, 0, 1), numpy.array([a for a, _ in keys]),
+                  numpy.array([f"{a}/{c}" for a, c in keys]),
+                  numpy.arange(n_background), numpy.arange(n_background, len(keys)))
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
+    """n_episodes N-way K-shot episodes from the given classes of images (C, I, 28, 28).
+
+    Each episode: N classes drawn without replacement, then K + Q distinct instances of each;
+    label n goes to classes[t, n], an order that is random per episode. Points are grouped by
+    label (label 0's K supports first). Returns Episodes (shapes in its docstring).
+    """
+    classes = numpy.asarray(classes)
+    checks.rng(rng)
+    checks.count("n_way", n_way, low=1, high=len(classes))
+    checks.count("k_shot", k_shot, low=1)
+    checks.count("n_query", n_query, low=1)
+    checks.count("n_episodes", n_episodes, high=10_000_000)
+    if k_shot + n_query > images.shape[1]:
+        raise ValueError(f"k_shot + n_query = {k_shot + n_query} is more than the "
+                         f"{images.shape[1]} instances of each class")
+    # a random permutation per row, cut short: N distinct classes, K + Q distinct instances
+    chosen = classes[numpy.argsort(rng.random((n_episodes, len(classes))), axis=1)[:, :n_way]]
+    instance = numpy.argsort(rng.random((n_episodes, n_way, images.shape[1])),
+                             axis=2)[:, :, :k_shot + n_query]
+    x = images[chosen[:, :, None], instance].reshape(n_episodes, n_way, k_shot + n_query, -1)
+    labels = numpy.eye(n_way, dtype=numpy.float32)
+
+    def one_hot(k):  # (T, N*k, N): label 0 k times, label 1 k times, ...
+        return numpy.broadcast_to(numpy.repeat(labels, k, axis=0), (n_episodes, n_way * k, n_way))
+
+    return Episodes(x[:, :, :k_shot].reshape(n_episodes, n_way * k_shot, -1), one_hot(k_shot),
+                    x[:, :, k_shot:].reshape(n_episodes, n_way * n_query, -1), one_hot(n_query),
+                    chosen)
+
+
+def episode_sampler(images, classes, n_way, n_query=None):
+    """sample(meta_batch, k_support, k_query, rng) -> Episodes, the signature maml.train asks
+    for: meta_batch episodes of n_way classes with k_support shots each and n_query (if
+    given, else k_query) queries per class. images: (C, I, 28, 28) or Glyphs."""
+    if isinstance(images, Glyphs):
+        images = images.images
+
+    def sample(meta_batch, k_support, k_query, rng):
+        return sample_episodes(images, classes, n_way, k_support, n_query or k_query,
+                               meta_batch, rng)
+
+    return sample
+
+
+def nearest_neighbour_accuracy(episodes):
+    """The plain baseline: each query takes the label of its nearest support image in pixel
+    (Euclidean) distance. Returns the accuracy of each episode, (T,)."""
+    xs, xq = episodes.x_support.astype(numpy.float64), episodes.x_query.astype(numpy.float64)
+    distance = (numpy.sum(xq ** 2, axis=2)[:, :, None] + numpy.sum(xs ** 2, axis=2)[:, None, :]
+                - 2 * xq @ xs.transpose(0, 2, 1))  # (T, N*Q, N*K), up to ‖xq‖² which ties
+    nearest = numpy.argmin(distance, axis=2)
+    predicted = numpy.take_along_axis(episodes.y_support.argmax(axis=2), nearest, axis=1)
+    return numpy.mean(predicted == episodes.y_query.argmax(axis=2), axis=1)
+
+
+# --- a figure -------------------------------------------------------------------------------
+
+def plot_scripts(glyphs, rng, characters=6, instances=3):
+    """A figure with one row per script: `characters` random letters of it, `instances`
+    random instances of each, labelled with the script and its split. Returns a
+    matplotlib Figure (no pyplot, no window): save it with fig.savefig(path)."""
+    from matplotlib.figure import Figure
+    checks.rng(rng)
+    scripts = list(dict.fromkeys(glyphs.script))
+    split = {s: "background" for s in glyphs.script[glyphs.background]}
+    split.update({s: "evaluation" for s in glyphs.script[glyphs.evaluation]})
+    figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.4),
+                    layout="constrained")
+    axes = figure.subplots(len(scripts), 1, squeeze=False)[:, 0]
+    for ax, script in zip(axes, scripts):
+        members = numpy.flatnonzero(glyphs.script == script)
+        picked = rng.choice(members, size=min(characters, len(members)), replace=False)
+        tiles = [glyphs.images[c, j] for c in picked for j in
+                 rng.choice(glyphs.images.shape[1], size=instances, replace=False)]
+        gap = numpy.zeros((SIZE, 4))  # a thin gap between characters
+        groups = [numpy.hstack(tiles[i:i + instances]) for i in range(0, len(tiles), instances)]
+        strip = numpy.hstack([part for group in groups for part in (group, gap)][:-1])
+        ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{script}\n({split[script]}, {len(members)})", rotation=0,
+                      ha="right", va="center", fontsize=8)
+    figure.suptitle(f"{len(glyphs.images)} characters of {len(scripts)} scripts: "
+                    f"{characters} characters × {instances} instances per script", fontsize=9)
+    return figure
