@@ -1,23 +1,51 @@
 """Benchmark: exact MAML meta-training speed on one CPU core. A benchmark, not a test.
 
-    python bench_maml.py                  # the tables (about a minute)
-    python bench_maml.py --threads 2      # let BLAS use two threads
-    python bench_maml.py --quick          # fewer repeats, for a look
+    .venv/bin/python bench_maml.py                  # the tables (a few minutes)
+    .venv/bin/python bench_maml.py --quick          # fewer repeats, for a look
+    .venv/bin/python bench_maml.py --threads 2      # let BLAS use two threads
 
-Each row times whole meta-iterations of maml.meta_train (or maml.train for the loop
-reference): task sampling, the meta-gradient and the Adam step. A row's figure is the median
-of --repeats runs of --iterations iterations after a warm-up; the rows are measured round-robin,
-so noise from other work on the machine hits them all alike. The second table undoes one kept
-speed trick at a time, measured in the same rounds.
+Each row times whole meta-iterations of maml.meta_train: task sampling, the meta-gradient and
+the Adam step. Every row runs in a worker process of its own (the frozen reference of
+bench/reference/, or the current code with one kept speed trick undone), and the rows are
+measured round-robin, one worker at a time, so noise from other work on the machine hits them
+all alike. A row's figure is the median of --repeats runs after a warm-up.
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-PAPER = dict(meta_batch=25, k=10, steps=1, first_order=False)  # the paper's sinusoid setup
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE = os.path.join(HERE, "bench", "reference")  # maml.py as it was before the speed work
+
+# name: (code, meta_batch T, inner steps, first_order, slowdown). Code "reference" is the frozen
+# copy; "kept" the current code; any other name undoes that trick (see undo()).
+ROWS = {
+    "exact, T=25, 1 step (paper)": ("kept", 25, 1, False, 1),
+    "reference code, T=25, 1 step (paper)": ("reference", 25, 1, False, 1),
+    "first-order, T=25, 1 step": ("kept", 25, 1, True, 1),
+    "per-task loop, T=25, 1 step": ("loop", 25, 1, False, 10),
+    "exact, T=5, 1 step": ("kept", 5, 1, False, 1),
+    "reference code, T=5, 1 step": ("reference", 5, 1, False, 1),
+    "exact, T=100, 1 step": ("kept", 100, 1, False, 4),
+    "reference code, T=100, 1 step": ("reference", 100, 1, False, 4),
+    "exact, T=25, 3 steps": ("kept", 25, 3, False, 3),
+    "reference code, T=25, 3 steps": ("reference", 25, 3, False, 3),
+    "exact, T=25, 5 steps": ("kept", 25, 5, False, 5),
+    "reference code, T=25, 5 steps": ("reference", 25, 5, False, 5),
+}
+TRICKS = {  # each kept trick undone, paper configuration
+    "dense": "x @ W + b traced as two operations (no dense primitive)",
+    "alpha": "α multiplied into each gradient (not into the support loss)",
+    "nested": "gradients over the nested (W, b) pairs (not a flat list)",
+    "relu": "np.maximum ReLU instead of x * (x > 0)",
+    "gc": "garbage collector left on in the training loop",
+    "malloc": "default malloc (no keep_freed_memory)",
+    "checks": "arguments checked at every call, not once",
+}
 
 
 def parse_args(argv=None):
@@ -29,7 +57,7 @@ def parse_args(argv=None):
                    help="meta-iterations per timed run (scaled down for the slow rows)")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per row; the median is shown")
     p.add_argument("--quick", action="store_true", help="3 repeats of 60 iterations")
-    p.add_argument("--worker", choices=["default-malloc"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.iterations, args.repeats = 60, 3
@@ -38,69 +66,84 @@ def parse_args(argv=None):
     return args
 
 
-# Imported after the thread count is fixed (see __main__): BLAS reads it when it loads.
-def rows(numpy, maml, autograd_numpy, grad):
-    """(name, function(params, rng, iterations), slowdown) for every row of both tables."""
-    def meta_train(**setup):
-        def run(params, rng, iterations):
-            config = {**PAPER, **setup}
-            maml.meta_train(params, rng, iterations, meta_batch=config["meta_batch"],
-                            k=config["k"], steps=config["steps"],
-                            first_order=config["first_order"])
-        return run
+# --- a worker: one code variant, timing runs on request ------------------------------------------
 
-    def loop_reference(params, rng, iterations):
-        def objective(p, batch):
-            return maml.maml_loss_loop(p, *batch[:4], alpha=0.01, steps=1)
-        maml.train(objective, params, rng, iterations, PAPER["meta_batch"], PAPER["k"])
+def undo(trick, maml, checks):
+    """Patch the current maml.py back to how it was without one kept trick."""
+    import autograd.numpy as np
+    from autograd import grad, value_and_grad
+    if trick == "dense":
+        maml.dense = lambda x, W, b: x @ W + b
+    elif trick == "relu":
+        maml.relu = lambda x: np.maximum(x, 0.0)
+    elif trick in ("alpha", "nested"):
+        def inner_update(params, x_support, y_support, alpha, first_order=False,
+                         loss_fn=maml.loss):
+            def support_loss(p):
+                return np.sum(loss_fn(p, x_support, y_support))
+            if trick == "nested":
+                grads = grad(support_loss)(params)
+                return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
+            weights = [w for pair in params for w in pair]
+            grads = grad(lambda ws: support_loss(maml.pairs(ws)))(weights)
+            return maml.pairs([w - alpha * g for w, g in zip(weights, grads)])
+        maml.inner_update = inner_update
+        if trick == "nested":
+            train = maml.train.__wrapped__
 
-    def with_patch(name, replacement):
-        def run(params, rng, iterations):
-            original = getattr(maml, name)
-            setattr(maml, name, replacement)
-            try:
-                meta_train()(params, rng, iterations)
-            finally:
-                setattr(maml, name, original)
-        return run
-
-    def nested_inner_update(params, x_support, y_support, alpha, first_order=False):
-        # maml.inner_update before the flat-list trick: grad over the list of (W, b) pairs
-        def support_loss(p):
-            return autograd_numpy.sum(maml.loss(p, x_support, y_support))
-        grads = grad(support_loss)(params)
-        return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
-
-    main = [
-        ("exact, T=25, 1 step (paper)", meta_train(), 1),
-        ("first-order, T=25, 1 step", meta_train(first_order=True), 1),
-        ("per-task loop reference, T=25, 1 step", loop_reference, 10),
-        ("exact, T=25, 3 steps", meta_train(steps=3), 3),
-        ("exact, T=25, 5 steps", meta_train(steps=5), 5),
-        ("exact, T=5, 1 step", meta_train(meta_batch=5), 1),
-        ("exact, T=100, 1 step", meta_train(meta_batch=100), 4),
-    ]
-    ablations = [  # each kept trick undone
-        ("default malloc (no keep_freed_memory)", None, 1),
-        ("nested grad over the (W, b) pairs", with_patch("inner_update", nested_inner_update), 1),
-        ("np.maximum ReLU instead of x * (x > 0)",
-         with_patch("relu", lambda x: autograd_numpy.maximum(x, 0.0)), 1),
-    ]
-    return main, ablations
+            def nested_train(objective, *args, **kwargs):
+                return train(objective, *args, objective_and_grad=value_and_grad(objective),
+                             **kwargs)
+            maml.train = nested_train
+    elif trick == "gc":
+        maml.gc.disable = lambda: None
+    elif trick == "malloc":
+        maml.keep_freed_memory = lambda: False
+    elif trick == "checks":
+        class NeverInside:
+            depth = property(lambda self: 0, lambda self, value: None)
+        checks._inside = NeverInside()
+    elif trick not in ("kept", "loop"):
+        raise ValueError(trick)
 
 
-def default_malloc_worker(iterations):
-    """In a fresh process: the paper row without keep_freed_memory. Prints ms/iteration."""
+def worker(code, iterations):
+    """Serve timing requests on stdin (JSON lines: meta_batch, steps, first_order, n); answer
+    milliseconds per meta-iteration and the peak traced MB of the run, one JSON line each."""
+    import tracemalloc
+    sys.path.insert(0, REFERENCE if code == "reference" else HERE)
     import numpy
+    import checks
     import maml
-    maml.keep_freed_memory = lambda: False
+    undo(code if code != "reference" else "kept", maml, checks)
     params = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0))
     rng = numpy.random.default_rng(1)
-    maml.meta_train(params, rng, 10)
-    start = time.perf_counter()
-    maml.meta_train(params, rng, iterations)
-    print(1e3 * (time.perf_counter() - start) / iterations)
 
+    def run(request, n):
+        if code == "loop":
+            def objective(p, batch):
+                return maml.maml_loss_loop(p, *batch[:4], alpha=0.01, steps=request["steps"])
+            maml.train(objective, params, rng, n, request["meta_batch"], 10)
+        else:
+            maml.meta_train(params, rng, n, meta_batch=request["meta_batch"], k=10,
+                            steps=request["steps"], first_order=request["first_order"])
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("memory"):
+            tracemalloc.start()
+            run(request, 2)
+            answer = tracemalloc.get_traced_memory()[1] / 2 ** 20
+            tracemalloc.stop()
+        else:
+            run(request, 3)  # warm
+            start = time.perf_counter()
+            run(request, request["n"])
+            answer = 1e3 * (time.perf_counter() - start) / request["n"]
+        print(json.dumps(answer), flush=True)
+
+
+# --- the parent: round-robin over the workers, then the tables -------------------------------------
 
 def machine():
     """The CPU model and core count, for the record."""
@@ -115,80 +158,67 @@ def machine():
 
 def main(args):
     """Measure every row round-robin and print both tables."""
-    import resource
-    import tracemalloc
+    rows = dict(ROWS)
+    rows.update({f"undo: {text}": (trick, 25, 1, False, 1) for trick, text in TRICKS.items()})
+    workers = {}
+    for code in {code for code, *_ in rows.values()}:
+        workers[code] = subprocess.Popen(
+            [sys.executable, __file__, "--worker", code, "--threads", str(args.threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(name, **extra):
+        code, T, steps, first_order, slowdown = rows[name]
+        request = dict(meta_batch=T, steps=steps, first_order=first_order,
+                       n=max(5, args.iterations // slowdown), **extra)
+        workers[code].stdin.write(json.dumps(request) + "\n")
+        workers[code].stdin.flush()
+        return json.loads(workers[code].stdout.readline())
+
+    times = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name in rows:
+            times[name].append(ask(name))
+    peaks = {name: ask(name, memory=True) for name in ROWS}
+    for process in workers.values():
+        process.stdin.close()
+        process.wait()
 
     import numpy
-    import autograd.numpy as autograd_numpy
-    from autograd import grad
-
-    import maml
-
-    main_rows, ablations = rows(numpy, maml, autograd_numpy, grad)
-    params = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0))
-    rng = numpy.random.default_rng(1)
-    times = {name: [] for name, _, _ in main_rows + ablations}
-
-    def worker_ms():
-        out = subprocess.run([sys.executable, __file__, "--worker", "default-malloc",
-                              "--iterations", str(args.iterations), "--threads", str(args.threads)],
-                             capture_output=True, text=True, check=True)
-        return float(out.stdout)
-
-    for name, run, slowdown in main_rows + ablations:  # warm-up
-        if run is not None:
-            run(params, rng, 5)
-    for _ in range(args.repeats):
-        for name, run, slowdown in main_rows + ablations:
-            n = max(5, args.iterations // slowdown)
-            if run is None:
-                times[name].append(worker_ms())
-                continue
-            start = time.perf_counter()
-            run(params, rng, n)
-            times[name].append(1e3 * (time.perf_counter() - start) / n)
-
-    peaks = {}
-    for name, run, _ in main_rows:
-        tracemalloc.start()
-        run(params, rng, 3)
-        peaks[name] = tracemalloc.get_traced_memory()[1] / 2 ** 20
-        tracemalloc.stop()
-
     ms = {name: statistics.median(t) for name, t in times.items()}
-    loop_ms = ms["per-task loop reference, T=25, 1 step"]
-    paper_ms = ms["exact, T=25, 1 step (paper)"]
+    paper = ms["exact, T=25, 1 step (paper)"]
     print(f"MAML sinusoid meta-training, MLP 1-40-40-1, K = 10 + 10, {args.threads} thread(s); "
           f"median of {args.repeats} runs; numpy {numpy.__version__}, Python {sys.version.split()[0]}")
     print(f"{time.strftime('%Y-%m-%d')}, {machine()}. Ratios measured side by side carry over "
           "to other machines; absolute figures vary by 20% or more between machines of one kind.")
     print()
-    print("| configuration | speed vs paper config | vs loop reference | meta-iterations/s "
+    print("| configuration | meta-iterations/s | speed vs the reference code | vs paper config "
           "| peak MB |")
     print("|---|---:|---:|---:|---:|")
-    for name, _, _ in main_rows:
-        print(f"| {name} | {paper_ms / ms[name]:.2f}x | {loop_ms / ms[name]:.1f}x "
-              f"| {1e3 / ms[name]:.0f} | {peaks[name]:.1f} |")
+    for name, (code, T, steps, first_order, _) in ROWS.items():
+        if code == "reference":
+            continue
+        twin = f"reference code, T={T}, {steps} step{'s' * (steps > 1)}" + (
+            " (paper)" if (T, steps) == (25, 1) else "")
+        versus = f"{ms[twin] / ms[name]:.2f}x" if twin in ms and code == "kept" and (
+            not first_order) else "—"
+        print(f"| {name} | {1e3 / ms[name]:.0f} | {versus} | {paper / ms[name]:.2f}x "
+              f"| {peaks[name]:.1f} |")
     print()
     print("Each kept trick undone, one at a time (paper configuration):")
     print()
-    print("| variant | meta-iterations/s | ms / iteration | time vs kept code |")
-    print("|---|---:|---:|---:|")
-    print(f"| kept code | {1e3 / paper_ms:.0f} | {paper_ms:.2f} | |")
-    for name, _, _ in ablations:
-        print(f"| {name} | {1e3 / ms[name]:.0f} | {ms[name]:.2f} | "
-              f"{ms[name] / paper_ms:.2f}x |")
-    print()
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-          " (peak MB above: numpy and Python allocations during a row, by tracemalloc)")
+    print("| variant | meta-iterations/s | time vs kept code |")
+    print("|---|---:|---:|")
+    print(f"| kept code | {1e3 / paper:.0f} | 1.00x |")
+    for trick, text in TRICKS.items():
+        name = f"undo: {text}"
+        print(f"| {text} | {1e3 / ms[name]:.0f} | {ms[name] / paper:.2f}x |")
 
 
 if __name__ == "__main__":
     arguments = parse_args()
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(arguments.threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    if arguments.worker == "default-malloc":
-        default_malloc_worker(arguments.iterations)
+    if arguments.worker:
+        worker(arguments.worker, arguments.iterations)
     else:
         main(arguments)

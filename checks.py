@@ -1,16 +1,25 @@
-"""Argument checks for maml.py and tasks.py, kept here so the algorithm stays short to read.
+"""Argument checks for the library (maml.py, tasks.py, variants.py), in one place, so the
+algorithm stays short to read.
 
-Each check raises a ValueError that names the argument (and, for parameters, the layer) and
-says what was expected — instead of a traceback from deep inside numpy or autograd, or a
-silent NaN. Checks read through autograd's boxes with getval, so they add nothing to a trace.
+`@checked` checks a function's arguments by their names (the table RULES below) when the call
+comes from outside; calls made inside a checked call are not checked again, so the traced inner
+loop pays nothing. Each check raises a ValueError that names the argument (and, for parameters,
+the layer) and says what was expected — instead of a traceback from deep inside numpy or
+autograd, or a silent NaN. Checks read through autograd's boxes with getval.
 """
+import contextlib
+import functools
+import inspect
 import numbers
+import threading
 
 import numpy
 from autograd.tracer import getval
 
-# Sane upper bounds: far above any sinusoid experiment, far below what exhausts a 24 GB machine.
+# Sane upper bounds: far above any experiment here, far below what exhausts a 24 GB machine.
 MAX_ELEMENTS = 50_000_000    # per array, in a checkpoint or in memory (400 MB of float64)
+MAX_STEPS = 1000             # inner gradient steps
+MAX_COUNT = 100_000_000      # iterations
 
 
 def count(name, value, low=1, high=None):
@@ -125,3 +134,108 @@ def _describe(value):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def layer_sizes(value):
+    """Two or more whole numbers, with fewer than MAX_ELEMENTS weights in all."""
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise ValueError(f"layer_sizes must be two or more whole numbers, got {_describe(value)}")
+    for n in value:
+        count("each of layer_sizes", n, low=1, high=MAX_ELEMENTS)
+    weights = sum((a + 1) * b for a, b in zip(value[:-1], value[1:]))
+    if weights > MAX_ELEMENTS:
+        raise ValueError(f"layer_sizes {tuple(value)} make {weights:,} weights, more than the "
+                         f"limit of {MAX_ELEMENTS:,}")
+
+
+def function(name, value):
+    if not callable(value):
+        raise ValueError(f"{name} must be a function, got {_describe(value)}")
+
+
+def flag(name, value):
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise ValueError(f"{name} must be True or False, got {_describe(value)}")
+
+
+# name of an argument -> its check. Data and parameters are checked together (below).
+RULES = {
+    "alpha": alpha,
+    "steps": lambda v: count("steps", v, low=0, high=MAX_STEPS),
+    "max_steps": lambda v: count("max_steps", v, low=0, high=MAX_STEPS),
+    "first_order": lambda v: flag("first_order", v),
+    "rng": rng,
+    "iterations": lambda v: count("iterations", v, low=0, high=MAX_COUNT),
+    "meta_batch": lambda v: count("meta_batch", v, high=MAX_ELEMENTS),
+    "k": lambda v: count("k", v, high=MAX_ELEMENTS),
+    "n_tasks": lambda v: count("n_tasks", v, high=MAX_ELEMENTS),
+    "lr": lambda v: number("lr", v, strict=True),
+    "meta_lr": lambda v: number("meta_lr", v, strict=True),
+    "std": lambda v: number("std", v, strict=True),
+    "layer_sizes": layer_sizes,
+    "loss_fn": lambda v: function("loss_fn", v),
+    "sample_tasks": lambda v: function("sample_tasks", v),
+    "objective": lambda v: v is None or function("objective", v),
+    "callback": lambda v: v is None or function("callback", v),
+}
+DATA = ("x", "y", "x_support", "y_support", "x_query", "y_query")
+SHARED_ONLY = ("train", "meta_train", "pretrain", "evaluate")  # these take θ without a task axis
+
+
+def arguments(name, given):
+    """Check the arguments `given` ({name: value}) of the library function `name`."""
+    for key, value in given.items():
+        if key in RULES:
+            RULES[key](value)
+    if "params" in given:
+        sizes, n_tasks = params(given["params"], per_task=name not in SHARED_ONLY)
+        arrays = {key: given[key] for key in DATA if key in given}
+        data(sizes, **arrays)
+        tasks_of = {key: (getval(a).shape[0] if getval(a).ndim == 3 else None)
+                    for key, a in arrays.items()}
+        if len(set(tasks_of.values())) > 1 or (
+                n_tasks is not None and set(tasks_of.values()) - {n_tasks}):
+            shapes = ", ".join(f"{key} {getval(a).shape}" for key, a in arrays.items())
+            raise ValueError(f"the arrays must hold the same tasks"
+                             f"{f' as the task axis of params ({n_tasks})' if n_tasks else ''}"
+                             f": got {shapes}")
+        if name == "evaluate" and (tasks_of.get("x_support") or 0) < 2:
+            raise ValueError("evaluate needs (T, K, n) support and query sets with T >= 2 tasks "
+                             f"(the interval needs a spread), got {getval(given['x_support']).shape}")
+
+
+_inside = threading.local()
+
+
+@contextlib.contextmanager
+def again(when=True):
+    """Inside a checked call, check the calls made in this block too (if `when`)."""
+    depth = getattr(_inside, "depth", 0)
+    _inside.depth = 0 if when else depth
+    try:
+        yield
+    finally:
+        _inside.depth = depth
+
+
+def checked(fun):
+    """Check fun's arguments (by name, see RULES) when it is called from outside the library;
+    inside a checked call, call straight through."""
+    signature = inspect.signature(fun)
+
+    @functools.wraps(fun)
+    def wrapper(*args, **kwargs):
+        if getattr(_inside, "depth", 0):
+            return fun(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{fun.__name__}: {e}") from None
+        bound.apply_defaults()
+        arguments(fun.__name__, bound.arguments)
+        _inside.depth = 1
+        try:
+            return fun(*args, **kwargs)
+        finally:
+            _inside.depth = 0
+    return wrapper

@@ -661,7 +661,7 @@ def command_line(prog, parse, run, argv):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except maml.Diverged as e:  # nothing was written
-        print(f"{prog}: error: {e} [cause: {FLAG_OF_KNOB[e.knob]}]", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"{prog}: error: could not write the results ({e}); the earlier ones are kept",

@@ -8,26 +8,34 @@ Each task i comes with a support set (the paper's "train" data) and a query set 
 
 `grad(maml_loss)` is the exact meta-gradient: autograd differentiates through the inner
 gradient step, second-order (Hessian-vector) terms included. The meta-update θ ← θ − β·(that)
-is done by Adam in `meta_train`.
+is done by Adam in `meta_train`. Nothing here knows what the tasks are: L is `loss` (mean
+squared error, for regression) or `cross_entropy` (for classification), passed as `loss_fn`.
 
 Shapes: parameters are a list of (W, b) pairs, W (n_in, n_out), b (n_out,). A meta-batch of
-T tasks with K points each is an array (T, K, 1); adapted parameters carry the task axis too,
-W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
+T tasks with K points each is an array (T, K, n_in); adapted parameters carry the task axis
+too, W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
+
+Arguments are checked once, where a call comes in from outside (`@checks.checked`, rules in
+checks.py); calls inside that call are not checked again.
 """
 import ctypes
+import gc
 from collections import namedtuple
 
 import autograd.numpy as np
 import numpy
 from autograd import grad, value_and_grad
+from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 import checks
 import tasks
+from checks import checked
 
 
 # --- the model: a tiny MLP ----------------------------------------------------------------
 
+@checked
 def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     """Random (W, b) pairs for an MLP with the given layer sizes (the paper's is 1-40-40-1).
 
@@ -35,12 +43,6 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     matter: with large ones (He init, say) fine-tuning at α = 0.01 diverges.
     rng: a numpy.random.Generator.
     """
-    checks.rng(rng)
-    if not isinstance(layer_sizes, (list, tuple)) or len(layer_sizes) < 2:
-        raise ValueError(f"layer_sizes must be two or more whole numbers, got {layer_sizes!r}")
-    for n in layer_sizes:
-        checks.count("each of layer_sizes", n, low=1, high=100_000)
-    checks.number("std", std, strict=True)
     params = []
     for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
         W = rng.normal(0.0, std, size=(n_in, n_out))
@@ -50,29 +52,63 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     return params
 
 
+@primitive
+def dense(x, W, b):
+    """x @ W + b. One operation to autograd instead of two (a matmul and a broadcast add)."""
+    return x @ W + b
+
+
+# dense's gradients, written in autograd's numpy so that autograd can differentiate them again:
+# the second-order term of the meta-gradient still comes from autograd, not from us.
+defvjp(dense,
+       lambda y, x, W, b: lambda g: g @ np.swapaxes(W, -1, -2),                      # ∂/∂x
+       lambda y, x, W, b: lambda g: sum_to(np.swapaxes(x, -1, -2) @ g, W.shape),  # ∂/∂W
+       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                          # ∂/∂b
+
+
+def sum_to(g, shape):
+    """Sum g over the axes that broadcasting added to an array of `shape` (the gradient of a
+    broadcast is the sum over the copies)."""
+    while g.ndim > len(shape):
+        g = np.sum(g, axis=0)
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return np.sum(g, axis=axes, keepdims=True) if axes else g
+
+
 def relu(x):
     """max(x, 0), elementwise."""
     # x * (x > 0) rather than np.maximum(x, 0): the mask is a constant to autograd, so this
-    # traces one multiply where maximum's gradient traces several (~2% faster, bench_maml.py).
+    # traces one multiply where maximum's gradient traces several.
     return x * (x > 0)
 
 
+@checked
 def mlp(params, x):
     """Forward pass: ReLU hidden layers, linear output.
 
     x: (N, n_in) or (T, N, n_in). params: shared (W (n_in, n_out)) or per task
     (W (T, n_in, n_out), b (T, 1, n_out)). Returns (N, n_out) or (T, N, n_out).
     """
-    checks.params(params, finite=False)  # shapes only: cheap enough for every call
     *hidden, (W_out, b_out) = params
     for W, b in hidden:
-        x = relu(x @ W + b)
-    return x @ W_out + b_out
+        x = relu(dense(x, W, b))
+    return dense(x, W_out, b_out)
 
 
+@checked
 def loss(params, x, y):
-    """Mean squared error of each task: shape (T,) for x (T, N, 1), a scalar for x (N, 1)."""
-    return np.mean((mlp(params, x) - y) ** 2, axis=(-2, -1))
+    """Mean squared error of each task: shape (T,) for x (T, N, n), a scalar for x (N, n)."""
+    return np.mean(np.square(mlp(params, x) - y), axis=(-2, -1))
+
+
+@checked
+def cross_entropy(params, x, y):
+    """Softmax cross-entropy of each task, y one-hot (T, N, classes): shape (T,) (or a scalar
+    for x (N, n)). The network's outputs are the logits."""
+    logits = mlp(params, x)
+    top = np.max(getval(logits), axis=-1, keepdims=True)   # a constant shift, for stability
+    log_softmax = logits - top - np.log(np.sum(np.exp(logits - top), axis=-1, keepdims=True))
+    return -np.mean(np.sum(y * log_softmax, axis=-1), axis=-1)
 
 
 # --- MAML -----------------------------------------------------------------------------------
@@ -87,22 +123,20 @@ def per_task(params, n_tasks):
     return [(zeros + W, zeros + b) for W, b in params]
 
 
-def pairs(weights):
-    """[W0, b0, W1, b1, ...] -> [(W0, b0), (W1, b1), ...]"""
-    return [(weights[i], weights[i + 1]) for i in range(0, len(weights), 2)]
-
-
-def inner_update(params, x_support, y_support, alpha, first_order=False):
+@checked
+def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn=loss):
     """One gradient step on each task's own support set:  θ' = θ − α ∇_θ L^support(θ).
 
-    params carry the task axis (see per_task) when x_support is (T, K, 1). Summing the tasks'
+    params carry the task axis (see per_task) when x_support is (T, K, n). Summing the tasks'
     losses leaves in each task's copy of θ the gradient of that task's loss alone.
     """
     def support_loss(weights):  # weights = [W0, b0, W1, b1, ...]
-        return np.sum(loss(pairs(weights), x_support, y_support))
+        # α·L rather than L: then ∇(αL) = α∇L is the whole step, and θ' = θ − ∇(αL) traces one
+        # multiply in all instead of one per weight array (bench_maml.py, "α on each gradient").
+        return alpha * np.sum(loss_fn(pairs(weights), x_support, y_support))
 
     # A flat list of arrays rather than the nested list of pairs: autograd's bookkeeping for
-    # nested containers costs 3-9% of a meta-iteration (bench_maml.py, "nested grad").
+    # nested containers costs more (bench_maml.py, "nested grad").
     weights = [w for pair in params for w in pair]
     if first_order:
         # autograd has no stop_gradient: we take the gradient at getval(θ), θ's plain values,
@@ -110,52 +144,48 @@ def inner_update(params, x_support, y_support, alpha, first_order=False):
         grads = grad(support_loss)([getval(w) for w in weights])
     else:
         grads = grad(support_loss)(weights)
-    return pairs([w - alpha * g for w, g in zip(weights, grads)])
+    return pairs([w - g for w, g in zip(weights, grads)])
 
 
-def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False):
+def pairs(weights):
+    """[W0, b0, W1, b1, ...] -> [(W0, b0), (W1, b1), ...]"""
+    return [(weights[i], weights[i + 1]) for i in range(0, len(weights), 2)]
+
+
+@checked
+def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False, loss_fn=loss):
     """θ' after `steps` inner updates, each task adapted on its own support set.
 
-    x_support, y_support: (T, K, 1) -> adapted params with a task axis; (K, 1) -> shared shapes.
+    x_support, y_support: (T, K, n) -> adapted params with a task axis; (K, n) -> shared shapes.
     steps = 0 returns θ itself (per task).
     """
-    sizes, n_tasks = checks.params(params)
-    checks.data(sizes, x_support=x_support, y_support=y_support)
-    checks.alpha(alpha)
-    checks.count("steps", steps, low=0, high=1000)
-    if n_tasks is not None and (x_support.ndim != 3 or len(x_support) != n_tasks):
-        raise ValueError(f"params carry a task axis of {n_tasks} but x_support has shape "
-                         f"{x_support.shape}")
-    if x_support.ndim == 3 and n_tasks is None:  # shared θ
+    if numpy.ndim(x_support) == 3 and numpy.ndim(getval(params)[0][0]) == 2:  # shared θ: a copy per task
         params = per_task(params, len(x_support))
     for _ in range(steps):
-        params = inner_update(params, x_support, y_support, alpha, first_order)
+        params = inner_update(params, x_support, y_support, alpha, first_order, loss_fn)
     return params
 
 
+@checked
 def maml_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1,
-              first_order=False):
-    """The meta-objective, (1/T) Σ_i L_i^query(θ'_i): the query MSE after adaptation,
+              first_order=False, loss_fn=loss):
+    """The meta-objective, (1/T) Σ_i L_i^query(θ'_i): the query loss after adaptation,
     averaged over the T tasks. grad(maml_loss) is the exact MAML meta-gradient."""
-    checks.data(checks.params(params)[0], x_query=x_query, y_query=y_query)
-    if numpy.ndim(x_query) != numpy.ndim(x_support) or (
-            numpy.ndim(x_query) == 3 and len(x_query) != len(x_support)):
-        raise ValueError(f"x_query has shape {numpy.shape(x_query)} but x_support has shape "
-                         f"{numpy.shape(x_support)}: expected the same number of tasks")
-    adapted = adapt(params, x_support, y_support, alpha, steps, first_order)
-    return np.mean(loss(adapted, x_query, y_query))
+    adapted = adapt(params, x_support, y_support, alpha, steps, first_order, loss_fn)
+    return np.mean(loss_fn(adapted, x_query, y_query))
 
 
+@checked
 def maml_loss_loop(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1,
-                   first_order=False):
+                   first_order=False, loss_fn=loss):
     """The same meta-objective, one task at a time in a Python loop: the textbook reading of
     Σ_i L_i^query(θ'_i). Slow; the reference that tests and bench_maml.py hold maml_loss to."""
     total = 0.0
     for xs, ys, xq, yq in zip(x_support, y_support, x_query, y_query):
         adapted = params
         for _ in range(steps):
-            adapted = inner_update(adapted, xs, ys, alpha, first_order)
-        total = total + loss(adapted, xq, yq)
+            adapted = inner_update(adapted, xs, ys, alpha, first_order, loss_fn)
+        total = total + loss_fn(adapted, xq, yq)
     return total / len(x_support)
 
 
@@ -179,6 +209,16 @@ def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     return params, (t, m, v)
 
 
+class Diverged(FloatingPointError):
+    """Training produced a NaN or infinite loss or gradient at `iteration`. `params` (the
+    weights before that step) and `batch` are kept so that a caller can tell why."""
+
+    def __init__(self, iteration, loss_value, params, batch):
+        super().__init__(f"training diverged at iteration {iteration} (loss {loss_value:.3g})")
+        self.iteration, self.loss, self.params, self.batch = iteration, loss_value, params, batch
+
+
+@checked
 def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
           sample_tasks=tasks.sample_batch, objective_and_grad=None):
     """Minimise objective(params, batch) by Adam, a fresh batch of tasks each iteration.
@@ -187,135 +227,116 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     callback(iteration, loss, params), if given, is called after every step.
     objective_and_grad(params, batch) -> (loss, direction), if given, replaces
     value_and_grad(objective): Reptile feeds Adam a direction that is not a gradient.
-    Returns (params, losses), losses an array of length `iterations`.
+    Returns (params, losses), losses an array of length `iterations`. Raises Diverged.
     """
-    checks.params(params, per_task=False)
-    checks.rng(rng)
-    checks.count("meta_batch", meta_batch, high=100_000)
-    checks.count("k", k, high=100_000)
-    checks.count("iterations", iterations, low=0, high=100_000_000)
-    checks.number("lr", lr, strict=True)
     keep_freed_memory()
-    objective_and_grad = objective_and_grad or value_and_grad(objective)
+    if objective_and_grad is None:
+        # The gradient over a flat list [W0, b0, W1, ...] rather than the list of pairs: less
+        # container bookkeeping in autograd (bench_maml.py, "nested grad").
+        flat_value_and_grad = value_and_grad(lambda weights, batch: objective(pairs(weights), batch))
+
+        def objective_and_grad(params, batch):
+            value, grads = flat_value_and_grad([w for pair in params for w in pair], batch)
+            return value, pairs(grads)
     state, losses = None, numpy.empty(iterations)
-    for i in range(iterations):
-        batch = sample_tasks(meta_batch, k, k, rng)
-        with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            losses[i], grads = objective_and_grad(params, batch)
-        largest_grad = max(numpy.abs(g).max() for g in _flat(grads))
-        if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
-            raise _diverged(i, losses[i], params, batch, lr)
-        params, state = adam_step(params, grads, state, lr)
-        if callback is not None:
-            callback(i, losses[i], params)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # autograd's graphs are freed by reference counting; no need to scan for cycles
+    try:
+        for i in range(iterations):
+            batch = sample_tasks(meta_batch, k, k, rng)
+            # the first batch is checked where the objective uses it (sample_tasks may be yours)
+            with checks.again(i == 0), numpy.errstate(over="ignore", invalid="ignore"):
+                losses[i], grads = objective_and_grad(params, batch)
+            largest_grad = max(numpy.abs(g).max() for layer in grads for g in layer)
+            if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
+                raise Diverged(i, losses[i], params, batch)
+            params, state = adam_step(params, grads, state, lr)
+            if callback is not None:
+                callback(i, losses[i], params)
+    finally:
+        if gc_was_on:
+            gc.enable()
     return params, losses
 
 
+@checked
 def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
-               first_order=False, meta_lr=1e-3, callback=None, sample_tasks=tasks.sample_batch):
+               first_order=False, meta_lr=1e-3, callback=None, sample_tasks=tasks.sample_batch,
+               loss_fn=loss):
     """MAML: θ ← Adam(θ, ∇_θ maml_loss) on a fresh meta-batch of tasks every iteration.
 
     Defaults are the paper's sinusoid setup (meta-batch 25, K = 10, α = 0.01, one inner step,
     Adam 1e-3). Returns (params, losses): the meta-trained θ and the query loss per iteration.
     """
-    checks.alpha(alpha)
-    checks.count("steps", steps, low=0, high=1000)
-
     def objective(params, batch):
-        return maml_loss(params, *batch[:4], alpha=alpha, steps=steps, first_order=first_order)
+        return maml_loss(params, *batch[:4], alpha=alpha, steps=steps, first_order=first_order,
+                         loss_fn=loss_fn)
 
     return train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback,
                  sample_tasks)
 
 
+@checked
 def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
-             sample_tasks=tasks.sample_batch):
+             sample_tasks=tasks.sample_batch, loss_fn=loss):
     """The paper's pretrained baseline: one network regressed on points of many tasks at once
     (no inner step), to be fine-tuned at test time by the same `adapt`. Same budget as MAML:
     each iteration sees the support and query points of `meta_batch` fresh tasks."""
     def objective(params, batch):
-        return np.mean(loss(params, np.concatenate([batch.x_support, batch.x_query], axis=1),
-                            np.concatenate([batch.y_support, batch.y_query], axis=1)))
+        return np.mean(loss_fn(params, np.concatenate([batch.x_support, batch.x_query], axis=1),
+                               np.concatenate([batch.y_support, batch.y_query], axis=1)))
 
     return train(objective, params, rng, iterations, meta_batch, k, lr, callback, sample_tasks)
 
 
-Evaluation = namedtuple("Evaluation", "mse ci95 per_task")
-Evaluation.__doc__ = """Query MSE after 0..max_steps gradient steps: mse and ci95 (max_steps + 1,)
-(mean over tasks and half-width of its 95% interval, 1.96·std/√T), per_task (max_steps + 1, T)."""
+# --- evaluation: fine-tune on held-out tasks ------------------------------------------------------
+
+Evaluation = namedtuple("Evaluation", "mse ci95 median diverged plain_mean per_task")
+Evaluation.__doc__ = """The query loss after 0..max_steps gradient steps; each field but per_task
+has shape (max_steps + 1,).
+
+mse, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
+    95% interval 1.96·std/√n, median); NaN if every task diverged.
+diverged: how many tasks diverged (a loss that is not finite, or has grown a million times
+    past its value before any step).
+plain_mean: the mean over all tasks, inf where any diverged.
+per_task: (max_steps + 1, T), the loss of every task (inf where it overflowed)."""
+
+DIVERGED = 1e6   # a task whose loss grows this many times past its start has diverged
 
 
-def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10):
-    """Fine-tune on each held-out task's support set and measure the query MSE after
+def summarise(per_task_loss):
+    """per_task_loss (steps + 1, T) -> Evaluation (see its docstring)."""
+    per_task_loss = numpy.where(numpy.isnan(per_task_loss), numpy.inf, per_task_loss)
+    diverged = ~(per_task_loss <= DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12))
+    summaries = []
+    for losses, bad in zip(per_task_loss, diverged):
+        kept = losses[~bad]
+        ci95 = 1.96 * kept.std(ddof=1) / numpy.sqrt(len(kept)) if len(kept) > 1 else numpy.nan
+        summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,
+                          numpy.median(kept) if len(kept) else numpy.nan))
+    mse, ci95, median = numpy.array(summaries).T
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        plain_mean = per_task_loss.mean(axis=1)
+    return Evaluation(mse, ci95, median, diverged.sum(axis=1), plain_mean, per_task_loss)
+
+
+@checked
+def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10,
+             loss_fn=loss):
+    """Fine-tune on each held-out task's support set and measure the query loss after
     0, 1, ..., max_steps gradient steps. Works for any params (MAML or pretrained).
 
-    Data (T, K, 1), T >= 2 (the interval needs a spread). Returns an Evaluation.
+    Data (T, K, n), T >= 2 (the interval needs a spread). A task whose fine-tuning diverges
+    is counted, not fatal (see Evaluation). Returns an Evaluation.
     """
-    sizes, n_tasks = checks.params(params, per_task=False)
-    checks.data(sizes, x_support=x_support, y_support=y_support, x_query=x_query, y_query=y_query)
-    if numpy.ndim(x_support) != 3 or len(x_support) < 2 or len(x_query) != len(x_support):
-        raise ValueError("evaluate needs (T, K, 1) support and query sets with the same T >= 2 "
-                         f"tasks, got {numpy.shape(x_support)} and {numpy.shape(x_query)}")
-    checks.alpha(alpha)
-    checks.count("max_steps", max_steps, low=0, high=1000)
     adapted = per_task(params, len(x_support))
-    with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-        per_task_mse = [loss(adapted, x_query, y_query)]
+    with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        per_task_loss = [loss_fn(adapted, x_query, y_query)]
         for _ in range(max_steps):
-            adapted = inner_update(adapted, x_support, y_support, alpha)
-            per_task_mse.append(loss(adapted, x_query, y_query))
-    return summarise(numpy.array(per_task_mse), params, alpha)
-
-
-def summarise(per_task_mse, params, alpha):
-    """per_task_mse (steps + 1, T) -> Evaluation; raises Diverged for any NaN or inf in it, in
-    its mean or in its interval."""
-    with numpy.errstate(over="ignore", invalid="ignore"):
-        mse = per_task_mse.mean(axis=1)
-        ci95 = 1.96 * per_task_mse.std(axis=1, ddof=1) / numpy.sqrt(per_task_mse.shape[1])
-    bad = ~(numpy.isfinite(per_task_mse).all(axis=1) & numpy.isfinite(mse) & numpy.isfinite(ci95))
-    if bad.any():
-        step = int(numpy.argmax(bad))
-        largest = max(numpy.abs(w).max() for w in _flat(params))
-        if step == 0 or largest > 1e3:
-            raise Diverged("params", "fine-tuning diverged: the query MSE is not finite after "
-                           f"{step} steps, and the weights are as large as {largest:.3g}")
-        raise Diverged("alpha", f"fine-tuning diverged: the query MSE is not finite after "
-                       f"{step} gradient step{'s' * (step > 1)} with alpha={alpha} "
-                       "(try a smaller alpha)")
-    return Evaluation(mse, ci95, per_task_mse)
-
-
-class Diverged(FloatingPointError):
-    """Training or fine-tuning produced NaN or inf. .knob names the likely cause: 'alpha'
-    (the inner step), 'meta_lr' or 'lr' (the outer step), 'params' or 'data'."""
-
-    def __init__(self, knob, message):
-        super().__init__(message)
-        self.knob = knob
-
-
-def _diverged(i, loss_value, params, batch, lr):
-    """Why did iteration i give a non-finite loss or gradient? Blame the data if it is not
-    finite; the (meta) learning rate if it has blown the weights up; else the inner step α."""
-    prefix = f"training diverged at iteration {i} (loss {loss_value:.3g})"
-    if not all(numpy.isfinite(a).all() for a in batch[:4]):
-        return Diverged("data", f"{prefix}: the sampled tasks contain NaN or infinite values")
-    largest = max(numpy.abs(w).max() for w in _flat(params))
-    if largest > 1e3 or not hasattr(batch, "x_support"):
-        return Diverged("lr", f"{prefix}: the weights have grown to {largest:.3g} "
-                              f"(try a smaller learning rate, got {lr})")
-    with numpy.errstate(over="ignore", invalid="ignore"):
-        before = numpy.mean(loss(params, batch.x_query, batch.y_query))
-    if numpy.isfinite(before):
-        return Diverged("alpha", f"{prefix}: the inner gradient step overflows "
-                                 "(try a smaller alpha)")
-    return Diverged("lr", f"{prefix}: the weights overflow (try a smaller learning rate, "
-                          f"got {lr})")
-
-
-def _flat(params):
-    return [w for layer in params for w in layer]
+            adapted = inner_update(adapted, x_support, y_support, alpha, loss_fn=loss_fn)
+            per_task_loss.append(loss_fn(adapted, x_query, y_query))
+    return summarise(numpy.array(per_task_loss))
 
 
 # --- speed ----------------------------------------------------------------------------------------
@@ -324,9 +345,8 @@ def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
 
     Per-task weights (25, 40, 40) are 320 KB, over glibc's default thresholds, so without this
-    each new array comes as fresh pages from the kernel and pays page faults: ~1.45x slower
-    meta-iterations (bench_maml.py, "default malloc"). Returns False (and does nothing) where
-    the C library is not glibc.
+    each new array comes as fresh pages from the kernel and pays page faults (bench_maml.py,
+    "default malloc"). Returns False (and does nothing) where the C library is not glibc.
     """
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

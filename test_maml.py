@@ -306,10 +306,22 @@ def test_training_and_init_reject_bad_input(params):
         maml.init_mlp((1, 0, 1), rng=numpy.random.default_rng(0))
 
 
-def test_evaluate_reports_divergence_instead_of_nan(params, rng):
-    held_out = tasks.sample_batch(4, 5, 5, rng)
-    with pytest.raises(FloatingPointError, match="diverged.*alpha=50"):
-        maml.evaluate(params, *held_out[:4], alpha=50.0, max_steps=10)
+def test_evaluate_counts_diverged_tasks_instead_of_failing(params, rng):
+    held_out = tasks.sample_batch(6, 5, 5, rng)
+    ok = maml.evaluate(params, *held_out[:4], alpha=0.01, max_steps=3)
+    assert (ok.diverged == 0).all() and numpy.allclose(ok.mse, ok.plain_mean)
+    blown = maml.evaluate(params, *held_out[:4], alpha=50.0, max_steps=10)
+    assert blown.diverged[0] == 0 and blown.diverged[-1] == 6   # every task, by the last step
+    assert numpy.isnan(blown.mse[-1]) and blown.plain_mean[-1] == numpy.inf  # said, not hidden
+    assert numpy.isfinite(blown.mse[0]) and blown.mse[0] == ok.mse[0]
+
+
+def test_evaluate_summarises_the_tasks_that_stayed_finite():
+    per_task = numpy.array([[1.0, 2.0, 3.0, 4.0], [0.5, numpy.nan, 1.5, 1e9]])
+    e = maml.summarise(per_task)
+    assert e.diverged.tolist() == [0, 2]            # NaN, and 1e9 = 2.5e8 times its start
+    assert e.mse.tolist() == [2.5, 1.0] and e.median.tolist() == [2.5, 1.0]
+    assert e.plain_mean[1] == numpy.inf
 
 
 def test_saved_files_get_the_usual_permissions(params, tmp_path):

@@ -86,7 +86,7 @@ def evaluate_head(params, x_support, y_support, x_query, y_query, alpha=0.01, ma
     for _ in range(max_steps):  # one more step on the head adapted so far
         adapted = adapt_head(adapted, x_support, y_support, alpha, steps=1)
         mse.append(maml.loss(adapted, x_query, y_query))
-    return maml.summarise(numpy.array(mse), params, alpha)
+    return maml.summarise(numpy.array(mse))
 
 
 # --- the oracle --------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def evaluate_oracle(params, batch, max_steps=10):
     """The oracle's query MSE, the same after any number of steps (it does not adapt)."""
     mse = maml.loss(params, oracle_inputs(batch.x_query, batch.amplitude, batch.phase),
                     batch.y_query)
-    return maml.summarise(numpy.repeat(mse[None], max_steps + 1, axis=0), params, 0.0)
+    return maml.summarise(numpy.repeat(mse[None], max_steps + 1, axis=0))
 
 
 # --- one table of methods -------------------------------------------------------------------------------
