@@ -16,8 +16,8 @@ Each glyph is first scaled to fit a 20×20 box and centred (MNIST's normalisatio
 distorted, then reduced to 28×28: float32 in [0, 1], ink = 1 on a background of 0 (Omniglot's
 black-on-white inverted, as the MAML code feeds it). The split is fixed by script (SCRIPTS):
 11 background scripts, 6 evaluation scripts. Letters that look the same as an earlier letter
-(Latin A, Greek Alpha, Cyrillic A; o and O once scaled to the box) are kept once, so no image
-sits in both splits. Generated in seconds and cached outside the repository.
+(Latin A, Greek Alpha, Cyrillic A; I, l, Hebrew vav, all a bar once scaled to the box) are kept
+once, so no image sits in both splits. Generated in seconds and cached outside the repository.
 
 Few-shot episodes (N-way, K-shot): N classes of one split, K support and Q query images of each,
 labels 0..N-1 given to the classes in a random order.
@@ -38,7 +38,7 @@ from PIL import Image, ImageFilter
 
 import checks
 
-VERSION = 3
+VERSION = 4
 SIZE = 28                  # side of the images, pixels
 BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
 FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
@@ -189,7 +189,8 @@ def find_duplicates(masters, n_chars, threshold=DUPLICATE_DISTANCE):
 
 def distort(master, angle, scale, shear, shift, thickness):
     """One instance: an affine distortion of a master (56, 56) about its centre, its strokes
-    thinned (thickness -1), kept (0) or thickened (+1), reduced to (28, 28) uint8."""
+    thinned (thickness -1), kept (0) or thickened (+1), reduced to (28, 28) uint8 with 255 at
+    its darkest (a thin stroke that came out grey is made black again)."""
     c, s = numpy.cos(angle), numpy.sin(angle)
     # The glyph moves by A = rotation(angle) · shear · scale. PIL asks the opposite: where
     # each output pixel comes from, A⁻¹ = scale⁻¹ · shear(−shear) · rotation(−angle).
@@ -201,7 +202,8 @@ def distort(master, angle, scale, shear, shift, thickness):
                                               coefficients, Image.Resampling.BILINEAR)
     if thickness:
         image = image.filter(ImageFilter.MaxFilter(3) if thickness > 0 else ImageFilter.MinFilter(3))
-    return numpy.asarray(image.resize((SIZE, SIZE), Image.Resampling.BOX))
+    small = numpy.asarray(image.resize((SIZE, SIZE), Image.Resampling.BOX), numpy.float32)
+    return numpy.round(small * (255 / small.max())).astype(numpy.uint8)  # darkest pixel: full ink
 
 
 def generate(seed=0, instances=20, scripts=None):
