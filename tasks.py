@@ -64,3 +64,14 @@ def sample_batch(n_tasks, k_support, k_query, rng,
     return Batch(x_support, sinusoid(x_support, amplitude, phase),
                  x_query, sinusoid(x_query, amplitude, phase), amplitude, phase)
 
+
+
+QUERY_POINTS = 100   # query points of each held-out task (the paper's Fig. 2 used a dense grid)
+
+
+def held_out(seed, n_tasks, k, query_points=QUERY_POINTS):
+    """The held-out tasks of an evaluation: `n_tasks` waves with K support points and
+    `query_points` query points each, from a random stream kept apart from training's (the
+    seed with 2017 appended). The waves are the same for every K (sample_batch draws them
+    first), so results for K = 5, 10, 20 are on the same waves."""
+    return sample_batch(n_tasks, k, query_points, np.random.default_rng([seed, 2017]))

@@ -1,0 +1,286 @@
+"""What the demos share on the command line: flags with bounds, path checks before any work,
+a progress line, estimates that refuse a run the machine cannot hold, committing the outputs as
+one set, numbers for tables, and one exit status per way a run can end. Plumbing.
+
+Exit status: 0 done, 1 the run failed (training diverged, or a file could not be written),
+2 a bad argument or input file (one line, before any work), 130 interrupted.
+"""
+import argparse
+import io
+import math
+import os
+import sys
+import time
+
+import numpy
+
+import checks
+import files
+import maml
+
+
+class UsageError(Exception):
+    """A bad argument or input file: reported in one line, exit status 2."""
+
+
+# --- flags ---------------------------------------------------------------------------------------
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults (but not the meaningless '(default: False)' of on/off flags), and keep
+    comma-separated lists from being broken mid-word."""
+
+    def _get_help_string(self, action):
+        if action.const is True or action.default in (None, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+    def _split_lines(self, text, width):
+        import textwrap
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def whole(low, high):
+    """An argparse type: a whole number from low to high, or one line naming the bounds."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {value:,}")
+        return value
+    parse.__name__ = f"whole number from {low:,} to {high:,}"
+    return parse
+
+
+def real(low, strict=False):
+    """An argparse type: a finite number >= low (> low if strict)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {'>' if strict else '>='} {low:g}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+# The bounds of the flags both demos share: the library's own (checks.py), with the seed's range.
+STEPS = whole(1, checks.MAX_STEPS)
+SEED = whole(0, 2 ** 63 - 1)
+ITERATIONS = whole(1, 10_000_000)
+EVAL_TASKS = whole(2, 100_000)
+TASKS = whole(1, 100_000)
+ALPHA = real(0.0)
+LEARNING_RATE = real(0.0, strict=True)
+
+
+def parse(parser, argv):
+    """parser.parse_args, reading sys.argv when argv is None."""
+    return parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+
+
+# --- paths: everything that can be found before training is found before training -----------------
+
+def check_outputs(sets, replaceable=()):
+    """Refuse now, in one line, what would make the final commit fail: sets is
+    {folder: [file names]}; a file that exists may be replaced only in the folders named in
+    `replaceable`. Paths only, nothing is written (files.check_writable)."""
+    for folder, names in sets.items():
+        if not folder:
+            raise UsageError("an output folder must be named, got ''")
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise UsageError(f"{folder!r} exists and is not a folder")
+        for name in names if folder not in replaceable else ():
+            if os.path.lexists(os.path.join(folder, name)):
+                raise UsageError(f"{os.path.join(folder, name)!r} exists: add --force to "
+                                 "replace it")
+    try:
+        files.check_writable(sets)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def commit(sets, replaceable):
+    """Write {folder: {name: bytes}} as one set per folder, every folder staged before any is
+    committed (files.commit_many). Existing files may be replaced only in the folders named in
+    `replaceable`, decided at commit time: of two runs at once, only one can create a file."""
+    files.commit_many(sets, overwrite={folder: folder in replaceable for folder in sets})
+
+
+# --- resources ------------------------------------------------------------------------------------
+
+def memory_bytes():
+    """This machine's physical memory, or None where it can't be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate(layers, meta_batch, k, steps, iterations):
+    """(bytes, seconds) that meta-training will take, roughly: the per-task weights and the
+    activations of every inner step are kept for the meta-gradient. The constants were fitted
+    to tracemalloc peaks and times of this code (1-40-40-1 up to 1-200-200-1, T up to 100,
+    K up to 1,000, 1-5 steps)."""
+    weights = sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
+    points = 2 * meta_batch * k * sum(layers[1:])
+    per_iteration = 8 * (steps + 1) * (4 * meta_batch * weights + 1.2 * points)
+    seconds = 0.0025 * steps + 2e-9 * meta_batch * k * weights * (steps + 1)
+    return per_iteration, seconds * iterations
+
+
+def check_fits(flags, layers, meta_batch, k, steps, iterations):
+    """Refuse, in one line naming `flags`, a run whose memory estimate exceeds 80% of this
+    machine's memory. Returns a short text of the estimate for the start-up line."""
+    need, seconds = estimate(layers, meta_batch, k, steps, iterations)
+    have = memory_bytes()
+    if have and need > 0.8 * have:
+        raise UsageError(f"{flags} need about {need / 2 ** 30:,.1f} GiB per iteration, more than "
+                         f"this machine's {have / 2 ** 30:,.0f} GiB: use smaller values")
+    return f"about {need / 2 ** 20:,.0f} MB and {duration(seconds)}"
+
+
+def duration(seconds):
+    """'45 s', '12 min', '3.2 h', '2.1 days'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} days"
+
+
+# --- during the run -------------------------------------------------------------------------------
+
+class Progress:
+    """Iteration, loss, iterations/s and time left, to stderr: the first line after about a
+    second, then every 5 s; on a terminal one line updated in place, 4 times a second."""
+
+    def __init__(self, label, total, quiet=False):
+        self.label, self.total, self.quiet = label, total, quiet
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.next = self.start + 1.0
+
+    def __call__(self, i, loss, params):
+        done, now = i + 1, time.perf_counter()
+        if self.quiet or (now < self.next and done != self.total):
+            return
+        self.next = now + (0.25 if self.tty else 5.0)
+        rate = done / max(now - self.start, 1e-9)
+        line = (f"{self.label}: iteration {done:,}/{self.total:,}  loss {loss:8.3g}  "
+                f"{rate:5.0f} it/s  ETA {duration((self.total - done) / rate)}")
+        end = "\n" if done == self.total or not self.tty else ""
+        print(("\r" if self.tty else "") + line.ljust(78), end=end, file=sys.stderr, flush=True)
+
+
+def block_means(losses, n_blocks=1000):
+    """Shrink a long loss history to at most n_blocks block means. Returns (means, block)."""
+    losses = numpy.asarray(losses, dtype=float)
+    block = max(1, math.ceil(len(losses) / n_blocks))
+    usable = len(losses) // block * block
+    means = losses[:usable].reshape(-1, block).mean(axis=1) if usable else losses[:0]
+    return means.tolist(), block
+
+
+def blame(error, alpha="--alpha", lr="--meta-lr"):
+    """The flag most likely to blame for a maml.Diverged: the data if it is not finite; the
+    outer learning rate if it blew the weights up (or the loss was already infinite before
+    any inner step); otherwise the inner step size α."""
+    batch, params = error.batch, error.params
+    if not all(numpy.isfinite(a).all() for a in batch[:4]):
+        return "the task data"
+    largest = max(numpy.abs(w).max() for layer in params for w in layer)
+    if largest > 1e3 or not hasattr(batch, "x_query"):
+        return f"{lr} (the weights have grown to {largest:.3g})"
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        before = numpy.mean(maml.loss(params, batch.x_query, batch.y_query))
+    return alpha if numpy.isfinite(before) else lr
+
+
+# --- results --------------------------------------------------------------------------------------
+
+def mean_and_interval(mse, ci95):
+    """'0.59 ± 0.06'; below 0.1 two significant digits ('0.054 ± 0.010'); huge values in short
+    scientific notation ('4e+10 ± 7e+10'); 'all diverged' for NaN."""
+    if not numpy.isfinite(mse):
+        return "all diverged"
+    if mse >= 100:
+        return f"{mse:.0e} ± {ci95:.0e}".replace("e+0", "e+")
+    decimals = 2 if mse >= 0.095 else max(2, 1 - math.floor(math.log10(max(mse, 1e-12))))
+    return f"{mse:.{decimals}f} ± {ci95:.{decimals}f}"
+
+
+def cell(evaluation, step):
+    """One table cell of a maml.Evaluation: mean ± interval, and how many tasks diverged."""
+    text = mean_and_interval(evaluation.mse[step], evaluation.ci95[step])
+    n = int(evaluation.diverged[step])
+    return text + (f" ({n} div.)" if n and numpy.isfinite(evaluation.mse[step]) else "")
+
+
+def finite_or_none(value):
+    """A float for JSON, None for NaN or inf (strict JSON has neither)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def evaluation_rows(evaluation, **labels):
+    """A maml.Evaluation as one JSON row per step: mse and ci95 over the tasks that stayed
+    finite, their median, how many diverged, and the plain mean (None when inf)."""
+    return [dict(labels, steps=s, mse=finite_or_none(evaluation.mse[s]),
+                 ci95=finite_or_none(evaluation.ci95[s]),
+                 median=finite_or_none(evaluation.median[s]),
+                 diverged=int(evaluation.diverged[s]),
+                 plain_mean=finite_or_none(evaluation.plain_mean[s]))
+            for s in range(len(evaluation.mse))]
+
+
+def png_bytes(fig):
+    """A figure as PNG bytes (nothing is written to disk before the commit)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+def main(prog, parse_args, run, argv):
+    """run(parse_args(argv), state), with one line on stderr and an exit status for each way
+    it can fail. run sets state["written"] once its files are committed."""
+    state = {"written": False}
+    try:
+        run(parse_args(argv), state)
+        return 0
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except maml.Diverged as e:  # nothing was written
+        print(f"{prog}: error: {e} [cause: {blame(e)}]", file=sys.stderr)
+        return 1
+    except FileExistsError as e:  # another run created it after our checks
+        print(f"{prog}: error: {e.filename or e} was written by another run meanwhile; no file "
+              "was changed (add --force to replace it)", file=sys.stderr)
+        return 1
+    except OSError as e:
+        committed, unfinished = getattr(e, "committed", []), getattr(e, "unfinished", [])
+        print(f"{prog}: error: could not write the results ({e}); " + (
+            f"the new files are complete in {', '.join(committed)} only; " if committed else "") + (
+            f"{', '.join(unfinished)} will get its old files back at the next run" if unfinished
+            else "no other file was changed" if committed else "no file was changed"),
+            file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; " + (
+            "the new results had already been written in full" if state["written"]
+            else "no file was changed"), file=sys.stderr)
+        return 130

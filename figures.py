@@ -1,0 +1,223 @@
+"""Every figure of the demos, and the animation. Each function takes plain data (models,
+held-out tasks, maml.Evaluation results) and returns a matplotlib Figure (or GIF bytes); the
+demos render them to PNG in memory and commit them with the other outputs.
+
+    adaptation(...)         the paper's Fig. 2: predictions before and after gradient steps
+    animation_gif(...)      one wave, step by step, MAML beside the baseline
+    what_maml_learned(...)  the learned starting points and where one step takes them
+    curves(...)             the paper's Fig. 3: loss against test-time steps, one line per method
+    training(...)           loss over training, one panel per model
+"""
+import os
+import tempfile
+
+import numpy
+
+import maml
+import tasks
+
+STEP_STYLES = [(0, "before any step", dict(color="0.45", ls=":", lw=1.8)),
+               (1, "after 1 gradient step", dict(color="C0", ls="--", lw=1.8)),
+               (10, "after 10 gradient steps", dict(color="C2", ls="-", lw=2.2))]
+GRID = numpy.linspace(-5, 5, 200)[:, None]
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def spread_tasks(batch, n_tasks=3, among=60):
+    """Indices of n_tasks waves spread from the lowest to the highest amplitude among the
+    first held-out tasks, so a figure shows the whole family, not look-alikes."""
+    among = min(among, len(batch.amplitude))
+    order = numpy.argsort(batch.amplitude[:among])
+    return [int(order[round(q * (among - 1))]) for q in numpy.linspace(0, 1, n_tasks)]
+
+
+def _adapted(params, batch, i, alpha, steps):
+    """Task i's params after `steps` steps on its support set, and its query MSE."""
+    adapted = maml.adapt(params, batch.x_support[i], batch.y_support[i], alpha=alpha, steps=steps)
+    return adapted, float(maml.loss(adapted, batch.x_query[i], batch.y_query[i]))
+
+
+def _y_limits(curves, amplitude):
+    """Limits that hold the true wave and every prediction, but not a runaway one."""
+    values = numpy.concatenate([numpy.ravel(c) for c in curves])
+    values = values[numpy.isfinite(values)]
+    cap = 2.5 * amplitude + 2.0
+    low, high = max(values.min(), -cap), min(values.max(), cap)
+    pad = 0.08 * (high - low) + 0.1
+    return low - pad, high + pad
+
+
+def adaptation(params_by_model, batches, alpha, names):
+    """The paper's Fig. 2. params_by_model {model: params}; batches {K: held-out Batch}.
+    One column per (K, model), one row per wave (low, middle, high amplitude): the truth, the
+    K support points, predictions before and after 1 and 10 steps, and each one's query MSE."""
+    plt = _plt()
+    columns = [(k, model) for k in batches for model in params_by_model]
+    rows = spread_tasks(next(iter(batches.values())))
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(4 * len(columns), 3.3 * len(rows)),
+                             sharex=True, squeeze=False)
+    for col, (k, model) in enumerate(columns):
+        batch = batches[k]
+        for row, i in enumerate(rows):
+            ax, amplitude = axes[row, col], batch.amplitude[i]
+            truth = tasks.sinusoid(GRID, amplitude, batch.phase[i])
+            ax.plot(GRID, truth, color="C3", lw=2.5, alpha=0.8, label="true function")
+            ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8,
+                    label="the K support points")
+            curves, scores = [truth], []
+            for steps, label, style in STEP_STYLES:
+                adapted, mse = _adapted(params_by_model[model], batch, i, alpha, steps)
+                curves.append(maml.mlp(adapted, GRID))
+                ax.plot(GRID, curves[-1], label=label, **style)
+                scores.append(f"{mse:.2f}")
+            ax.text(0.02, 0.03, "query MSE  " + " → ".join(scores),
+                    transform=ax.transAxes, fontsize=8.5, color="0.1",
+                    bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
+            low, high = _y_limits(curves, amplitude)
+            ax.set_ylim(low - 0.18 * (high - low), high)   # room for the note at the bottom
+            if row == 0:
+                ax.set_title(f"{names[model]}, K = {k}", fontsize=12)
+            if row == len(rows) - 1:
+                ax.set_xlabel("x")
+            if col == 0:
+                ax.set_ylabel(f"y   (amplitude {amplitude:.1f})")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=11)
+    fig.suptitle(f"Adapting to held-out sine waves by gradient steps (α = {alpha:g}); query MSE "
+                 f"on {batch.x_query.shape[1]} points of each wave: before → after 1 → after 10 "
+                 "steps", fontsize=13)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def animation_gif(params_by_model, batch, alpha, names, max_steps=10):
+    """One held-out wave (the highest-amplitude of spread_tasks) and its support points, each
+    model fine-tuned step by step, the query MSE of each frame in the panel's title. Returns
+    the GIF's bytes (Pillow, through matplotlib's PillowWriter)."""
+    plt = _plt()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    i = spread_tasks(batch)[-1]
+    truth = tasks.sinusoid(GRID, batch.amplitude[i], batch.phase[i])
+    fig, axes = plt.subplots(1, len(params_by_model), figsize=(9, 4.2), sharey=True)
+    lines, frames = {}, {}
+    for ax, (model, params) in zip(axes, params_by_model.items()):
+        frames[model] = [(maml.mlp(a, GRID), mse) for a, mse in
+                         (_adapted(params, batch, i, alpha, s) for s in range(max_steps + 1))]
+        ax.plot(GRID, truth, color="C3", lw=2.5, alpha=0.8, label="true function")
+        ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8,
+                label=f"K = {batch.x_support.shape[1]} support points")
+        lines[model], = ax.plot(GRID, frames[model][0][0], color="C0", lw=2.2,
+                                label="prediction")
+        ax.set_xlabel("x", fontsize=12)
+        ax.tick_params(labelsize=11)
+    axes[0].set_ylim(*_y_limits([truth] + [f[0] for m in frames for f in frames[m]],
+                                batch.amplitude[i]))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=12)
+    order = list(range(max_steps + 1)) + [max_steps] * 3  # hold the last frame a little
+
+    def draw(steps):
+        for ax, model in zip(axes, params_by_model):
+            prediction, mse = frames[model][steps]
+            lines[model].set_ydata(prediction)
+            ax.set_title(f"{names[model]}: {steps} step{'s' * (steps != 1)}, MSE {mse:.2f}",
+                         fontsize=13)
+        return list(lines.values())
+
+    fig.suptitle(f"One held-out wave, fine-tuned by gradient steps (α = {alpha:g})", fontsize=13)
+    fig.tight_layout(rect=(0, 0.09, 1, 0.93))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "adaptation.gif")
+        FuncAnimation(fig, draw, frames=order).save(path, writer=PillowWriter(fps=2), dpi=72)
+        with open(path, "rb") as f:
+            data = f.read()
+    plt.close(fig)
+    return data
+
+
+def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
+    """The learned starting function f_θ of each model (black), and, for a few held-out waves
+    of different amplitudes (one panel each), where one gradient step on K points takes it."""
+    plt = _plt()
+    waves = spread_tasks(batch, n_waves, among=200)
+    fig, axes = plt.subplots(len(params_by_model), n_waves, figsize=(3.6 * n_waves, 6.4),
+                             sharex=True, sharey=True, squeeze=False)
+    for row, (model, params) in enumerate(params_by_model.items()):
+        start = maml.mlp(params, GRID)
+        for col, i in enumerate(waves):
+            ax = axes[row, col]
+            ax.plot(GRID, tasks.sinusoid(GRID, batch.amplitude[i], batch.phase[i]), color="C3",
+                    lw=2.5, alpha=0.7, label="the held-out wave (true)")
+            ax.plot(GRID, start, "k-", lw=2, label="f_θ: the learned start")
+            adapted, mse = _adapted(params, batch, i, alpha, 1)
+            ax.plot(GRID, maml.mlp(adapted, GRID), color="C0", lw=1.8, ls="--",
+                    label=f"after one step on K = {batch.x_support.shape[1]} points")
+            ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=6)
+            ax.set_title(f"{names[model]}: amplitude {batch.amplitude[i]:.1f}, MSE {mse:.2f}",
+                         fontsize=10)
+            ax.grid(alpha=0.3)
+        axes[row, 0].set_ylabel("y")
+    for ax in axes[-1]:
+        ax.set_xlabel("x")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=10)
+    fig.suptitle(f"What MAML learned: a start from which one step (α = {alpha:g}) moves toward "
+                 "the wave; the baseline's start is the average wave", fontsize=12)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=()):
+    """Loss against test-time gradient steps, one panel per K, one line and 95% band per
+    method: results {(method, K): maml.Evaluation}, labels {method: legend text}. Bands are
+    drawn only where the mean and interval are finite (tasks that diverged are not in them)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks) + 2.4, 4.3), sharey=True,
+                             squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for i, (method, label) in enumerate(labels.items()):
+            r = results[method, k]
+            steps = numpy.arange(len(r.mse))
+            ok = numpy.isfinite(r.mse) & numpy.isfinite(r.ci95)
+            style = "--" if method in dashed else "-"
+            ax.plot(steps[ok], r.mse[ok], style, marker="o", ms=3, color=f"C{i}", label=label)
+            ax.fill_between(steps[ok], numpy.maximum(r.mse - r.ci95, r.mse * 0.05)[ok],
+                            (r.mse + r.ci95)[ok], color=f"C{i}", alpha=0.15, lw=0)
+        ax.set_yscale("log")
+        ax.set_title(f"K = {k} support points")
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    handles, texts = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="center left", bbox_to_anchor=(0.995 - 2.3 / fig.get_figwidth(),
+                                                                  0.5), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
+    return fig
+
+
+def training(histories, block, titles):
+    """Loss over training, one panel per model (they are different quantities): histories
+    {model: block means of the loss}, each mean over `block` iterations."""
+    plt = _plt()
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    fig, axes = plt.subplots(1, len(histories), figsize=(5.5 * len(histories), 4), squeeze=False)
+    for i, (ax, (model, history)) in enumerate(zip(axes[0], histories.items())):
+        merge = max(1, len(history) // 200)   # at most ~200 points: a readable line
+        history = numpy.asarray(history[:len(history) // merge * merge]).reshape(-1, merge)
+        ax.plot((numpy.arange(len(history)) + 1) * block * merge, history.mean(axis=1),
+                color=f"C{i}")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(labelsize=9)
+        ax.set_title(titles[model], fontsize=11)
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel(f"training loss (means of {block * merge:,} iterations)")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Training curves (the same task stream for both)")
+    fig.tight_layout()
+    return fig
