@@ -52,12 +52,20 @@ def check_episodes(x_support, y_support, x_query, y_query):
 
 # --- the model ---------------------------------------------------------------------------------
 
+def embed(params, x):
+    """f_φ(x) for every image of every episode: (T, M, n) -> (T, M, D). The episodes share φ,
+    so all T·M images go through the network as one (T·M, n) matrix: one large matmul per
+    layer instead of T small ones."""
+    T, M, n = x.shape
+    return np.reshape(maml.mlp(params, np.reshape(x, (T * M, n))), (T, M, -1))
+
+
 def prototypes(params, x_support, y_support):
     """c_n = mean of the support embeddings of class n: (T, N, D).
 
     With y one-hot (T, N*K, N), yᵀz sums each class's embeddings and yᵀ1 counts them.
     """
-    z = maml.mlp(params, x_support)                          # (T, N*K, D)
+    z = embed(params, x_support)                             # (T, N*K, D)
     y_by_class = np.swapaxes(y_support, 1, 2)                # (T, N, N*K)
     counts = np.sum(y_support, axis=1)[:, :, None]           # (T, N, 1)
     return (y_by_class @ z) / counts
@@ -66,7 +74,7 @@ def prototypes(params, x_support, y_support):
 def logits(params, x_support, y_support, x_query):
     """−‖f_φ(x) − c_n‖² for every query x and class n: (T, M, N)."""
     c = prototypes(params, x_support, y_support)             # (T, N, D)
-    z = maml.mlp(params, x_query)                            # (T, M, D)
+    z = embed(params, x_query)                               # (T, M, D)
     # ‖z − c‖² = ‖z‖² − 2 z·c + ‖c‖²: one matmul instead of an array (T, M, N, D)
     squared_distance = (np.sum(z ** 2, axis=2)[:, :, None] - 2 * z @ np.swapaxes(c, 1, 2)
                         + np.sum(c ** 2, axis=2)[:, None, :])
