@@ -1,0 +1,247 @@
+"""The one place a student's code runs: a separate process started by check.py.
+
+    python -I exercises/child.py REQUEST RESULT
+
+REQUEST (written by the checker) names the student's file, its function, the library functions
+to switch off and a list of calls with their inputs. This process imports the file, makes the
+calls on copies of the inputs and writes every output to RESULT as plain data (an .npz of arrays
+plus a JSON outline; nothing that runs code when read). It never sees a reference answer: the
+checker compares in its own process. Some calls differentiate THROUGH the student's function;
+the wrappers that do so are the functions below, not the student's.
+"""
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Shortcut(Exception):
+    """The student's code called a switched-off library function."""
+
+
+# --- the checker's wrappers: gradients through the student's function ---------------------------
+
+def grad_through_update(f, params, x, y, alpha, x_query, y_query):
+    """∇θ of the query MSE after the student's inner update (exercise 2)."""
+    import autograd.numpy as anp
+    from autograd import grad
+    import maml
+    return grad(lambda p: anp.mean((maml.mlp(f(p, x, y, alpha), x_query) - y_query) ** 2))(params)
+
+
+def grad_through_adapt(f, params, x_support, y_support, alpha, steps, x_query, y_query):
+    """∇θ of the mean query loss after the student's adapt_batch (exercise 4)."""
+    import autograd.numpy as anp
+    from autograd import grad
+    import maml
+    return grad(lambda p: anp.mean(maml.loss(f(p, x_support, y_support, alpha, steps),
+                                             x_query, y_query)))(params)
+
+
+def grad_of_answer(f, argnum, *args):
+    """∇ of the student's scalar answer with respect to argument `argnum` (exercise 6)."""
+    from autograd import grad
+    return grad(f, argnum)(*args)
+
+
+def call_many(f, count, *args):
+    """`count` calls with the same inputs (one shared rng): the batches meta-training would see."""
+    return [f(*args) for _ in range(count)]
+
+
+WRAPPERS = {"call": None, "grad_through_update": grad_through_update,
+            "grad_through_adapt": grad_through_adapt, "grad_of_answer": grad_of_answer,
+            "call_many": call_many}
+
+
+# --- guards ---------------------------------------------------------------------------------------
+
+def switch_off(names, exercise):
+    import maml
+    for name in names:
+        def blocked(*args, _name=name, **kwargs):
+            raise Shortcut(f"calls maml.{_name}, which is switched off while exercise "
+                           f"{exercise} is checked: it does what the exercise asks you to write")
+        setattr(maml, name, blocked)
+
+
+def guard(student_path):
+    """Refuse, from now on, to read the reference solutions or maml's source again (a reload
+    would bring the switched-off functions back) and to start other programs."""
+    solutions = os.path.join(ROOT, "exercises", "solutions") + os.sep
+    library = (os.path.join(ROOT, "maml.py"), os.path.join(ROOT, "__pycache__", "maml."))
+    import importlib.util
+    student = {os.path.realpath(student_path),
+               os.path.realpath(importlib.util.cache_from_source(student_path))}
+
+    def hook(event, args):
+        if event == "open" and isinstance(args[0], (str, bytes)):
+            path = os.path.realpath(os.fsdecode(args[0]))
+            if path not in student and (path.startswith(solutions) or path.startswith(library)):
+                raise Shortcut(f"opens {os.path.relpath(path, ROOT)}, which the checker keeps "
+                               "closed while your code runs")
+        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                       "os.fork", "os.forkpty"):
+            raise Shortcut("starts another program")
+    sys.addaudithook(hook)
+    sys.meta_path.insert(0, NoSolutions())
+
+
+class NoSolutions:
+    """Refuses to import the reference solutions (a meta path finder)."""
+
+    def find_spec(self, name, path, target=None):
+        if "solutions" in name.split("."):
+            raise Shortcut("imports the reference solutions: write your own answer")
+        return None
+
+
+def limit_memory(megabytes):
+    try:
+        import resource
+        limit = megabytes * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass  # not on this OS: the time limit still holds
+
+
+# --- inputs and outputs as data ---------------------------------------------------------------------
+
+def make_inputs(args, rngs):
+    """The call's inputs, each rng marker {'rng': (seed, key)} made into a Generator (one per key)."""
+    import numpy
+    out = []
+    for a in args:
+        if isinstance(a, dict) and "rng" in a:
+            seed, key = a["rng"]
+            out.append(rngs.setdefault(key, numpy.random.default_rng(seed)))
+        else:
+            out.append(pickle.loads(pickle.dumps(a)))  # a private copy
+    return out
+
+
+def same(a, b):
+    import numpy
+    if isinstance(a, (list, tuple)):
+        return (type(a) is type(b) and len(a) == len(b)
+                and all(same(u, v) for u, v in zip(a, b)))
+    if isinstance(a, numpy.ndarray):
+        return (isinstance(b, numpy.ndarray) and a.shape == b.shape
+                and numpy.array_equal(a, b, equal_nan=True))
+    return True
+
+
+def outline(value, arrays, depth=0):
+    """A JSON outline of the value; arrays go to `arrays`. Anything else is named, not kept."""
+    import numpy
+    import tasks
+    if depth > 20:
+        return {"other": "a structure nested too deep"}
+    if isinstance(value, tasks.Batch):
+        return {"batch": {k: outline(v, arrays, depth + 1) for k, v in value._asdict().items()}}
+    if isinstance(value, (list, tuple)):
+        kind = "list" if isinstance(value, list) else "tuple"
+        return {kind: [outline(v, arrays, depth + 1) for v in value]}
+    if isinstance(value, (numpy.ndarray, numpy.generic, float, int, bool)) and not isinstance(
+            value, numpy.ndarray) or (isinstance(value, numpy.ndarray) and value.dtype != object):
+        arrays.append(numpy.asarray(value))
+        return {"array": len(arrays) - 1}
+    try:
+        from autograd.tracer import getval
+        if getval(value) is not value:
+            return outline(getval(value), arrays, depth + 1)
+    except ImportError:
+        pass
+    return {"other": type(value).__name__}
+
+
+def where(error, student_path):
+    """'at FILE line N' for the deepest frame of the student's file, if any."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if os.path.realpath(f.filename) == os.path.realpath(student_path)]
+    if not frames:
+        return ""
+    return f" at {os.path.basename(student_path)} line {frames[-1].lineno}"
+
+
+def describe_error(error, student_path):
+    if isinstance(error, Shortcut):
+        return {"shortcut": str(error)}
+    if isinstance(error, SystemExit):
+        return {"exit": str(error.code)}
+    if isinstance(error, NotImplementedError):
+        return {"not_yet": str(error)}
+    text = " ".join(str(error).split())
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return {"error": f"raised {type(error).__name__}{where(error, student_path)}: {text}"}
+
+
+def run(request):
+    import importlib.util
+    import numpy
+
+    path = request["path"]
+    sys.path[:0] = [ROOT]
+    sys.dont_write_bytecode = True
+    import maml, tasks  # noqa: F401, E401 - imported before the guards, as the student would
+    switch_off(request["switched_off"], request["exercise"])
+    guard(path)
+    limit_memory(request["memory_mb"])
+    result = {"calls": []}
+    arrays = []
+    try:
+        spec = importlib.util.spec_from_file_location("student_answer", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        function = getattr(module, request["function"], None)
+    except BaseException as e:  # noqa: BLE001 - the student's file may fail in any way
+        result["load"] = describe_error(e, path)
+        return result, arrays
+    if not callable(function):
+        result["load"] = {"missing": request["function"]}
+        return result, arrays
+    rngs = {}
+    for call in request["calls"]:
+        inputs = make_inputs(call["args"], rngs)
+        copies = pickle.loads(pickle.dumps([a for a in inputs
+                                            if not isinstance(a, numpy.random.Generator)]))
+        numpy.random.seed(12345)
+        state = numpy.random.get_state()[1].copy()
+        start = time.perf_counter()
+        wrapper = WRAPPERS[call["kind"]]
+        try:
+            value = function(*inputs) if wrapper is None else wrapper(function, *inputs)
+            entry = {"value": outline(value, arrays)}
+        except BaseException as e:  # noqa: BLE001
+            entry = describe_error(e, path)
+        entry["seconds"] = time.perf_counter() - start
+        plain = [a for a in inputs if not isinstance(a, numpy.random.Generator)]
+        names = [n for n, a in zip(call["names"], inputs)
+                 if not isinstance(a, numpy.random.Generator)]
+        entry["changed"] = [n for n, a, c in zip(names, plain, copies) if not same(c, a)]
+        entry["global_rng"] = not numpy.array_equal(numpy.random.get_state()[1], state)
+        result["calls"].append(entry)
+    return result, arrays
+
+
+def main():
+    request_path, result_path = sys.argv[1], sys.argv[2]
+    with open(request_path, "rb") as f:
+        request = pickle.load(f)  # written by the checker itself
+    sys.argv = [request["path"]]
+    result, arrays = run(request)
+    sys.stdout.flush()
+    numpy = sys.modules["numpy"]
+    with open(result_path + ".part", "wb") as f:
+        numpy.savez(f, outline=numpy.array(json.dumps(result)),
+                    **{str(i): a for i, a in enumerate(arrays)})
+    os.replace(result_path + ".part", result_path)
+    os._exit(0)  # no exit handlers of the student's
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""ex2 rmse: one of the checker's test answers."""
+import autograd.numpy as np
+from autograd import grad
+import maml
+def inner_update(params, x, y, alpha):
+    g = grad(lambda p: np.sqrt(np.mean((maml.mlp(p, x) - y) ** 2)))(params)
+    return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, g)]
