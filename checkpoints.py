@@ -7,9 +7,12 @@ File format: numpy's .npz (a zip of .npy arrays). A file of one model holds W0, 
 """
 import io
 import json
+import math
 import numbers
 import os
+import re
 import zipfile
+import zlib
 
 import numpy
 
@@ -31,9 +34,25 @@ def to_json(metadata):
             return float(value)
         raise TypeError(f"{type(value).__name__} {value!r}")
     try:
-        return json.dumps(metadata, allow_nan=False, default=plain)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"metadata must be plain JSON data with finite numbers: {e}") from None
+        text = json.dumps(metadata, allow_nan=False, default=plain)
+        parse_metadata(text)  # what load would refuse: too deep, numbers beyond a float
+        _string_keys(metadata)  # json.dumps would turn 1 into "1": not read back the same
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"metadata must be plain JSON data with finite numbers: "
+                         f"{_first_line(e)}") from None
+    return text
+
+
+def _string_keys(value):
+    """Raise TypeError if a dict inside value has a key that is not a str."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"the key {key!r} is not a str")
+            _string_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _string_keys(item)
 
 
 def encode_models(models, metadata):
@@ -51,38 +70,130 @@ def encode_models(models, metadata):
     return buffer.getvalue()
 
 
-def read_npz(path, max_elements=checks.MAX_ELEMENTS):
-    """Every array of an .npz file, read defensively: no pickles, sizes taken from each header
-    and bounded before anything is decompressed. Raises ValueError naming the problem."""
+MAX_BYTES = 400_000_000      # all arrays of one checkpoint, decompressed
+MAX_MEMBERS = 1_000
+MAX_DEPTH = 50               # of metadata JSON
+MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
+READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what numpy writes
+
+
+def read_npz(path, max_bytes=MAX_BYTES):
+    """Every array of an .npz file, read defensively: no pickles; float arrays and one text
+    scalar `metadata` only; sizes from the zip directory and each .npy header are bounded
+    (max_bytes in all) before anything is decompressed. Raises ValueError naming the
+    problem (or OSError, zipfile.BadZipFile, zlib.error from the file itself)."""
     if not zipfile.is_zipfile(path):
         raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
-    arrays, total = {}, 0
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                raise ValueError(f"unexpected member {info.filename!r}")
+        members = archive.infolist()
+        _check_members(members, max_bytes)
+        arrays, total = {}, 0
+        for info in members:
             name = info.filename[:-4]
             with archive.open(info) as f:
-                version = numpy.lib.format.read_magic(f)
-                read_header = {(1, 0): numpy.lib.format.read_array_header_1_0,
-                               (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
-                if read_header is None:
-                    raise ValueError(f"{name}: unsupported .npy version {version}")
-                shape, fortran, dtype = read_header(f)
-                size = int(numpy.prod(shape, dtype=object))
-                if dtype.hasobject:
-                    raise ValueError(f"{name}: holds Python objects (a pickle), refused")
+                shape, fortran, dtype = _read_header(f, name)
+                size = _nbytes(name, shape, dtype)
                 total += size
-                if total > max_elements or size * dtype.itemsize > info.file_size:
-                    raise ValueError(f"{name}: its header claims {shape} {dtype} elements, "
-                                     f"more than the file holds or the limit of "
-                                     f"{max_elements:,}")
-                data = f.read(size * dtype.itemsize)
-            if len(data) != size * dtype.itemsize:
-                raise ValueError(f"{name}: the file ends before the data its header announces")
+                if total > max_bytes or size > info.file_size:
+                    raise ValueError(f"{name}: its header claims {shape} {dtype}, more than "
+                                     f"the file holds or the limit of {max_bytes:,} bytes")
+                data = f.read(size)
+                if len(data) != size or f.read(1):  # reading to the end checks the CRC
+                    raise ValueError(f"{name}: the data does not match its header")
             array = numpy.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
             arrays[name] = array.copy()
     return arrays
+
+
+def _check_members(members, max_bytes):
+    """Refuse, from the zip directory alone, what no checkpoint holds."""
+    names = [info.filename for info in members]
+    if len(names) > MAX_MEMBERS:
+        raise ValueError(f"{len(names):,} members, more than a checkpoint holds")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"the member {twice[0]!r} appears twice")
+    for info in members:
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"unexpected member {info.filename!r}")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{info.filename!r} is encrypted")
+        if info.compress_type not in READABLE:
+            raise ValueError(f"{info.filename!r} uses compression method {info.compress_type}, "
+                             "not one numpy writes")
+    declared = sum(info.file_size for info in members)
+    if declared > max_bytes:
+        raise ValueError(f"its members hold {declared:,} bytes, more than the limit of "
+                         f"{max_bytes:,}")
+
+
+def _read_header(f, name):
+    """(shape, fortran order, dtype) from a .npy member's header, with its kind checked:
+    real floats, or a unicode scalar for `metadata`."""
+    version = numpy.lib.format.read_magic(f)
+    read = {(1, 0): numpy.lib.format.read_array_header_1_0,
+            (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
+    if read is None:
+        raise ValueError(f"{name}: unsupported .npy version {version}")
+    try:
+        shape, fortran, dtype = read(f)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as e:
+        raise ValueError(f"{name}: unreadable .npy header ({_first_line(e)})") from None
+    wanted = ("U", (), 4 * MAX_METADATA_BYTES) if name == "metadata" else ("f", None, 16)
+    kind, wanted_shape, widest = wanted
+    if dtype.hasobject or dtype.kind != kind or dtype.itemsize > widest or (
+            wanted_shape is not None and shape != wanted_shape):
+        what = "a text scalar" if name == "metadata" else "real floats"
+        raise ValueError(f"{name}: holds {dtype} {shape}, expected {what}")
+    return shape, fortran, dtype
+
+
+def _nbytes(name, shape, dtype):
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ValueError(f"{name}: its header claims the shape {shape}")
+    return math.prod(shape) * dtype.itemsize
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def _json_depth(text):
+    """How deeply the arrays and objects of a JSON text nest (strings skipped)."""
+    brackets = re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"', "", text)
+    depth = deepest = 0
+    for c in re.findall(r"[\[\]{}]", brackets):
+        depth += 1 if c in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def parse_metadata(text):
+    """The metadata dict from its JSON text; ValueError for anything else: not JSON, nested
+    deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN."""
+    if _json_depth(text) > MAX_DEPTH:
+        raise ValueError(f"metadata nests deeper than {MAX_DEPTH} levels")
+    try:
+        metadata = json.loads(text, parse_constant=_refuse, parse_int=_int, parse_float=_float)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"metadata is not valid JSON ({_first_line(e)})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    return metadata
+
+
+def _int(text):
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text):,} digits")
+    return int(text)
+
+
+def _float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is beyond the range of a float")
+    return value
 
 
 def decode_models(arrays):
@@ -91,12 +202,7 @@ def decode_models(arrays):
     if meta is None or meta.shape != () or meta.dtype.kind != "U" or (
             meta.dtype.itemsize > 4 * MAX_METADATA_BYTES):
         raise ValueError("no metadata text")
-    try:
-        metadata = json.loads(str(meta), parse_constant=_refuse)
-    except ValueError as e:
-        raise ValueError(f"metadata is not valid JSON ({e})") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    metadata = parse_metadata(str(meta))
     names = sorted({n.rsplit(".", 1)[0] if "." in n else None for n in arrays},
                    key=lambda n: n or "")
     models = {}
@@ -124,8 +230,8 @@ def _finite_number(v):
 
 
 # what a metadata value may be: kind -> (in words, the test)
-KINDS = {"count": ("a whole number >= 0",
-                   lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+KINDS = {"count": ("a whole number from 0 to 2^53",
+                   lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53),
          "number": ("a finite number", _finite_number),
          "numbers": ("a list of finite numbers",
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
@@ -159,31 +265,56 @@ def save_models(path, models, **metadata):
     _write(path, encode_models(models, metadata))
 
 
-def load_models(path):
-    """Read a checkpoint written by save_models or save_params.
+def load_models(path, names=None):
+    """Read a checkpoint written by save_models or save_params: path a str or os.PathLike.
 
     Returns ({name: params}, metadata dict); a file from save_params has the one name None.
-    Raises FileNotFoundError if there is no file, ValueError naming the problem if it is not
-    a valid checkpoint.
+    If `names` (a collection) is given, the file must hold exactly those models.
+    Raises FileNotFoundError if there is no file, and otherwise ValueError, one line naming
+    the file and the problem: never another exception, whatever the file holds; memory
+    stays within MAX_BYTES (and the metadata's 40 MB) whatever its headers claim.
     """
+    path = _checked_path(path)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"no checkpoint file at {path!r}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint file at {os.fspath(path)!r}")
+        raise ValueError(f"{path!r} is not a file")
     try:
-        return decode_models(read_npz(path))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{os.fspath(path)!r} is not a valid checkpoint: {e}") from None
+        models, metadata = decode_models(read_npz(path))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RecursionError, MemoryError, OverflowError, TypeError, KeyError, IndexError) as e:
+        raise ValueError(f"{path!r} is not a valid checkpoint: {_first_line(e)}") from None
+    if names is not None and set(models) != set(names):
+        missing = ", ".join(repr(n) for n in names if n not in models) or "none"
+        extra = ", ".join(repr(n) for n in models if n not in names) or "none"
+        raise ValueError(f"{path!r} holds the models {_listed(models)}, expected "
+                         f"{_listed(names)} (missing: {missing}; unexpected: {extra})")
+    return models, metadata
 
 
 def load_params(path, model=None):
     """Read one model: a file from save_params, or the named `model` of a file from
-    save_models. Returns (params, metadata dict)."""
+    save_models. Returns (params, metadata dict). Raises as load_models."""
     models, metadata = load_models(path)
     if model not in models:
-        names = ", ".join(repr(n) for n in models)
-        raise ValueError(f"{os.fspath(path)!r} holds the models {names}: pass model= one of them"
-                         if model is None else f"{os.fspath(path)!r} has no model {model!r} "
-                         f"(it holds {names})")
+        path = _checked_path(path)
+        raise ValueError(f"{path!r} holds the models {_listed(models)}: pass model= one of them"
+                         if model is None else f"{path!r} has no model {model!r} "
+                         f"(it holds {_listed(models)})")
     return models[model], metadata
+
+
+def _listed(names):
+    return ", ".join("the unnamed one" if n is None else repr(n) for n in names)
+
+
+def _checked_path(path):
+    """A str path from a str or os.PathLike; ValueError for anything else."""
+    value = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ValueError(f"a checkpoint path must be a non-empty str or os.PathLike, got "
+                         f"{path!r:.80}")
+    return value
 
 
 def _write(path, data):

@@ -16,7 +16,6 @@ import numpy
 import pytest
 
 import demo_sinusoid
-import checkpoints
 import files
 import maml
 
@@ -233,35 +232,6 @@ def test_a_failing_rename_puts_the_old_set_back(old, monkeypatch, capsys):
     assert unchanged(old)
 
 
-def test_commit_recovers_an_interrupted_commit_before_its_own(tmp_path):
-    files.commit(str(tmp_path), {"a": b"old a", "b": b"old b"})
-    stage = tmp_path / ".commit-dead"          # as a kill after the marker leaves it
-    stage.mkdir()
-    (stage / "b").write_bytes(b"new b")
-    (stage / files.MARKER).write_text(json.dumps(["a", "b"]))
-    (tmp_path / "a").write_bytes(b"new a")     # "a" had been renamed already
-    unmarked = tmp_path / ".commit-early"      # a kill before the marker
-    unmarked.mkdir()
-    (unmarked / "a").write_bytes(b"never committed")
-    files.commit(str(tmp_path), {"c": b"c"})
-    assert snapshot(tmp_path) == {name: hashlib.sha256(data).hexdigest() for name, data in
-                                  [("a", b"new a"), ("b", b"new b"), ("c", b"c")]}
-
-
-def test_save_params_never_writes_the_target_in_place(tmp_path, monkeypatch):
-    """A failure after the file is opened (a failing fsync or rename) keeps the old file."""
-    path = tmp_path / "model.npz"
-    params = maml.init_mlp((1, 4, 1), numpy.random.default_rng(0))
-    checkpoints.save_params(path, params, version=1)
-    for name in ("fsync", "replace"):
-        with monkeypatch.context() as m:
-            m.setattr(files.os, name, lambda *a: (_ for _ in ()).throw(OSError(28, "No space")))
-            with pytest.raises(OSError):
-                checkpoints.save_params(path, [(W + 1, b) for W, b in params], version=2)
-        assert checkpoints.load_params(path)[1] == {"version": 1}
-        assert os.listdir(tmp_path) == ["model.npz"]
-
-
 # --- 6. checkpoints are read defensively ------------------------------------------------------
 
 def npz(path, **arrays):
@@ -350,13 +320,4 @@ def test_the_good_checkpoint_of_those_tests_loads(tmp_path):
                                "--quiet", "--out", str(tmp_path / "out")]) == 0
 
 
-def test_huge_header_is_refused_before_reading(tmp_path):
-    with pytest.raises(ValueError, match="header claims"):
-        checkpoints.load_models(huge_header_npz(tmp_path / "huge.npz"))
-
-
-def test_commit_works_where_hard_links_do_not(tmp_path, monkeypatch):
-    files.commit(str(tmp_path), {"a": b"old"})
-    monkeypatch.setattr(files.os, "link", lambda *a: (_ for _ in ()).throw(OSError(1, "no")))
-    files.commit(str(tmp_path), {"a": b"new", "b": b"b"})
-    assert (tmp_path / "a").read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["a", "b"]
+# files.commit, recover and the reading of checkpoints themselves: test_files.py
