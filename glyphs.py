@@ -138,9 +138,8 @@ def letters():
         if not unicodedata.category(char).startswith("L") or unicodedata.decomposition(char):
             continue
         unicode_name = unicodedata.name(char, "")
-        for name, prefix, _ in SCRIPTS:  # the longest prefix that matches wins
-            if unicode_name.startswith(prefix) and not any(
-                    unicode_name.startswith(p) and len(p) > len(prefix) for _, p, _ in SCRIPTS):
+        for name, prefix, _ in SCRIPTS:  # no prefix is the start of another
+            if unicode_name.startswith(prefix):
                 found[name].append(char)
     return [(name, char) for name, _, _ in SCRIPTS for char in found[name]]
 
@@ -201,9 +200,10 @@ def distort(master, angle, scale, shear, shift, thickness):
     image = Image.fromarray(master).transform((FIRST_SIZE, FIRST_SIZE), Image.Transform.AFFINE,
                                               coefficients, Image.Resampling.BILINEAR)
     if thickness:
-        image = image.filter(ImageFilter.MaxFilter(3) if thickness > 0 else ImageFilter.MinFilter(3))
+        image = image.filter(ImageFilter.MaxFilter(3) if thickness > 0 else
+                             ImageFilter.MinFilter(3))
     small = numpy.asarray(image.resize((SIZE, SIZE), Image.Resampling.BOX), numpy.float32)
-    return numpy.round(small * (255 / small.max())).astype(numpy.uint8)  # darkest pixel: full ink
+    return numpy.round(small * (255 / max(small.max(), 1))).astype(numpy.uint8)  # darkest: 255
 
 
 def generate(seed=0, instances=20, scripts=None):
@@ -243,8 +243,8 @@ def cache_path(seed, instances, scripts=None):
     """${XDG_CACHE_HOME:-~/.cache}/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
     covers what changes the images: seed, instances, this module's settings, the fonts."""
     fonts = [(face, os.path.getsize(os.path.join(font_folder(), face))) for face in FACES]
-    settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE, SHEAR, SHIFT,
-                DUPLICATE_DISTANCE, SCRIPTS, fonts, matplotlib.__version__,
+    settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE,
+                SHEAR, SHIFT, DUPLICATE_DISTANCE, SCRIPTS, fonts, matplotlib.__version__,
                 ft2font.__freetype_version__, Image.__version__, unicodedata.unidata_version)
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

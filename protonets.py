@@ -4,9 +4,9 @@ An embedding network f_φ maps every image to a point in R^D. A class is represe
 of its support points, its prototype, and a query is classified by a softmax over its negative
 squared distances to the prototypes:
 
-    prototype     c_n = (1 / |S_n|) Σ_{x_i ∈ S_n} f_φ(x_i)                    -> prototypes
-    class scores  p_φ(y = n | x) = softmax_n(−‖f_φ(x) − c_n‖²)                  -> logits
-    loss          J(φ) = −log p_φ(y = n | x), averaged over the queries         -> prototypical_loss
+    prototype     c_n = (1 / |S_n|) Σ_{x_i ∈ S_n} f_φ(x_i)             -> prototypes
+    class scores  p_φ(y = n | x) = softmax_n(−‖f_φ(x) − c_n‖²)           -> logits
+    loss          J(φ) = −log p_φ(y = n | x), averaged over the queries  -> prototypical_loss
 
 Training is episodic, as for MAML: φ ← Adam(φ, ∇_φ J) on a fresh batch of N-way K-shot episodes
 every iteration. Unlike MAML there is no inner gradient step: adapting to a new task is

@@ -125,7 +125,8 @@ def test_episodes_shapes_labels_and_contents(full):
     T, N, K, Q = 7, 5, 3, 2
     episodes = glyphs.sample_episodes(full.images, full.evaluation, N, K, Q, T,
                                       numpy.random.default_rng(0))
-    assert episodes.x_support.shape == (T, N * K, 784) and episodes.x_query.shape == (T, N * Q, 784)
+    assert episodes.x_support.shape == (T, N * K, 784)
+    assert episodes.x_query.shape == (T, N * Q, 784)
     assert episodes.y_support.shape == (T, N * K, N) and episodes.y_query.shape == (T, N * Q, N)
     assert episodes.classes.shape == (T, N)
     for y, per_class in ((episodes.y_support, K), (episodes.y_query, Q)):
@@ -133,7 +134,8 @@ def test_episodes_shapes_labels_and_contents(full):
         assert (y.sum(axis=1) == per_class).all()
     flat = full.images.reshape(len(full.images), full.images.shape[1], 784)
     for t in range(T):
-        assert len(set(episodes.classes[t])) == N and set(episodes.classes[t]) <= set(full.evaluation)
+        assert len(set(episodes.classes[t])) == N
+        assert set(episodes.classes[t]) <= set(full.evaluation)
         for x, y in ((episodes.x_support[t], episodes.y_support[t]),
                      (episodes.x_query[t], episodes.y_query[t])):
             for image, label in zip(x, y.argmax(axis=1)):  # the image is of its label's class
@@ -231,7 +233,8 @@ def test_omniglot_reader_folders_and_zips(tmp_path):
     images = from_folders.images
     assert images.shape == (5, 3, 28, 28) and images.dtype == numpy.float32
     assert 0 <= images.min() and images.max() <= 1
-    assert (images.mean(axis=(2, 3)) < 0.5).all() and (images.max(axis=(2, 3)) > 0.9).all()  # ink = 1
+    # ink = 1: a line on a blank page, so a little ink and much background
+    assert (images.mean(axis=(2, 3)) < 0.5).all() and (images.max(axis=(2, 3)) > 0.9).all()
     assert from_folders.script.tolist() == ["Alpha", "Alpha", "Beta", "Gamma", "Gamma"]
     assert from_folders.char[0] == "Alpha/character01"
     assert from_folders.background.tolist() == [0, 1, 2]

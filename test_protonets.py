@@ -34,7 +34,8 @@ def test_loss_and_gradient_by_hand():
     assert protonets.prototypes(params, *episode[:2]) == pytest.approx(
         numpy.array([[[0.3], [2.3]]]))
     assert protonets.logits(params, *episode[:3]) == pytest.approx(numpy.array([[[-0.25, -2.25]]]))
-    assert protonets.prototypical_loss(params, *episode) == pytest.approx(numpy.log1p(numpy.exp(-2)))
+    assert protonets.prototypical_loss(params, *episode) == pytest.approx(
+        numpy.log1p(numpy.exp(-2)))
     (dW, db), = grad(protonets.prototypical_loss)(params, *episode)
     assert dW == pytest.approx(numpy.array([[-4 / (numpy.exp(2) + 1)]]))
     assert db == pytest.approx(numpy.array([0.0]), abs=1e-12)
@@ -43,8 +44,12 @@ def test_loss_and_gradient_by_hand():
 def test_gradient_matches_finite_differences(rng):
     params = protonets.init_embedding((6, 8, 3), rng)
     episodes = random_episodes(rng)
+
+    def loss(params):
+        return protonets.prototypical_loss(params, *episodes)
+
     # second order too: the Hessian-vector product is what a MAML-style outer loop would need
-    check_grads(lambda p: protonets.prototypical_loss(p, *episodes), modes=["rev"], order=2)(params)
+    check_grads(loss, modes=["rev"], order=2)(params)
 
 
 def test_prototypes_are_the_class_means(rng):
