@@ -179,7 +179,8 @@ RULES = {
     "callback": lambda v: v is None or function("callback", v),
 }
 DATA = ("x", "y", "x_support", "y_support", "x_query", "y_query")
-SHARED_ONLY = ("train", "meta_train", "pretrain", "evaluate")  # these take θ without a task axis
+PER_TASK = ("mlp", "loss", "cross_entropy", "inner_update", "adapt", "maml_loss",
+            "maml_loss_loop", "adapt_head")  # these take θ with a task axis too (see per_task)
 
 
 def arguments(name, given):
@@ -188,7 +189,7 @@ def arguments(name, given):
         if key in RULES:
             RULES[key](value)
     if "params" in given:
-        sizes, n_tasks = params(given["params"], per_task=name not in SHARED_ONLY)
+        sizes, n_tasks = params(given["params"], per_task=name in PER_TASK)
         arrays = {key: given[key] for key in DATA if key in given}
         data(sizes, **arrays)
         tasks_of = {key: (getval(a).shape[0] if getval(a).ndim == 3 else None)
@@ -199,7 +200,7 @@ def arguments(name, given):
             raise ValueError(f"the arrays must hold the same tasks"
                              f"{f' as the task axis of params ({n_tasks})' if n_tasks else ''}"
                              f": got {shapes}")
-        if name == "evaluate" and (tasks_of.get("x_support") or 0) < 2:
+        if name in ("evaluate", "evaluate_head") and (tasks_of.get("x_support") or 0) < 2:
             raise ValueError("evaluate needs (T, K, n) support and query sets with T >= 2 tasks "
                              f"(the interval needs a spread), got {getval(given['x_support']).shape}")
 

@@ -8,6 +8,7 @@ Exit status: 0 done, 1 the run failed (training diverged, or a file could not be
 import argparse
 import io
 import math
+import re
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but an error is one line (no usage block) and exit status 2."""
 
     def error(self, message):
-        raise UsageError(message)
+        raise UsageError(re.sub(r"^argument ([^:]+): ", r"\1 ", message))
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -212,20 +213,15 @@ def blame(error, alpha="--alpha", lr="--meta-lr"):
 
 def mean_and_interval(mse, ci95):
     """'0.59 ± 0.06'; below 0.1 two significant digits ('0.054 ± 0.010'); huge values in short
-    scientific notation ('4e+10 ± 7e+10'); 'all diverged' for NaN."""
+    scientific notation ('4e+10 ± 7e+10'); 'all diverged' for NaN; no interval where there is
+    none (a single task)."""
     if not numpy.isfinite(mse):
         return "all diverged"
     if mse >= 100:
-        return f"{mse:.0e} ± {ci95:.0e}".replace("e+0", "e+")
+        text = f"{mse:.0e}".replace("e+0", "e+")
+        return text + (f" ± {ci95:.0e}".replace("e+0", "e+") if numpy.isfinite(ci95) else "")
     decimals = 2 if mse >= 0.095 else max(2, 1 - math.floor(math.log10(max(mse, 1e-12))))
-    return f"{mse:.{decimals}f} ± {ci95:.{decimals}f}"
-
-
-def cell(evaluation, step):
-    """One table cell of a maml.Evaluation: mean ± interval, and how many tasks diverged."""
-    text = mean_and_interval(evaluation.mse[step], evaluation.ci95[step])
-    n = int(evaluation.diverged[step])
-    return text + (f" ({n} div.)" if n and numpy.isfinite(evaluation.mse[step]) else "")
+    return f"{mse:.{decimals}f}" + (f" ± {ci95:.{decimals}f}" if numpy.isfinite(ci95) else "")
 
 
 def finite_or_none(value):

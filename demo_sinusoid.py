@@ -25,6 +25,7 @@ def interrupted_early(signum, frame):  # Ctrl-C while the libraries load: one li
 
 signal.signal(signal.SIGINT, interrupted_early)
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 
 import numpy  # noqa: E402
@@ -169,15 +170,16 @@ def table(results, config, args, committed=None):
         return f"{label:<18}" + "".join(f"{c:>20}" for c in cells)
 
     for (model, k), r in results.items():
-        lines.append(row(f"{NAMES.get(model, model)} K={k}", [cli.cell(r, s) for s in shown]))
+        lines.append(row(f"{NAMES.get(model, model)} K={k}",
+                         [cli.mean_and_interval(r.mse[s], r.ci95[s]) for s in shown]))
+        if r.diverged[list(shown)].any():
+            lines.append(row("  tasks diverged", [f"{r.diverged[s]:,}" for s in shown]))
         if committed and (model, k, 1) in committed:
             lines.append(row("  committed 70k", [committed[model, k, s] for s in shown]))
         if k == 5 and model in PAPER_K5:
             lines.append(row("  paper (Table 2)", ["—", *(f"{v:.2f}" for v in PAPER_K5[model])]))
-    diverged = sum(int(r.diverged[-1]) for r in results.values())
-    if diverged:
-        lines.append(f"(n div.: tasks whose fine-tuning diverged, left out of the mean; "
-                     f"{diverged} in all after {EVAL_STEPS} steps)")
+    if any(r.diverged.any() for r in results.values()):
+        lines.append("(a task whose fine-tuning diverged is counted and left out of the mean)")
     return "\n".join(lines)
 
 
@@ -187,8 +189,8 @@ def describe(config):
     return (f"{config['iterations']:,} iterations, meta-batch {config['meta_batch']}, "
             f"K = {config['k']}, α = {config['alpha']:g}, {steps} "
             f"{'first-order' if config['first_order'] else 'exact'} inner step"
-            f"{'s' * (steps != 1)}, β = {config['meta_lr']:g}, seed {config['seed']}, "
-            f"layers {'-'.join(map(str, config['layers']))}")
+            f"{'s' * (steps != 1)}, β = {config['meta_lr']:g}, seed {config['seed']},\n"
+            f"         network {'-'.join(map(str, config['layers']))}")
 
 
 def committed_results(args, config):
@@ -270,14 +272,16 @@ TRAINING_FLAGS = ("iterations", "meta_batch", "k", "inner_steps", "first_order",
                   "paper", "save", "force")
 
 
-def parse_args(argv):
-    """Parse and check the command line, paths included; raises cli.UsageError."""
+def make_parser(defaults):
+    """The command line's parser; with defaults None, only the flags typed are parsed (so
+    that --load can refuse training flags, and --paper's defaults yield to flags given)."""
     p = cli.OneLineParser(description="Meta-train MAML and the pretrained baseline on sinusoid "
                           "tasks and reproduce the paper's figures. Nothing is written until the "
                           "whole run has succeeded; then the figures, results.json and the "
                           "checkpoint are replaced as one set.",
                           formatter_class=cli.HelpFormatter, allow_abbrev=False,
-                          argument_default=None)
+                          argument_default=argparse.SUPPRESS)
+    p.set_defaults(**(defaults or {}))
     p.add_argument("--iterations", type=cli.ITERATIONS,
                    help="meta-training iterations (the baseline gets as many), 1 to 10,000,000")
     p.add_argument("--meta-batch", type=cli.TASKS, help="tasks per iteration, 1 to 100,000")
@@ -286,7 +290,7 @@ def parse_args(argv):
     p.add_argument("--alpha", type=cli.ALPHA, help="inner step size α, in training and at test time")
     p.add_argument("--inner-steps", type=cli.STEPS,
                    help="inner gradient steps in meta-training, 1 to 1,000")
-    p.add_argument("--first-order", action="store_true", default=None,
+    p.add_argument("--first-order", action="store_true",
                    help="first-order MAML instead of exact (second-order) MAML")
     p.add_argument("--meta-lr", type=cli.LEARNING_RATE, help="Adam learning rate β")
     p.add_argument("--seed", type=cli.SEED, help="seed of the weights, the training tasks and "
@@ -295,21 +299,27 @@ def parse_args(argv):
                    help="held-out tasks for each K (5, 10 and 20 points), 2 to 100,000")
     p.add_argument("--out", help="folder for the figures and results.json (created if missing)")
     p.add_argument("--save", metavar="PATH.npz", help="also save both models to this file")
-    p.add_argument("--force", action="store_true", default=None,
-                   help="let --save replace an existing checkpoint")
+    p.add_argument("--force", action="store_true", help="let --save replace an existing file")
     p.add_argument("--load", metavar="PATH.npz",
                    help="evaluate the models of a checkpoint instead of training "
                         "(e.g. checkpoints/sinusoid.npz)")
-    p.add_argument("--paper", action="store_true", default=None,
+    p.add_argument("--paper", action="store_true",
                    help="the paper's schedule: 70,000 iterations, meta-batch 25, K = 10, "
                         "α = 0.01, one inner step (flags you give still win)")
     p.add_argument("--show", action="store_true", help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    given = {k: v for k, v in vars(cli.parse(p, argv)).items() if v is not None}
-    args = p.parse_args([])
-    for key, value in {**DEFAULTS, **(PAPER if given.get("paper") else {}), **given}.items():
-        setattr(args, key, value)
-    args.first_order, args.force = bool(args.first_order), bool(args.force)
+    return p
+
+
+def parse_args(argv):
+    """Parse and check the command line, paths included; raises cli.UsageError. Memory
+    needs are estimated here too, so a run that cannot fit is refused before it starts."""
+    defaults = dict(DEFAULTS, first_order=False, save=None, force=False, load=None, paper=False,
+                    show=False, quiet=False)
+    args = cli.parse(make_parser(defaults), argv)          # --help shows these defaults
+    given = vars(cli.parse(make_parser(None), argv))       # only the flags typed
+    if args.paper:
+        args = cli.parse(make_parser(dict(defaults, **PAPER)), argv)
     if args.load is not None:
         training = [f for f in TRAINING_FLAGS if f in given]
         if training:
@@ -325,7 +335,7 @@ def parse_args(argv):
     outputs = {os.path.abspath(args.out): list(OUTPUTS)}
     if args.save is not None:
         if not args.save.endswith(".npz") or os.path.isdir(args.save):
-            raise cli.UsageError(f"--save {args.save!r}: expected a file name ending in .npz")
+            raise cli.UsageError(f"--save must name a .npz file, got {args.save!r}")
         folder, name = os.path.split(os.path.abspath(args.save))
         if not os.path.isdir(folder):
             raise cli.UsageError(f"--save {args.save!r}: the folder {folder!r} does not exist")

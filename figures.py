@@ -41,6 +41,13 @@ def _adapted(params, batch, i, alpha, steps):
     return adapted, float(maml.loss(adapted, batch.x_query[i], batch.y_query[i]))
 
 
+def short(mse):
+    """0.86, 12.31, 3e+05, or 'diverged': an MSE that keeps a note short."""
+    if not numpy.isfinite(mse) or mse > 1e30:
+        return "diverged"
+    return f"{mse:.2f}" if mse < 100 else f"{mse:.0e}"
+
+
 def _y_limits(curves, amplitude):
     """Limits that hold the true wave and every prediction, but not a runaway one."""
     values = numpy.concatenate([numpy.ravel(c) for c in curves])
@@ -73,7 +80,7 @@ def adaptation(params_by_model, batches, alpha, names):
                 adapted, mse = _adapted(params_by_model[model], batch, i, alpha, steps)
                 curves.append(maml.mlp(adapted, GRID))
                 ax.plot(GRID, curves[-1], label=label, **style)
-                scores.append(f"{mse:.2f}")
+                scores.append(short(mse))
             ax.text(0.02, 0.03, "query MSE  " + " → ".join(scores),
                     transform=ax.transAxes, fontsize=8.5, color="0.1",
                     bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5))
@@ -122,7 +129,7 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10):
         for ax, model in zip(axes, params_by_model):
             prediction, mse = frames[model][steps]
             lines[model].set_ydata(prediction)
-            ax.set_title(f"{names[model]}: {steps} step{'s' * (steps != 1)}, MSE {mse:.2f}",
+            ax.set_title(f"{names[model]}: {steps} step{'s' * (steps != 1)}, MSE {short(mse)}",
                          fontsize=13)
         return list(lines.values())
 
@@ -155,7 +162,7 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
             ax.plot(GRID, maml.mlp(adapted, GRID), color="C0", lw=1.8, ls="--",
                     label=f"after one step on K = {batch.x_support.shape[1]} points")
             ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=6)
-            ax.set_title(f"{names[model]}: amplitude {batch.amplitude[i]:.1f}, MSE {mse:.2f}",
+            ax.set_title(f"{names[model]}: amplitude {batch.amplitude[i]:.1f}, MSE {short(mse)}",
                          fontsize=10)
             ax.grid(alpha=0.3)
         axes[row, 0].set_ylabel("y")

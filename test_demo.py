@@ -11,7 +11,9 @@ import pytest
 
 import demo_sinusoid
 import checkpoints
+import cli
 import maml
+import tasks
 
 TINY = ["--iterations", "20", "--eval-tasks", "8", "--quiet"]
 OUTPUTS = ["adaptation.gif", "adaptation.png", "learning_curve.png", "results.json", "training.png",
@@ -48,7 +50,7 @@ def test_demo_writes_every_file(tmp_path, capsys):
     assert sorted(models) == ["maml", "pretrained"] and metadata["config"]["iterations"] == 20
     assert os.listdir(tmp_path) == ["figures", "sinusoid.npz"]  # no temporary files
     printed = capsys.readouterr().out
-    assert "maml K=5 " in printed and "pretrained K=20 " in printed
+    assert "MAML K=5 " in printed and "pretrained K=20 " in printed
 
 
 def test_load_reproduces_the_evaluation(tmp_path):
@@ -62,15 +64,16 @@ def test_load_reproduces_the_evaluation(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--iterations", "-1"], "--iterations must be from 1 to 1,000,000"),
-    (["--k", "0"], "--k must be from 1 to 1,000"),
-    (["--eval-tasks", "1"], "--eval-tasks must be from 2 to 10,000"),
-    (["--alpha", "nan"], "--alpha must be a finite number"),
+    (["--iterations", "-1"], "--iterations must be from 1 to 10,000,000, got -1"),
+    (["--k", "0"], "--k must be from 1 to 100,000"),
+    (["--eval-tasks", "1"], "--eval-tasks must be from 2 to 100,000"),
+    (["--alpha", "nan"], "--alpha must be a finite number >= 0, got nan"),
     (["--meta-lr", "0"], "--meta-lr must be a finite number > 0"),
-    (["--iterations", "ten"], "invalid int value"),
+    (["--iterations", "ten"], "--iterations expected a whole number, got 'ten'"),
+    (["--meta-batch", "1000", "--k", "1000", "--inner-steps", "20"], "GiB per iteration"),
     (["--load", "{tmp}/missing.npz"], "no checkpoint file"),
     (["--load", "{tmp}/corrupt.npz"], "not a valid checkpoint"),
-    (["--out", "{tmp}/results/results.json"], "is a file, expected a folder"),
+    (["--out", "{tmp}/results/results.json"], "exists and is not a folder"),
     (["--save", "{tmp}/no/such/folder/m.npz"], "does not exist"),
     (["--save", "{tmp}/m.npz", "--load", "{tmp}/corrupt.npz"], "--save is a training setting"),
 ])
@@ -88,12 +91,26 @@ def test_bad_arguments_exit_2_and_leave_files_alone(tmp_path, capsys, argv, mess
     assert (results / "results.json").read_text() == "precious"
 
 
-def test_divergence_is_one_line_and_writes_nothing(tmp_path, capsys):
+def test_training_divergence_is_one_line_naming_the_flag_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "figures"
-    assert run(*TINY, "--alpha", "5", "--out", out) == 1
+    assert run(*TINY, "--meta-lr", "1e10", "--out", out) == 1
     err = capsys.readouterr().err
-    assert "diverged" in err and len(err.strip().splitlines()) == 1, err
+    assert "diverged" in err and "[cause: --meta-lr" in err, err
+    assert len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_fine_tuning_that_diverges_is_counted_and_the_run_kept(tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert run(*TINY, "--alpha", "5", "--out", out, "--save", tmp_path / "m.npz") == 0
+    assert (tmp_path / "m.npz").exists()                  # the trained model is kept
+    printed = capsys.readouterr().out
+    assert "tasks diverged" in printed and "all diverged" in printed
+    rows = json.loads((out / "results.json").read_text())["results"]
+    blown = [r for r in rows if r["diverged"]]
+    assert blown and all(r["plain_mean"] is None or r["mse"] is None or
+                         r["plain_mean"] > r["mse"] for r in blown)
+    assert all(r["diverged"] == 0 and r["plain_mean"] == r["mse"] for r in rows if r["steps"] == 0)
 
 
 def test_paper_sets_the_papers_defaults_and_explicit_flags_win():
@@ -108,7 +125,7 @@ def test_command_line_exit_status_and_help(tmp_path):
     bad = subprocess.run([sys.executable, "demo_sinusoid.py", "--k", "0"], cwd=HERE,
                          capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "demo_sinusoid.py: error: --k must be from 1 to 1,000, got 0"
+    assert bad.stderr.strip() == "demo_sinusoid.py: error: --k must be from 1 to 100,000, got 0"
     help_text = subprocess.run([sys.executable, "demo_sinusoid.py", "--help"], cwd=HERE,
                                capture_output=True, text=True, check=True).stdout
     for flag in ("--iterations", "--meta-batch", "--k", "--alpha", "--inner-steps", "--first-order",
@@ -120,12 +137,12 @@ def test_command_line_exit_status_and_help(tmp_path):
 
 def test_each_model_is_evaluated_with_its_own_weights():
     rng = numpy.random.default_rng(0)
-    models = {"maml": (maml.init_mlp((1, 8, 1), rng, std=0.5), []),
-              "pretrained": (maml.init_mlp((1, 8, 1), rng, std=0.5), [])}
+    models = {"maml": (maml.init_mlp((1, 8, 1), rng, std=0.5), [], 1),
+              "pretrained": (maml.init_mlp((1, 8, 1), rng, std=0.5), [], 1)}
     args = demo_sinusoid.parse_args(["--eval-tasks", "3", "--quiet"])
     results = demo_sinusoid.evaluate_both(models, args)
     for (model, k), r in results.items():
-        batch = demo_sinusoid.held_out_tasks(0, 3, k)
+        batch = tasks.held_out(0, 3, k)
         expected = maml.evaluate(models[model][0], *batch[:4], max_steps=10)
         numpy.testing.assert_array_equal(r.mse, expected.mse)
     assert not numpy.allclose(results["maml", 5].mse, results["pretrained", 5].mse)
@@ -149,11 +166,13 @@ def test_the_animation_has_a_frame_per_step_and_stays_small(tmp_path):
 def test_printed_table_is_narrow_and_says_what_produced_it(tmp_path, capsys):
     assert run(*TINY, "--out", tmp_path) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert max(len(line) for line in printed if not line.startswith("wrote")) < 100
-    assert printed[0].startswith("trained: 20 iterations") and "evaluated: 8 held-out" in printed[1]
+    assert max(len(line) for line in printed) < 100
+    assert printed[0].startswith("trained: 20 iterations") and "evaluated: 8 held-out" in printed[2]
     assert any("paper (Table 2)" in line for line in printed)
 
 
 def test_table_keeps_its_width_when_fine_tuning_blows_up():
-    assert len(demo_sinusoid.cell(50168210941.62, 98329693444.49)) <= 14
-    assert demo_sinusoid.cell(0.587, 0.059) == "0.59 ± 0.06"
+    assert len(cli.mean_and_interval(50168210941.62, 98329693444.49)) <= 14
+    assert cli.mean_and_interval(1.2e120, 9.1e118) == "1e+120 ± 9e+118"  # columns stay apart
+    assert cli.mean_and_interval(0.587, 0.059) == "0.59 ± 0.06"
+    assert cli.mean_and_interval(3e5, numpy.nan) == "3e+5"   # one task left: no interval

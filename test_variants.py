@@ -149,9 +149,10 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "maml-2"], "unknown method 'maml-2'"),
-    (["--iterations", "0"], "--iterations must be from 1"),
-    (["--load", "{tmp}/none"], "no checkpoint"),
-    (["--paper", "--iterations", "5"], "give one of them"),
+    (["--iterations", "0"], "--iterations: must be from 1"),
+    (["--load", "{tmp}/none"], "no such folder of checkpoints"),
+    (["--methods", "anil,anil"], "names 'anil' twice"),
+    (["--force"], "no --save given"),
     (["--out", ""], "--out must name a folder"),
 ])
 def test_bad_flags_exit_2(tmp_path, capsys, argv, message):

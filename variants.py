@@ -18,10 +18,12 @@ from autograd import grad
 
 import checks
 import maml
+from checks import checked
 
 
 # --- Reptile ---------------------------------------------------------------------------------------
 
+@checked
 def reptile_direction(params, batch, alpha=0.01, steps=5):
     """θ − mean_i θ'_i, where θ'_i is `steps` plain SGD steps on all of task i's points
     (Reptile does not split support and query). Fed to Adam in place of a gradient, it moves θ
@@ -34,6 +36,7 @@ def reptile_direction(params, batch, alpha=0.01, steps=5):
     return direction, float(numpy.mean(maml.loss(adapted, batch.x_query, batch.y_query)))
 
 
+@checked
 def reptile_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=5,
                   meta_lr=1e-3, callback=None):
     """Reptile with Adam as the outer optimiser. Returns (params, losses)."""
@@ -47,6 +50,7 @@ def reptile_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, step
 
 # --- ANIL ------------------------------------------------------------------------------------------
 
+@checked
 def adapt_head(params, x_support, y_support, alpha=0.01, steps=1):
     """θ' with only the output layer adapted: the body stays θ's (shared by all tasks), the
     head gets a task axis (or keeps the one it has), head' = head − α ∇_head L^support.
@@ -61,15 +65,15 @@ def adapt_head(params, x_support, y_support, alpha=0.01, steps=1):
     return body + [head]
 
 
+@checked
 def anil_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=1):
     """ANIL's meta-objective: the query MSE after adapting the head only. grad() of it is
     exact (second order through the head's step) and reaches the body too."""
-    checks.data(checks.params(params, per_task=False)[0], x_support=x_support,
-                y_support=y_support, x_query=x_query, y_query=y_query)
     adapted = adapt_head(params, x_support, y_support, alpha, steps)
     return np.mean(maml.loss(adapted, x_query, y_query))
 
 
+@checked
 def anil_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
                meta_lr=1e-3, callback=None):
     """ANIL by Adam. Returns (params, losses)."""
@@ -79,13 +83,15 @@ def anil_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
     return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
 
 
+@checked
 def evaluate_head(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10):
     """maml.evaluate, but fine-tuning the head only (ANIL's own test-time adaptation)."""
     adapted = adapt_head(params, x_support, y_support, alpha, steps=0)
     mse = [maml.loss(adapted, x_query, y_query)]
-    for _ in range(max_steps):  # one more step on the head adapted so far
-        adapted = adapt_head(adapted, x_support, y_support, alpha, steps=1)
-        mse.append(maml.loss(adapted, x_query, y_query))
+    with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is counted, not raised
+        for _ in range(max_steps):  # one more step on the head adapted so far
+            adapted = adapt_head(adapted, x_support, y_support, alpha, steps=1)
+            mse.append(maml.loss(adapted, x_query, y_query))
     return maml.summarise(numpy.array(mse))
 
 
@@ -98,6 +104,7 @@ def oracle_inputs(x, amplitude, phase):
                               numpy.broadcast_to(phase[:, None, None], (T, N, 1))], axis=2)
 
 
+@checked
 def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, callback=None):
     """Regress y on (x, A, φ) over all tasks' points (params: a 3-input MLP)."""
     def objective(params, batch):
@@ -108,6 +115,7 @@ def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, cal
     return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
 
 
+@checked
 def evaluate_oracle(params, batch, max_steps=10):
     """The oracle's query MSE, the same after any number of steps (it does not adapt)."""
     mse = maml.loss(params, oracle_inputs(batch.x_query, batch.amplitude, batch.phase),
@@ -117,10 +125,13 @@ def evaluate_oracle(params, batch, max_steps=10):
 
 # --- one table of methods -------------------------------------------------------------------------------
 
+@checked
 def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01, meta_lr=1e-3,
                  callback=None):
     """Train one method of METHODS from `init` (1-40-40-1; the oracle widens the input).
     Returns (params, losses)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     kind, steps = METHODS[method]
     common = dict(iterations=iterations, meta_batch=meta_batch, k=k, callback=callback)
     if kind == "maml":
@@ -137,6 +148,19 @@ def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01,
     (W0, b0), *rest = init  # the oracle's two extra inputs (A, φ) start at zero weight
     wide = numpy.concatenate([W0, numpy.zeros((2, W0.shape[1]))])
     return oracle_train([(wide, b0)] + rest, rng, meta_lr=meta_lr, **common)
+
+
+def evaluate_method(method, params, batch, alpha=0.01, max_steps=10):
+    """A trained method on held-out tasks, adapted as it was trained to (ANIL its head only;
+    the oracle not at all; the others every layer). Returns a maml.Evaluation."""
+    kind = METHODS[method][0] if method in METHODS else None
+    if kind == "oracle":
+        return evaluate_oracle(params, batch, max_steps)
+    if kind == "anil":
+        return evaluate_head(params, *batch[:4], alpha=alpha, max_steps=max_steps)
+    if kind is None:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return maml.evaluate(params, *batch[:4], alpha=alpha, max_steps=max_steps)
 
 
 # name: (kind, inner steps in training)
