@@ -77,11 +77,12 @@ MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
 READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what numpy writes
 
 
-def read_npz(path, max_bytes=MAX_BYTES):
+def read_npz(path, max_bytes=None):
     """Every array of an .npz file, read defensively: no pickles; float arrays and one text
     scalar `metadata` only; sizes from the zip directory and each .npy header are bounded
-    (max_bytes in all) before anything is decompressed. Raises ValueError naming the
+    (max_bytes, by default MAX_BYTES, in all) before anything is decompressed. Raises ValueError naming the
     problem (or OSError, zipfile.BadZipFile, zlib.error from the file itself)."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     if not zipfile.is_zipfile(path):
         raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
     with zipfile.ZipFile(path) as archive:

@@ -454,7 +454,7 @@ def _stage(folder, files, may_replace):
                 old = os.path.join(stage, "old", name)
                 try:
                     os.link(targets[name], old, follow_symlinks=False)
-                except OSError:  # a file system without hard links: a copy will do
+                except (OSError, NotImplementedError):  # no hard links here: a copy will do
                     shutil.copy2(targets[name], old, follow_symlinks=False)
                 replaced.append(name)
         fsync_folder(os.path.join(stage, "new"))
