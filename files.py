@@ -408,9 +408,15 @@ def _plan(sets, overwrite):
                 raise ValueError(f"commit takes plain file names, got {name!r}")
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise ValueError(f"{name!r}: commit takes bytes, got {type(data).__name__}")
-        may = overwrite.get(folder, True) if isinstance(overwrite, dict) else overwrite
-        plan.append((folder, files, bool(may)))
+        plan.append((folder, files, _may_replace(overwrite, folder)))
     return plan
+
+
+def _may_replace(overwrite, folder):
+    """overwrite (a bool, or {folder: bool} with True for folders not named) for folder."""
+    if isinstance(overwrite, dict):
+        return bool({_path(k, "folder"): v for k, v in overwrite.items()}.get(folder, True))
+    return bool(overwrite)
 
 
 def _merge(plan):
@@ -579,7 +585,7 @@ def check_writable(sets, overwrite=True):
     seen = {}
     for folder, names in sets.items():
         folder = _path(folder, "folder")
-        may = overwrite.get(folder, True) if isinstance(overwrite, dict) else overwrite
+        may = _may_replace(overwrite, folder)
         existing = os.path.abspath(folder)
         while not os.path.lexists(existing):
             existing = os.path.dirname(existing)

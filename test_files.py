@@ -64,6 +64,9 @@ def test_overwrite_false_is_decided_at_commit_time(tmp_path):
         files.commit(tmp_path, {"new": b"n", "a": b"other"}, overwrite=False)
     assert e.value.filename == str(tmp_path / "a") and e.value.committed == []
     assert tree(tmp_path) == {"a": b"a"}
+    with pytest.raises(FileExistsError):
+        files.commit_many({tmp_path: {"a": b""}, tmp_path / "b": {"b": b""}}, {tmp_path: False})
+    assert tree(tmp_path) == {"a": b"a"}
     files.commit(tmp_path, {"new": b"n"}, overwrite=False)
 
 
