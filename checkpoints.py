@@ -80,8 +80,9 @@ READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what numpy writes
 def read_npz(path, max_bytes=None):
     """Every array of an .npz file, read defensively: no pickles; float arrays and one text
     scalar `metadata` only; sizes from the zip directory and each .npy header are bounded
-    (max_bytes, by default MAX_BYTES, in all) before anything is decompressed. Raises ValueError naming the
-    problem (or OSError, zipfile.BadZipFile, zlib.error from the file itself)."""
+    (max_bytes, by default MAX_BYTES, in all) before anything is decompressed, and memory
+    stays within them. Raises ValueError naming the problem (or OSError, BadZipFile or
+    zlib.error from the file itself)."""
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     if not zipfile.is_zipfile(path):
         raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
@@ -98,12 +99,25 @@ def read_npz(path, max_bytes=None):
                 if total > max_bytes or size > info.file_size:
                     raise ValueError(f"{name}: its header claims {shape} {dtype}, more than "
                                      f"the file holds or the limit of {max_bytes:,} bytes")
-                data = f.read(size)
-                if len(data) != size or f.read(1):  # reading to the end checks the CRC
-                    raise ValueError(f"{name}: the data does not match its header")
-            array = numpy.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-            arrays[name] = array.copy()
+                data = _read_exactly(f, size, name)
+            order = "F" if fortran else "C"
+            arrays[name] = numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order)
     return arrays
+
+
+def _read_exactly(f, size, name):
+    """The rest of a member: exactly `size` bytes, read in pieces into one buffer (no second
+    copy). Reading to the end makes zipfile check the CRC."""
+    data, done = bytearray(size), 0
+    while done < size:
+        piece = f.read(min(size - done, 1 << 20))
+        if not piece:
+            break
+        data[done:done + len(piece)] = piece
+        done += len(piece)
+    if done != size or f.read(1):
+        raise ValueError(f"{name}: the data does not match its header")
+    return data
 
 
 def _check_members(members, max_bytes):
