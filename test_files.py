@@ -825,3 +825,11 @@ def test_many_valid_checkpoints_round_trip(tmp_path_factory):
 @pytest.mark.slow
 def test_many_damaged_checkpoints_are_the_same_models_or_one_line(tmp_path_factory):
     test_every_damaged_checkpoint_is_the_same_models_or_one_line(tmp_path_factory)
+
+
+def test_a_count_in_metadata_is_bounded(tmp_path):
+    """loss_block 2^63 used to pass and overflow after evaluation: counts stop at 2^53."""
+    assert checkpoints.expect(2**53, "count", "loss_block") == 2**53
+    for bad in (2**63, -1, True, 1.0, "1"):
+        with pytest.raises(ValueError, match="loss_block must be a whole number"):
+            checkpoints.expect(bad, "count", "loss_block")
