@@ -93,21 +93,28 @@ def parse(parser, argv):
 
 # --- paths: everything that can be found before training is found before training -----------------
 
-def check_outputs(sets, replaceable=()):
+def check_outputs(sets, replaceable=(), flags=None):
     """Refuse now, in one line, what would make the final commit fail: sets is
     {folder: [file names]}; a file that exists may be replaced only in the folders named in
-    `replaceable`. Paths only, nothing is written (files.check_writable)."""
+    `replaceable`; flags {folder: '--out ...'} names each folder in the message. Paths only,
+    nothing is written (files.check_writable)."""
+    flags = flags or {}
     for folder, names in sets.items():
-        if not folder:
-            raise UsageError("an output folder must be named, got ''")
+        flag = flags.get(folder, repr(folder))
+        if os.path.islink(folder) and not os.path.exists(folder):
+            raise UsageError(f"{flag} is a broken symbolic link")
         if os.path.lexists(folder) and not os.path.isdir(folder):
-            raise UsageError(f"{folder!r} exists and is not a folder")
+            raise UsageError(f"{flag} exists and is not a folder")
         for name in names if folder not in replaceable else ():
             if os.path.lexists(os.path.join(folder, name)):
                 raise UsageError(f"{os.path.join(folder, name)!r} exists: add --force to "
                                  "replace it")
+        try:
+            files.check_writable({folder: names})
+        except ValueError as e:
+            raise UsageError(f"{flag}: {e}") from None
     try:
-        files.check_writable(sets)
+        files.check_writable(sets)   # the same file named twice across folders
     except ValueError as e:
         raise UsageError(str(e)) from None
 

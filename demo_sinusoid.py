@@ -237,6 +237,10 @@ def load(path):
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
         saved, metadata = checkpoints.load_models(path)
+        if sorted(saved, key=str) not in (["maml", "pretrained"], [None]):
+            raise ValueError(f"it holds the models {', '.join(map(repr, saved))}; expected "
+                             "'maml' and 'pretrained' (a --save file) or one model (a "
+                             "demo_variants.py file)")
         if None in saved:  # one model, from demo_variants.py: its method names it
             method = metadata.get("method")
             if not (isinstance(method, str) and 0 < len(method) <= 40 and method.isprintable()):
@@ -342,7 +346,10 @@ def parse_args(argv):
         if os.path.abspath(args.out) == folder and name in OUTPUTS:
             raise cli.UsageError(f"--save {args.save!r} would overwrite one of the figures")
         outputs.setdefault(folder, []).append(name)
-    cli.check_outputs(outputs, replaceable(args))
+    flags = {os.path.abspath(args.out): f"--out {args.out!r}"}
+    if args.save:
+        flags.setdefault(os.path.dirname(os.path.abspath(args.save)), f"--save {args.save!r}")
+    cli.check_outputs(outputs, replaceable(args), flags)
     if args.load is None:
         cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
                        args.inner_steps, args.iterations)

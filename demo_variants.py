@@ -280,7 +280,8 @@ def parse_args(argv):
             raise cli.UsageError("--save must name a folder, got ''")
         outputs.setdefault(os.path.abspath(args.save), []).extend(
             f"{m}.npz" for m in args.methods)
-    cli.check_outputs(outputs, replaceable(args))
+    cli.check_outputs(outputs, replaceable(args), {os.path.abspath(args.out): f"--out {args.out!r}",
+                      **({os.path.abspath(args.save): f"--save {args.save!r}"} if args.save else {})})
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
     return args

@@ -36,9 +36,15 @@ def spread_tasks(batch, n_tasks=3, among=60):
 
 
 def _adapted(params, batch, i, alpha, steps):
-    """Task i's params after `steps` steps on its support set, and its query MSE."""
-    adapted = maml.adapt(params, batch.x_support[i], batch.y_support[i], alpha=alpha, steps=steps)
-    return adapted, float(maml.loss(adapted, batch.x_query[i], batch.y_query[i]))
+    """Task i after `steps` steps on its support set: (the prediction on GRID, the query MSE);
+    NaN and inf if its fine-tuning diverged."""
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        adapted = maml.adapt(params, batch.x_support[i], batch.y_support[i], alpha=alpha,
+                             steps=steps)
+        if not all(numpy.isfinite(w).all() for layer in adapted for w in layer):
+            return numpy.full_like(GRID, numpy.nan), numpy.inf
+        return maml.mlp(adapted, GRID), float(maml.loss(adapted, batch.x_query[i],
+                                                        batch.y_query[i]))
 
 
 def short(mse):
@@ -77,8 +83,8 @@ def adaptation(params_by_model, batches, alpha, names):
                     label="the K support points")
             curves, scores = [truth], []
             for steps, label, style in STEP_STYLES:
-                adapted, mse = _adapted(params_by_model[model], batch, i, alpha, steps)
-                curves.append(maml.mlp(adapted, GRID))
+                prediction, mse = _adapted(params_by_model[model], batch, i, alpha, steps)
+                curves.append(prediction)
                 ax.plot(GRID, curves[-1], label=label, **style)
                 scores.append(short(mse))
             ax.text(0.02, 0.03, "query MSE  " + " → ".join(scores),
@@ -108,11 +114,12 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10):
     from matplotlib.animation import FuncAnimation, PillowWriter
     i = spread_tasks(batch)[-1]
     truth = tasks.sinusoid(GRID, batch.amplitude[i], batch.phase[i])
-    fig, axes = plt.subplots(1, len(params_by_model), figsize=(9, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(params_by_model), figsize=(4.5 * len(params_by_model), 4.2),
+                             sharey=True, squeeze=False)
+    axes = axes[0]
     lines, frames = {}, {}
     for ax, (model, params) in zip(axes, params_by_model.items()):
-        frames[model] = [(maml.mlp(a, GRID), mse) for a, mse in
-                         (_adapted(params, batch, i, alpha, s) for s in range(max_steps + 1))]
+        frames[model] = [_adapted(params, batch, i, alpha, s) for s in range(max_steps + 1)]
         ax.plot(GRID, truth, color="C3", lw=2.5, alpha=0.8, label="true function")
         ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8,
                 label=f"K = {batch.x_support.shape[1]} support points")
@@ -158,8 +165,8 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
             ax.plot(GRID, tasks.sinusoid(GRID, batch.amplitude[i], batch.phase[i]), color="C3",
                     lw=2.5, alpha=0.7, label="the held-out wave (true)")
             ax.plot(GRID, start, "k-", lw=2, label="f_θ: the learned start")
-            adapted, mse = _adapted(params, batch, i, alpha, 1)
-            ax.plot(GRID, maml.mlp(adapted, GRID), color="C0", lw=1.8, ls="--",
+            prediction, mse = _adapted(params, batch, i, alpha, 1)
+            ax.plot(GRID, prediction, color="C0", lw=1.8, ls="--",
                     label=f"after one step on K = {batch.x_support.shape[1]} points")
             ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=6)
             ax.set_title(f"{names[model]}: amplitude {batch.amplitude[i]:.1f}, MSE {short(mse)}",

@@ -65,14 +65,19 @@ def unchanged(old):
     (["--out", "/proc/maml-test"], "--out '/proc/maml-test': cannot write"),
     (["--out", "{tmp}/dangling"], "broken symbolic link"),
     (["--out", "{tmp}/file/sub"], "is not a folder"),
-    (["--save", "{tmp}"], "expected a file name ending in .npz"),
-    (["--save", "{tmp}/model"], "expected a file name ending in .npz"),
+    (["--save", "{tmp}"], "--save must name a .npz file"),
+    (["--save", "{tmp}/model"], "--save must name a .npz file"),
     (["--save", "{tmp}/existing.npz"], "exists: add --force"),
     (["--force"], "--force only lets --save replace"),
-    (["--eval-tasks", "99999999999999999999999"], "--eval-tasks must be from 2 to 10,000"),
-    (["--inner-steps", "99999999999"], "--inner-steps must be from 1 to 20"),
-    (["--meta-batch", "10000000000"], "--meta-batch must be from 1 to 1,000"),
-    (["--iterations", "0"], "--iterations must be from 1 to 1,000,000"),
+    (["--eval-tasks", "99999999999999999999999"], "--eval-tasks must be from 2 to 100,000"),
+    (["--inner-steps", "99999999999"], "--inner-steps must be from 1 to 1,000"),
+    (["--meta-batch", "10000000000"], "--meta-batch must be from 1 to 100,000"),
+    (["--meta-batch", "1000", "--k", "1000", "--inner-steps", "20"],
+     "--meta-batch, --k and --inner-steps need about"),
+    (["--iterations", "0"], "--iterations must be from 1 to 10,000,000"),
+    (["--out", "{tmp}/same", "--save", "{tmp}/same/results.json"], "--save must name a .npz"),
+    (["--out", "{tmp}/same", "--save", "{tmp}/same/.commit-lock.npz", "--force"],
+     "commit"),
     (["--seed", "-1"], "--seed must be from 0"),
     (["--alpha", "inf"], "--alpha must be a finite number"),
     (["--meta-lr", "-1"], "--meta-lr must be a finite number > 0"),
@@ -102,17 +107,19 @@ def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, monkeypatch, ar
 def test_unwritable_folder_is_found_before_training(tmp_path, capsys, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
-    monkeypatch.setattr(demo_sinusoid.tempfile, "mkdtemp",
-                        lambda **kw: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+
+    def refuse(folder):  # as a read-only disk would (root ignores permission bits)
+        raise ValueError(f"cannot write in {folder!r} (Permission denied)")
+    monkeypatch.setattr(files, "_probe", refuse)
     assert demo_sinusoid.main([*TINY, "--out", str(locked / "sub")]) == 2
-    assert "cannot write in" in capsys.readouterr().err
+    assert "--out" in capsys.readouterr().err
 
 
 # --- 2-5. failures and interruptions leave the old set whole --------------------------------
 
 def test_divergence_with_save_keeps_the_old_checkpoint_and_figures(old, capsys):
     base = old[0]
-    for flags, cause in [(["--alpha", "10"], "--alpha"), (["--meta-lr", "1e10"], "--meta-lr")]:
+    for flags, cause in [(["--alpha", "1e30"], "--alpha"), (["--meta-lr", "1e10"], "--meta-lr")]:
         assert demo_sinusoid.main([*TINY, *flags, "--out", str(base / "out"), "--save",
                                    str(base / "ckpt" / "model.npz"), "--force"]) == 1
         err = capsys.readouterr().err
@@ -284,6 +291,8 @@ def corrupt(tmp_path, family):
         "shapes do not chain": lambda: arrays.update({"maml.W1": numpy.zeros((4, 1))}),
         "missing bias": lambda: arrays.pop("maml.b1"),
         "one model only": lambda: [arrays.pop(n) for n in list(arrays) if "pretrained" in n],
+        "an unknown third model": lambda: arrays.update({"evil.W0": numpy.zeros((1, 1)),
+                                                         "evil.b0": numpy.zeros(1)}),
         "three inputs": lambda: arrays.update({"maml.W0": numpy.zeros((3, 3))}),
         "metadata not JSON": lambda: metadata.clear() or metadata.update(bad=True),
         "non-numeric losses": lambda: metadata["losses"].update(maml=["x", "y"]),
@@ -301,7 +310,8 @@ def corrupt(tmp_path, family):
 @pytest.mark.parametrize("family", [
     "plain npy", "text file", "truncated", "huge header", "string weights", "complex weights",
     "datetime weights", "integer weights", "object weights", "NaN weights",
-    "shapes do not chain", "missing bias", "one model only", "three inputs",
+    "shapes do not chain", "missing bias", "one model only", "an unknown third model",
+    "three inputs",
     "metadata not JSON", "non-numeric losses", "losses with NaN", "no config",
     "config of the wrong type"])
 def test_every_corrupt_checkpoint_is_one_line_and_exit_2(tmp_path, capsys, family):
