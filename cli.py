@@ -224,9 +224,11 @@ def mean_and_interval(mse, ci95):
     none (a single task)."""
     if not numpy.isfinite(mse):
         return "all diverged"
-    if mse >= 100:
+    if mse >= 10_000:
         text = f"{mse:.0e}".replace("e+0", "e+")
         return text + (f" ± {ci95:.0e}".replace("e+0", "e+") if numpy.isfinite(ci95) else "")
+    if mse >= 100:
+        return f"{mse:.0f}" + (f" ± {ci95:.0f}" if numpy.isfinite(ci95) else "")
     decimals = 2 if mse >= 0.095 else max(2, 1 - math.floor(math.log10(max(mse, 1e-12))))
     return f"{mse:.{decimals}f}" + (f" ± {ci95:.{decimals}f}" if numpy.isfinite(ci95) else "")
 

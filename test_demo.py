@@ -176,3 +176,4 @@ def test_table_keeps_its_width_when_fine_tuning_blows_up():
     assert cli.mean_and_interval(1.2e120, 9.1e118) == "1e+120 ± 9e+118"  # columns stay apart
     assert cli.mean_and_interval(0.587, 0.059) == "0.59 ± 0.06"
     assert cli.mean_and_interval(3e5, numpy.nan) == "3e+5"   # one task left: no interval
+    assert cli.mean_and_interval(117.66, 201.54) == "118 ± 202"

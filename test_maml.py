@@ -1,6 +1,7 @@
 """Tests of the MAML core: exact gradients, vectorisation, behaviour, tasks, checkpoints."""
 import os
 
+import autograd.numpy as anp
 import numpy
 import pytest
 from autograd import grad
@@ -458,3 +459,44 @@ def test_mlp_is_relu_after_every_hidden_layer(rng):
         assert (h == 0).any() and (h > 0).any()  # both sides of every ReLU are used
     numpy.testing.assert_allclose(maml.mlp(params, x), h @ params[-1][0] + params[-1][1],
                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, W_shape, b_shape", [
+    ((5, 3), (3, 4), (4,)),                  # one task, shared θ
+    ((2, 5, 3), (2, 3, 4), (2, 1, 4)),       # per-task θ (the inner loop)
+    ((2, 5, 3), (3, 4), (4,)),               # shared θ, many tasks (the baseline, evaluation)
+])
+def test_dense_primitive_gradients_to_second_order(rng, x_shape, W_shape, b_shape):
+    """dense's VJPs are written by hand (in autograd's numpy): finite differences check them,
+    and their own derivatives, which the meta-gradient's second-order term uses."""
+    from autograd.test_util import check_grads
+    x, W, b = (rng.normal(size=s) for s in (x_shape, W_shape, b_shape))
+    # check_grads differentiates with respect to its first argument only: all three in a list
+    check_grads(lambda xWb: anp.tanh(maml.dense(*xWb)), modes=["rev"], order=2)([x, W, b])
+
+
+def test_cross_entropy_is_softmax_cross_entropy_and_shift_invariant(rng):
+    params = maml.init_mlp((3, 5, 4), rng, std=1.0)
+    x = rng.normal(size=(2, 6, 3))
+    y = numpy.eye(4)[rng.integers(0, 4, size=(2, 6))]
+    logits = maml.mlp(params, x)
+    p = numpy.exp(logits) / numpy.exp(logits).sum(axis=-1, keepdims=True)
+    expected = -numpy.mean(numpy.log((p * y).sum(axis=-1)), axis=-1)
+    numpy.testing.assert_allclose(maml.cross_entropy(params, x, y), expected, rtol=1e-12)
+    shifted = params[:-1] + [(params[-1][0], params[-1][1] + 1000.0)]  # huge logits: no overflow
+    numpy.testing.assert_allclose(maml.cross_entropy(shifted, x, y), expected, rtol=1e-9)
+
+
+def test_classification_meta_gradient_matches_finite_differences(rng):
+    """The same maml_loss with a cross-entropy loss: exact MAML for classification."""
+    from autograd.test_util import check_grads
+    params = maml.init_mlp((3, 6, 4), rng, std=0.5)
+    x_s, x_q = rng.normal(size=(2, 8, 3)), rng.normal(size=(2, 8, 3))
+    y_s, y_q = (numpy.eye(4)[rng.integers(0, 4, size=(2, 8))] for _ in range(2))
+    smooth = [(W, b) for W, b in params]
+
+    def objective(flat):
+        p = [(flat[0], flat[1]), (flat[2], flat[3])]
+        return maml.maml_loss(p, x_s, y_s, x_q, y_q, alpha=0.3, steps=2,
+                              loss_fn=maml.cross_entropy)
+    check_grads(objective, modes=["rev"], order=1)([w for pair in smooth for w in pair])
