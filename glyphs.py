@@ -451,10 +451,11 @@ def plot_scripts(glyphs, rng, characters=6, instances=3):
     for ax, script in zip(axes, scripts):
         members = numpy.flatnonzero(glyphs.script == script)
         picked = rng.choice(members, size=min(characters, len(members)), replace=False)
+        shown = min(instances, glyphs.images.shape[1])
         tiles = [glyphs.images[c, j] for c in picked for j in
-                 rng.choice(glyphs.images.shape[1], size=instances, replace=False)]
+                 rng.choice(glyphs.images.shape[1], size=shown, replace=False)]
         gap = numpy.zeros((SIZE, 4))  # a thin gap between characters
-        groups = [numpy.hstack(tiles[i:i + instances]) for i in range(0, len(tiles), instances)]
+        groups = [numpy.hstack(tiles[i:i + shown]) for i in range(0, len(tiles), shown)]
         strip = numpy.hstack([part for group in groups for part in (group, gap)][:-1])
         ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
