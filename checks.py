@@ -174,12 +174,13 @@ RULES = {
     "std": lambda v: number("std", v, strict=True),
     "layer_sizes": layer_sizes,
     "loss_fn": lambda v: function("loss_fn", v),
+    "score_fn": lambda v: v is None or function("score_fn", v),
     "sample_tasks": lambda v: function("sample_tasks", v),
     "objective": lambda v: v is None or function("objective", v),
     "callback": lambda v: v is None or function("callback", v),
 }
 DATA = ("x", "y", "x_support", "y_support", "x_query", "y_query")
-PER_TASK = ("mlp", "loss", "cross_entropy", "inner_update", "adapt", "maml_loss",
+PER_TASK = ("mlp", "loss", "cross_entropy", "accuracy", "inner_update", "adapt", "maml_loss",
             "maml_loss_loop", "adapt_head")  # these take θ with a task axis too (see per_task)
 
 

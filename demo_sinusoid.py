@@ -33,7 +33,6 @@ import numpy  # noqa: E402
 import checkpoints  # noqa: E402
 import cli  # noqa: E402
 import figures  # noqa: E402
-import files  # noqa: E402
 import maml  # noqa: E402
 import tasks  # noqa: E402
 
@@ -75,9 +74,8 @@ def run(args, state):
     if args.save:
         folder, name = os.path.split(os.path.abspath(args.save))
         sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
-    with files.signals_held():  # a Ctrl-C now would land between the commits
-        cli.commit(sets, replaceable(args))
-        state["written"] = True
+    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    state["written"] = True
     print(table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}" if args.save else ""))
@@ -152,8 +150,8 @@ def results_json(results, config, args):
                         diverged=f"a task whose query MSE is not finite or grew {maml.DIVERGED:g} "
                                  "times past its start is counted, and left out of mse, ci95 "
                                  "and median; plain_mean is over all tasks (null when infinite)"),
-        results=[row for (model, k), r in results.items()
-                 for row in cli.evaluation_rows(r, model=model, k=k)])
+        results=[row for model in dict.fromkeys(m for m, _ in results) for k in EVAL_K
+                 for row in cli.evaluation_rows(results[model, k], model=model, k=k)])
 
 
 def table(results, config, args, committed=None):

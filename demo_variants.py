@@ -37,7 +37,6 @@ import numpy  # noqa: E402
 import checkpoints  # noqa: E402
 import cli  # noqa: E402
 import figures  # noqa: E402
-import files  # noqa: E402
 import maml  # noqa: E402
 import tasks  # noqa: E402
 import variants  # noqa: E402
@@ -83,9 +82,8 @@ def run(args, state):
         sets.setdefault(os.path.abspath(args.save), {}).update(
             {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
              for m, (params, losses) in trained.items()})
-    with files.signals_held():
-        cli.commit(sets, replaceable(args))
-        state["written"] = True
+    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    state["written"] = True
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
@@ -156,8 +154,8 @@ def report(results, speed, protocol, args):
             interval="95%: mean ± 1.96·std/√tasks (sample std)")),
         methods={m: dict(label=LABELS[m], kind=variants.METHODS[m][0],
                          inner_steps=variants.METHODS[m][1]) for m in args.methods},
-        results=[row for (m, k), r in results.items()
-                 for row in cli.evaluation_rows(r, method=m, k=k)],
+        results=[row for m in args.methods for k in EVAL_K
+                 for row in cli.evaluation_rows(results[m, k], method=m, k=k)],
         speed=None if speed is None else dict(
             iterations_per_measurement=args.speed_iterations,
             note="medians of 5 round-robin runs in one process, sampling and Adam included; "

@@ -7,6 +7,7 @@ demos render them to PNG in memory and commit them with the other outputs.
     what_maml_learned(...)  the learned starting points and where one step takes them
     curves(...)             the paper's Fig. 3: loss against test-time steps, one line per method
     training(...)           loss over training, one panel per model
+    episode(...)            one few-shot episode: support images, queries, each method's guesses
 """
 import os
 import tempfile
@@ -233,5 +234,41 @@ def training(histories, block, titles):
         ax.set_ylabel(f"training loss (means of {block * merge:,} iterations)")
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle("Training curves (the same task stream for both)")
+    fig.tight_layout()
+    return fig
+
+
+def episode(x_support, labels_support, x_query, labels_query, guesses):
+    """One N-way episode: the support images (one per class, labelled) on top, then one row
+    per method of the query images, each framed green where the method's guess is right and red
+    where it is wrong. Images (·, 784); guesses {method: (Q,) labels}."""
+    plt = _plt()
+    n_support, n_query = len(x_support), len(x_query)
+    columns = max(n_support, n_query)
+    fig, axes = plt.subplots(1 + len(guesses), columns,
+                             figsize=(1.15 * columns + 1.6, 1.25 * (1 + len(guesses)) + 0.3),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for j in range(n_support):
+        axes[0, j].imshow(x_support[j].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, j].set_title(f"class {labels_support[j]}", fontsize=9)
+    axes[0, 0].set_ylabel("support", fontsize=9, rotation=0, ha="right", va="center")
+    for row, (method, guess) in enumerate(guesses.items(), start=1):
+        axes[row, 0].set_ylabel(method, fontsize=9, rotation=0, ha="right", va="center")
+        for j in range(n_query):
+            ax = axes[row, j]
+            ax.imshow(x_query[j].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+            right = guess[j] == labels_query[j]
+            ax.set_frame_on(True)
+            for spine in ax.spines.values():
+                spine.set_color("tab:green" if right else "tab:red")
+                spine.set_linewidth(3)
+            ax.set_title(f"→ {guess[j]}" + ("" if right else f" (is {labels_query[j]})"),
+                         fontsize=8, color="tab:green" if right else "tab:red")
+    fig.suptitle("One held-out episode: each method's guess for each query (green right, red "
+                 "wrong)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -111,6 +111,14 @@ def cross_entropy(params, x, y):
     return -np.mean(np.sum(y * log_softmax, axis=-1), axis=-1)
 
 
+@checked
+def accuracy(params, x, y):
+    """The fraction of each task's points whose largest output is their class, y one-hot
+    (T, N, classes): shape (T,). Not differentiable: for measuring, not training."""
+    predicted = numpy.argmax(getval(mlp(params, x)), axis=-1)
+    return numpy.mean(predicted == numpy.argmax(y, axis=-1), axis=-1)
+
+
 # --- MAML -----------------------------------------------------------------------------------
 
 def per_task(params, n_tasks):
@@ -291,52 +299,62 @@ def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=Non
 
 # --- evaluation: fine-tune on held-out tasks ------------------------------------------------------
 
-Evaluation = namedtuple("Evaluation", "mse ci95 median diverged plain_mean per_task")
-Evaluation.__doc__ = """The query loss after 0..max_steps gradient steps; each field but per_task
-has shape (max_steps + 1,).
+Evaluation = namedtuple("Evaluation", "mse ci95 median diverged plain_mean per_task per_task_loss")
+Evaluation.__doc__ = """The query loss (or score) after 0..max_steps gradient steps; each field
+but per_task has shape (max_steps + 1,). (mse is the mean of whatever was measured: the MSE for
+the sine waves, the accuracy where evaluate was given score_fn=accuracy.)
 
 mse, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
     95% interval 1.96·std/√n, median); NaN if every task diverged.
 diverged: how many tasks diverged (a loss that is not finite, or has grown a million times
     past its value before any step).
 plain_mean: the mean over all tasks, inf where any diverged.
-per_task: (max_steps + 1, T), the loss of every task (inf where it overflowed)."""
+per_task: (max_steps + 1, T), the loss (or score) of every task (inf where it overflowed).
+per_task_loss: (max_steps + 1, T), the loss of every task, which divergence is judged by."""
 
 DIVERGED = 1e6   # a task whose loss grows this many times past its start has diverged
 
 
-def summarise(per_task_loss):
-    """per_task_loss (steps + 1, T) -> Evaluation (see its docstring)."""
+def summarise(per_task_loss, per_task_score=None):
+    """per_task_loss (steps + 1, T) -> Evaluation (see its docstring); with per_task_score of
+    the same shape, its mean, interval and median instead of the loss's."""
     per_task_loss = numpy.where(numpy.isnan(per_task_loss), numpy.inf, per_task_loss)
     diverged = ~(per_task_loss <= DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12))
+    if per_task_score is None:
+        per_task_score = per_task_loss
     summaries = []
-    for losses, bad in zip(per_task_loss, diverged):
+    for losses, bad in zip(per_task_score, diverged):
         kept = losses[~bad]
         ci95 = 1.96 * kept.std(ddof=1) / numpy.sqrt(len(kept)) if len(kept) > 1 else numpy.nan
         summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,
                           numpy.median(kept) if len(kept) else numpy.nan))
     mse, ci95, median = numpy.array(summaries).T
     with numpy.errstate(over="ignore", invalid="ignore"):
-        plain_mean = per_task_loss.mean(axis=1)
-    return Evaluation(mse, ci95, median, diverged.sum(axis=1), plain_mean, per_task_loss)
+        plain_mean = per_task_score.mean(axis=1)
+    return Evaluation(mse, ci95, median, diverged.sum(axis=1), plain_mean, per_task_score,
+                      per_task_loss)
 
 
 @checked
 def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_steps=10,
-             loss_fn=loss):
+             loss_fn=loss, score_fn=None):
     """Fine-tune on each held-out task's support set and measure the query loss after
     0, 1, ..., max_steps gradient steps. Works for any params (MAML or pretrained).
 
     Data (T, K, n), T >= 2 (the interval needs a spread). A task whose fine-tuning diverges
-    is counted, not fatal (see Evaluation). Returns an Evaluation.
+    (by its loss) is counted, not fatal (see Evaluation). score_fn(params, x, y) -> (T,), if
+    given, is what is summarised instead of the loss (e.g. `accuracy`). Returns an Evaluation.
     """
     adapted = per_task(params, len(x_support))
+    losses, scores = [], []
     with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        per_task_loss = [loss_fn(adapted, x_query, y_query)]
-        for _ in range(max_steps):
-            adapted = inner_update(adapted, x_support, y_support, alpha, loss_fn=loss_fn)
-            per_task_loss.append(loss_fn(adapted, x_query, y_query))
-    return summarise(numpy.array(per_task_loss))
+        for step in range(max_steps + 1):
+            if step:
+                adapted = inner_update(adapted, x_support, y_support, alpha, loss_fn=loss_fn)
+            losses.append(loss_fn(adapted, x_query, y_query))
+            if score_fn:
+                scores.append(score_fn(adapted, x_query, y_query))
+    return summarise(numpy.array(losses), numpy.array(scores) if score_fn else None)
 
 
 # --- speed ----------------------------------------------------------------------------------------

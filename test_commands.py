@@ -16,7 +16,9 @@ SHORT = " --iterations 20 --eval-tasks 4 --quiet"
 def documented_commands():
     """Each command line of the ```bash blocks, and each inline `.venv/bin/...` command."""
     found = []
-    for name in ("README.md", "EXERCISES.md"):
+    for name in ("README.md", "EXERCISES.md", *(os.path.join("docs", page) for page in
+                                                sorted(os.listdir(os.path.join(HERE, "docs")))
+                                                if page.endswith(".md"))):
         with open(os.path.join(HERE, name), encoding="utf-8") as f:
             text = f.read()
         for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):

@@ -1,5 +1,5 @@
-"""The README's claims: its snippet prints what the README says, and its results table is the
-one in docs/results.json that the committed checkpoints produce."""
+"""The README's and the docs pages' claims: the snippet prints what the README says, each table
+is the one its JSON holds, and the committed checkpoints produce that JSON."""
 import json
 import os
 import re
@@ -11,9 +11,14 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def readme():
-    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+def readme(name="README.md"):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
         return f.read()
+
+
+def test_every_docs_page_the_readme_links_exists():
+    for link in re.findall(r"\]\((docs/[^)#]+)\)", readme()):
+        assert os.path.exists(os.path.join(HERE, link)), link
 
 
 def test_snippet_prints_what_the_readme_says():
@@ -58,7 +63,7 @@ def test_family_table_is_made_from_variants_json():
     import demo_variants
     with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
         data = json.load(f)
-    assert demo_variants.markdown_table(data) in readme()
+    assert demo_variants.markdown_table(data) in readme(os.path.join("docs", "variants.md"))
     assert data["protocol"]["training"]["iterations"] == 70000
     assert list(data["methods"]) == list(__import__("variants").METHODS)
 
@@ -82,6 +87,7 @@ def test_best_configuration_row_is_docs_best():
         report = json.load(f)
     r = {(x["model"], x["k"], x["steps"]): x for x in report["results"]}
     cells = [f"{r['maml', 5, s]['mse']:.2f} ± {r['maml', 5, s]['ci95']:.2f}" for s in (1, 5, 10)]
-    row = [line for line in readme().splitlines() if "`checkpoints/best.npz`) |" in line]
+    row = [line for line in readme(os.path.join("docs", "results.md")).splitlines()
+           if "`checkpoints/best.npz`) |" in line]
     assert len(row) == 1 and f"**{cells[0]}** | {cells[1]} | {cells[2]} |" in row[0], row
     assert (report["training"]["meta_batch"], report["training"]["iterations"]) == (100, 70000)

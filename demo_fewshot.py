@@ -1,0 +1,429 @@
+"""Few-shot classification: MAML and Prototypical Networks side by side, on images of letters
+made on the spot from matplotlib's fonts (glyphs.py), or on Omniglot if you have it.
+
+    .venv/bin/python demo_fewshot.py                       # 1,000 iterations: a few minutes
+    .venv/bin/python demo_fewshot.py --load checkpoints/fewshot --out docs/fewshot
+                                                           # the committed results, no training
+    .venv/bin/python demo_fewshot.py --iterations 12000 --save checkpoints/fewshot --force --out docs/fewshot
+                                                           # how those were made
+
+One protocol for every method: the same network body (784-128-64-64), the same stream of
+5-way 1-shot training episodes from the background scripts (5 queries per class, 16 episodes
+per iteration, Adam 1e-3), the same held-out episodes of the evaluation scripts.
+
+    maml        exact MAML: the body and a 5-way output layer, one inner step (α = 0.4) of
+                cross-entropy on the support set; maml.py's functions with loss_fn=cross_entropy
+    fomaml      first-order MAML, the same otherwise
+    protonets   Prototypical Networks (protonets.py): the body is the embedding, no inner step
+    pretrained  the body and an output layer over every background class, trained as a plain
+                classifier; at test time a new 5-way output layer (zeros), fine-tuned like MAML
+    nearest     pixel 1-nearest-neighbour: no training at all
+
+Written to --out: fewshot.json (every accuracy with its 95% interval, the speeds, the
+configuration), fewshot_curves.png, fewshot_episode.png, glyph_scripts.png.
+"""
+import os
+import signal
+import sys
+
+
+def interrupted_early(signum, frame):  # Ctrl-C while the libraries load: one line, exit 130
+    print("\ndemo_fewshot.py: interrupted; no file was changed", file=sys.stderr)
+    os._exit(130)
+
+
+signal.signal(signal.SIGINT, interrupted_early)
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy  # noqa: E402
+
+import checkpoints  # noqa: E402
+import cli  # noqa: E402
+import figures  # noqa: E402
+import glyphs  # noqa: E402
+import maml  # noqa: E402
+import protonets  # noqa: E402
+
+BODY = (784, 128, 64, 64)
+N_WAY, TRAIN_SHOTS, QUERIES, META_BATCH = 5, 1, 5, 16
+ALPHA = 0.4               # the MAML paper's inner step size for 5-way Omniglot
+EVAL_SHOTS = (1, 5)
+EVAL_QUERIES = 10         # per class, in held-out episodes
+EVAL_STEPS = 10
+METHODS = ("maml", "fomaml", "protonets", "pretrained", "nearest")
+LABELS = {"maml": "MAML (exact)", "fomaml": "first-order MAML", "protonets": "ProtoNets",
+          "pretrained": "pretrained + fine-tuning", "nearest": "pixel 1-NN"}
+OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
+
+
+def main(argv=None):
+    """The command line; exit status as cli.main's."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return cli.main("demo_fewshot.py", parse_args, run, argv)
+
+
+def run(args, state):
+    """Train (or load) every method, evaluate them on the same held-out episodes, measure
+    speed, then commit the checkpoints and the --out files as one set each."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    data = glyphs.load_omniglot(args.omniglot) if args.omniglot else glyphs.load_glyphs(args.seed)
+    if args.load is not None:
+        trained, config = load_all(args.load)
+    else:
+        trained, config = train_all(data, args), config_of(args)
+    results = {shots: evaluate_all(trained, data, shots, args) for shots in EVAL_SHOTS}
+    permuted = label_permutation(trained["maml"][0], data, args)
+    speed = measure_speed(data, args) if args.speed_iterations else None
+    report = report_json(results, permuted, speed, config, data, args)
+    made = {"fewshot_curves.png": curves_figure(results, args),
+            "fewshot_episode.png": episode_figure(trained, data, args),
+            "glyph_scripts.png": glyphs.plot_scripts(data, numpy.random.default_rng(args.seed))}
+    outputs = {"fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
+               **{name: cli.png_bytes(fig) for name, fig in made.items()}}
+    plt.close("all")
+    sets = {os.path.abspath(args.out): outputs}
+    if args.save:
+        sets.setdefault(os.path.abspath(args.save), {}).update(
+            {f"{m}.npz": checkpoint_bytes(m, params, losses, config)
+             for m, (params, losses) in trained.items()})
+    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    state["written"] = True
+    print(table(report))
+    print(f"\nwrote {len(outputs)} files to {args.out}/" +
+          (f"\nwrote the models to {args.save}/" if args.save else ""))
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def train_all(data, args):
+    """{method: (params, losses)}: MAML, first-order MAML, ProtoNets and the pretrained
+    classifier, from the same initial body, on the same stream of training episodes."""
+    init_seed, train_seed = numpy.random.SeedSequence(args.seed).spawn(2)
+    body = maml.init_mlp(BODY, numpy.random.default_rng(init_seed), std=0.05)
+    head = maml.init_mlp((BODY[-1], N_WAY), numpy.random.default_rng(init_seed), std=0.05)
+    sample = glyphs.episode_sampler(data.images, data.background, N_WAY, QUERIES)
+    common = dict(iterations=args.iterations, meta_batch=META_BATCH, k=TRAIN_SHOTS)
+    fits = cli.check_fits("the few-shot network", BODY + (N_WAY,), META_BATCH,
+                          N_WAY * (TRAIN_SHOTS + QUERIES), 1, args.iterations)
+    if not args.quiet:
+        print(f"training 4 methods, {args.iterations:,} iterations each ({fits} for MAML)",
+              file=sys.stderr)
+
+    def stream():  # the same episodes for every method
+        return numpy.random.default_rng(train_seed)
+
+    def progress(name):
+        return cli.Progress(f"{name:10}", args.iterations, args.quiet)
+
+    trained = {}
+    for method, first_order in (("maml", False), ("fomaml", True)):
+        trained[method] = maml.meta_train(
+            body + head, stream(), alpha=ALPHA, first_order=first_order, sample_tasks=sample,
+            loss_fn=maml.cross_entropy, callback=progress(method), **common)
+    trained["protonets"] = protonets.train(body, stream(), sample_tasks=sample,
+                                           callback=progress("protonets"), **common)
+    n_classes = len(data.background)
+    wide = maml.init_mlp((BODY[-1], n_classes), numpy.random.default_rng(init_seed), std=0.05)
+    trained["pretrained"] = maml.pretrain(
+        body + wide, stream(), sample_tasks=all_classes(sample, data.background),
+        loss_fn=maml.cross_entropy, callback=progress("pretrained"), **common)
+    return trained
+
+
+def all_classes(sample, background):
+    """An episode sampler whose labels are the global background classes (one-hot over all of
+    them), for training the plain classifier on the same images as the others."""
+    position = {c: i for i, c in enumerate(background)}
+
+    def sample_global(meta_batch, k_support, k_query, rng):
+        episodes = sample(meta_batch, k_support, k_query, rng)
+        index = numpy.vectorize(position.get)(episodes.classes)            # (T, N)
+        eye = numpy.eye(len(background), dtype=numpy.float32)
+
+        def relabel(y):  # (T, M, N) local one-hot -> (T, M, C) global one-hot
+            return eye[numpy.take_along_axis(index, y.argmax(axis=2), axis=1)]
+        return episodes._replace(y_support=relabel(episodes.y_support),
+                                 y_query=relabel(episodes.y_query))
+    return sample_global
+
+
+def fresh_head(params):
+    """The pretrained classifier's body with a new N-way output layer of zeros."""
+    return params[:-1] + [(numpy.zeros((BODY[-1], N_WAY)), numpy.zeros(N_WAY))]
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+def held_out(data, shots, args, n_episodes=None):
+    """The held-out episodes for K shots: evaluation scripts only, a seed of their own."""
+    return glyphs.sample_episodes(data.images, data.evaluation, N_WAY, shots, EVAL_QUERIES,
+                                  n_episodes or args.eval_episodes,
+                                  numpy.random.default_rng([args.seed, 2017, shots]))
+
+
+def adapt_and_score(params, episodes, chunk=100):
+    """maml.evaluate with accuracy as the score, `chunk` episodes at a time (the per-task
+    weights of 1,000 episodes would not fit at once)."""
+    parts = [maml.evaluate(params, *(a[i:i + chunk] for a in episodes[:4]), alpha=ALPHA,
+                           max_steps=EVAL_STEPS, loss_fn=maml.cross_entropy,
+                           score_fn=maml.accuracy)
+             for i in range(0, len(episodes[0]), chunk)]
+    return maml.summarise(numpy.concatenate([p.per_task_loss for p in parts], axis=1),
+                          numpy.concatenate([p.per_task for p in parts], axis=1))
+
+
+def evaluate_all(trained, data, shots, args):
+    """{method: maml.Evaluation of accuracy} on the held-out episodes of K = shots. Methods
+    without an inner step get the same accuracy at every step."""
+    episodes = held_out(data, shots, args)
+    steady = {"protonets": protonets.evaluate(trained["protonets"][0], episodes),
+              "nearest": glyphs.nearest_neighbour_accuracy(episodes)}
+    results = {m: maml.summarise(numpy.zeros((EVAL_STEPS + 1, len(a))),
+                                 numpy.repeat(a[None], EVAL_STEPS + 1, axis=0))
+               for m, a in steady.items()}
+    results["maml"] = adapt_and_score(trained["maml"][0], episodes)
+    results["fomaml"] = adapt_and_score(trained["fomaml"][0], episodes)
+    results["pretrained"] = adapt_and_score(fresh_head(trained["pretrained"][0]), episodes)
+    return {m: results[m] for m in METHODS}
+
+
+def label_permutation(params, data, args, n_episodes=500):
+    """MAML's output layer is tied to label order; ProtoNets' prototypes are not. Score MAML
+    (one inner step, K = 1) on held-out episodes and on the same episodes with their labels
+    permuted: (mean accuracy as given, as permuted, mean |change| per episode)."""
+    episodes = held_out(data, 1, args, n_episodes)
+    rng = numpy.random.default_rng([args.seed, 7])
+    order = numpy.argsort(rng.random((n_episodes, N_WAY)), axis=1)[:, None, :]
+    shuffled = episodes._replace(y_support=numpy.take_along_axis(episodes.y_support, order, 2),
+                                 y_query=numpy.take_along_axis(episodes.y_query, order, 2))
+    before = adapt_and_score(params, episodes).per_task[1]
+    after = adapt_and_score(params, shuffled).per_task[1]
+    return float(before.mean()), float(after.mean()), float(numpy.abs(after - before).mean())
+
+
+def measure_speed(data, args, repeats=3):
+    """{method: (training episodes/s, peak MB per iteration)}, round-robin in this process."""
+    sample = glyphs.episode_sampler(data.images, data.background, N_WAY, QUERIES)
+    body = maml.init_mlp(BODY, numpy.random.default_rng(0), std=0.05)
+    head = maml.init_mlp((BODY[-1], N_WAY), numpy.random.default_rng(0), std=0.05)
+    runs = {
+        "maml": lambda n: maml.meta_train(body + head, numpy.random.default_rng(1), n, META_BATCH,
+                                          TRAIN_SHOTS, ALPHA, sample_tasks=sample,
+                                          loss_fn=maml.cross_entropy),
+        "fomaml": lambda n: maml.meta_train(body + head, numpy.random.default_rng(1), n,
+                                            META_BATCH, TRAIN_SHOTS, ALPHA, first_order=True,
+                                            sample_tasks=sample, loss_fn=maml.cross_entropy),
+        "protonets": lambda n: protonets.train(body, numpy.random.default_rng(1), n, sample,
+                                               META_BATCH, TRAIN_SHOTS)}
+    times = {m: [] for m in runs}
+    for _ in range(repeats):
+        for method, train in runs.items():
+            start = time.perf_counter()
+            train(args.speed_iterations)
+            times[method].append((time.perf_counter() - start) / args.speed_iterations)
+    speed = {}
+    for method, train in runs.items():
+        tracemalloc.start()
+        train(1)
+        speed[method] = (META_BATCH / statistics.median(times[method]),
+                         tracemalloc.get_traced_memory()[1] / 1e6)
+        tracemalloc.stop()
+    return speed
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def report_json(results, permuted, speed, config, data, args):
+    """Everything needed to read or redo the numbers."""
+    return dict(
+        papers=["Finn, Abbeel & Levine 2017, arXiv:1703.03400 (MAML)",
+                "Snell, Swersky & Zemel 2017, arXiv:1703.05175 (Prototypical Networks)"],
+        data=dict(source=f"Omniglot at {args.omniglot}" if args.omniglot else
+                  f"glyphs.py, seed {args.seed}", classes=int(len(data.images)),
+                  background_classes=int(len(data.background)),
+                  evaluation_classes=int(len(data.evaluation)),
+                  instances=int(data.images.shape[1])),
+        training=config,
+        evaluation=dict(n_way=N_WAY, shots=list(EVAL_SHOTS), queries_per_class=EVAL_QUERIES,
+                        episodes=args.eval_episodes, alpha=ALPHA, steps=EVAL_STEPS,
+                        interval="95%: mean ± 1.96·std/√episodes"),
+        methods={m: LABELS[m] for m in METHODS},
+        results=[row for shots in EVAL_SHOTS for m in METHODS for row in
+                 cli.evaluation_rows(results[shots][m], method=m, shots=shots)],
+        label_permutation=dict(zip(("accuracy", "accuracy_permuted", "mean_abs_change"),
+                                   permuted), shots=1, steps=1, episodes=500),
+        speed=None if speed is None else {
+            m: dict(episodes_per_second=s, peak_mb_per_iteration=mb)
+            for m, (s, mb) in speed.items()})
+
+
+def table(report):
+    """5-way accuracy ± 95% interval per method, K = 1 and 5, after 0 / 1 / 10 steps."""
+    rows = {(r["method"], r["shots"], r["steps"]): r for r in report["results"]}
+    lines = [f"trained: {describe(report['training'])}",
+             f"evaluated: {report['evaluation']['episodes']:,} held-out {N_WAY}-way episodes of "
+             f"{report['data']['evaluation_classes']} evaluation classes, "
+             f"{EVAL_QUERIES} queries per class; accuracy ± 95% interval",
+             f"{'':26}" + "".join(f"{f'{k}-shot, {s} step' + 's' * (s != 1):>18}"
+                                  for k in EVAL_SHOTS for s in (0, 1))]
+    for m in METHODS:
+        cells = [rows[m, k, s] for k in EVAL_SHOTS for s in (0, 1)]
+        lines.append(f"{LABELS[m]:<26}" + "".join(
+            f"{100 * c['mse']:>10.1f} ± {100 * c['ci95']:4.1f}%" for c in cells))
+    p = report["label_permutation"]
+    lines.append(f"MAML, labels permuted (1-shot, 1 step): {100 * p['accuracy']:.1f}% -> "
+                 f"{100 * p['accuracy_permuted']:.1f}%, episodes change by "
+                 f"{100 * p['mean_abs_change']:.1f} points on average (ProtoNets: 0 by design)")
+    return "\n".join(lines)
+
+
+def describe(config):
+    return (f"{config['iterations']:,} iterations of {config['meta_batch']} {N_WAY}-way "
+            f"{config['shots']}-shot episodes, α = {config['alpha']:g}, seed {config['seed']}")
+
+
+def curves_figure(results, args):
+    """Accuracy against test-time gradient steps; ProtoNets and 1-NN, which take none, flat."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(EVAL_SHOTS), figsize=(12, 4.3), sharey=True)
+    steps = numpy.arange(EVAL_STEPS + 1)
+    for ax, shots in zip(axes, EVAL_SHOTS):
+        for i, m in enumerate(METHODS):
+            r = results[shots][m]
+            style = dict(ls="--", marker=None) if m in ("protonets", "nearest") else dict(
+                ls="-", marker="o", ms=3)
+            ax.plot(steps, 100 * r.mse, color=f"C{i}", label=LABELS[m], **style)
+            ax.fill_between(steps, 100 * (r.mse - r.ci95), 100 * (r.mse + r.ci95),
+                            color=f"C{i}", alpha=0.15, lw=0)
+        ax.set_title(f"{N_WAY}-way {shots}-shot, held-out scripts")
+        ax.set_xlabel(f"gradient steps at test time (α = {ALPHA:g})")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"query accuracy, % ({args.eval_episodes:,} episodes, 95% band)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.83, 1))
+    return fig
+
+
+def episode_figure(trained, data, args):
+    """One held-out 5-way 1-shot episode: the support images, then queries with each method's
+    prediction, green if right, red if wrong."""
+    episode = held_out(data, 1, args, 1)
+    x_s, y_s, x_q, y_q = (a[0] for a in episode[:4])
+    queries = numpy.arange(0, len(x_q), EVAL_QUERIES // 2)[:8]
+    predictions = {
+        "maml": maml.adapt(trained["maml"][0], x_s, y_s, ALPHA, loss_fn=maml.cross_entropy),
+        "fomaml": maml.adapt(trained["fomaml"][0], x_s, y_s, ALPHA, loss_fn=maml.cross_entropy),
+        "pretrained": maml.adapt(fresh_head(trained["pretrained"][0]), x_s, y_s, ALPHA,
+                                 loss_fn=maml.cross_entropy)}
+    guess = {m: numpy.argmax(maml.mlp(p, x_q[queries]), axis=-1) for m, p in predictions.items()}
+    guess["protonets"] = numpy.argmax(protonets.logits(
+        trained["protonets"][0], *(a[:1] for a in episode[:3]))[0], axis=-1)[queries]
+    nearest = numpy.argmin(((x_q[queries, None] - x_s[None]) ** 2).sum(-1), axis=1)
+    guess["nearest"] = y_s.argmax(-1)[nearest]
+    return figures.episode(x_s, y_s.argmax(-1), x_q[queries], y_q[queries].argmax(-1),
+                           {LABELS[m]: guess[m] for m in METHODS})
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+def config_of(args):
+    return dict(iterations=args.iterations, meta_batch=META_BATCH, n_way=N_WAY,
+                shots=TRAIN_SHOTS, queries=QUERIES, alpha=ALPHA, meta_lr=1e-3, seed=args.seed,
+                body=list(BODY), data=f"omniglot:{args.omniglot}" if args.omniglot else
+                "glyphs")
+
+
+def checkpoint_bytes(method, params, losses, config):
+    history, block = cli.block_means(losses)
+    return checkpoints.encode_models({None: params}, dict(
+        method=method, training=config, losses=history, loss_block=block))
+
+
+def load_all(folder):
+    """{method: (params, losses)} from FOLDER/<method>.npz and their shared configuration."""
+    trained, config = {}, None
+    for method in METHODS[:-1]:
+        path = os.path.join(folder, f"{method}.npz")
+        try:
+            params, metadata = checkpoints.load_params(path)
+            if metadata.get("method") != method or not isinstance(metadata.get("training"),
+                                                                   dict):
+                raise ValueError(f"not a checkpoint of {method!r}")
+            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
+            if sizes[:len(BODY)] != list(BODY):
+                raise ValueError(f"its network has layers {sizes}, expected the body {BODY}")
+            losses = checkpoints.expect(metadata.get("losses", []), "numbers", "losses")
+        except FileNotFoundError:
+            raise cli.UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
+        except ValueError as e:
+            raise cli.UsageError(f"--load {path!r}: {e}") from None
+        if config not in (None, metadata["training"]):
+            raise cli.UsageError(f"--load {path!r} was trained otherwise than the others")
+        config = metadata["training"]
+        trained[method] = (params, losses)
+    return trained, config
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+def parse_args(argv):
+    """Parse and check the command line, paths included; raises cli.UsageError."""
+    p = cli.OneLineParser(description="Few-shot classification: MAML and Prototypical Networks "
+                          "on one protocol, on glyphs made from matplotlib's fonts (or Omniglot).",
+                          formatter_class=cli.HelpFormatter, allow_abbrev=False)
+    p.add_argument("--iterations", type=cli.ITERATIONS, default=1000,
+                   help="training iterations per method, 1 to 10,000,000")
+    p.add_argument("--eval-episodes", type=cli.EVAL_TASKS, default=1000,
+                   help="held-out episodes for each K (1 and 5 shots), 2 to 100,000")
+    p.add_argument("--seed", type=cli.SEED, default=0,
+                   help="seed of the glyphs, the weights and the episodes")
+    p.add_argument("--omniglot", metavar="FOLDER",
+                   help="use Omniglot instead of the glyphs: a folder holding images_background "
+                        "and images_evaluation (folders or the official zips)")
+    p.add_argument("--speed-iterations", type=cli.whole(0, 1000), default=5,
+                   help="iterations per speed measurement, up to 1,000; 0 skips it")
+    p.add_argument("--out", default="figures/fewshot", help="folder for the results and figures")
+    p.add_argument("--save", metavar="FOLDER", help="save each method's checkpoint there")
+    p.add_argument("--force", action="store_true", help="let --save replace checkpoints")
+    p.add_argument("--load", metavar="FOLDER",
+                   help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = cli.parse(p, argv)
+    if not args.out:
+        raise cli.UsageError("--out must name a folder, got ''")
+    if args.load is not None and (args.save is not None or
+                                  "--iterations" in (sys.argv if argv is None else argv)):
+        raise cli.UsageError("--load evaluates saved checkpoints: drop --save and --iterations")
+    if args.force and args.save is None:
+        raise cli.UsageError("--force only lets --save replace checkpoints; no --save given")
+    if args.omniglot is not None and not os.path.isdir(args.omniglot):
+        raise cli.UsageError(f"--omniglot {args.omniglot!r}: no such folder")
+    outputs = {os.path.abspath(args.out): list(OUTPUTS)}
+    flags = {os.path.abspath(args.out): f"--out {args.out!r}"}
+    if args.save is not None:
+        if not args.save:
+            raise cli.UsageError("--save must name a folder, got ''")
+        outputs.setdefault(os.path.abspath(args.save), []).extend(
+            f"{m}.npz" for m in METHODS[:-1])
+        flags.setdefault(os.path.abspath(args.save), f"--save {args.save!r}")
+    cli.check_outputs(outputs, replaceable(args), flags)
+    if args.load is not None and not os.path.isdir(args.load):
+        raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
+    return args
+
+
+def replaceable(args):
+    """The folders whose files this run may replace: --out's, and --save's with --force."""
+    return {os.path.abspath(args.out)} | (
+        {os.path.abspath(args.save)} if args.save and args.force else set())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
