@@ -19,7 +19,8 @@ WORKDIR /work
 COPY requirements.txt requirements-notebook.txt ./
 RUN pip install --no-cache-dir -r requirements.txt -r requirements-notebook.txt
 
-COPY maml.py tasks.py checks.py files.py demo_sinusoid.py walkthrough.ipynb ./
+COPY maml.py tasks.py checks.py files.py checkpoints.py cli.py figures.py demo_sinusoid.py \
+     walkthrough.ipynb ./
 COPY checkpoints/ ./checkpoints/
 RUN mkdir -p /work/figures && chown -R learner:learner /work
 

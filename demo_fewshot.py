@@ -4,7 +4,7 @@ made on the spot from matplotlib's fonts (glyphs.py), or on Omniglot if you have
     .venv/bin/python demo_fewshot.py                       # 1,000 iterations: a few minutes
     .venv/bin/python demo_fewshot.py --load checkpoints/fewshot --out docs/fewshot
                                                            # the committed results, no training
-    .venv/bin/python demo_fewshot.py --iterations 12000 --save checkpoints/fewshot --force --out docs/fewshot
+    .venv/bin/python demo_fewshot.py --iterations 5000 --save checkpoints/fewshot --force --out docs/fewshot
                                                            # how those were made
 
 One protocol for every method: the same network body (784-128-64-64), the same stream of
@@ -52,7 +52,7 @@ BODY = (784, 128, 64, 64)
 N_WAY, TRAIN_SHOTS, QUERIES, META_BATCH = 5, 1, 5, 16
 ALPHA = 0.4               # the MAML paper's inner step size for 5-way Omniglot
 EVAL_SHOTS = (1, 5)
-EVAL_QUERIES = 10         # per class, in held-out episodes
+EVAL_QUERIES = 5          # per class, in held-out episodes
 EVAL_STEPS = 10
 METHODS = ("maml", "fomaml", "protonets", "pretrained", "nearest")
 LABELS = {"maml": "MAML (exact)", "fomaml": "first-order MAML", "protonets": "ProtoNets",
@@ -193,10 +193,11 @@ def evaluate_all(trained, data, shots, args):
     return {m: results[m] for m in METHODS}
 
 
-def label_permutation(params, data, args, n_episodes=500):
+def label_permutation(params, data, args):
     """MAML's output layer is tied to label order; ProtoNets' prototypes are not. Score MAML
     (one inner step, K = 1) on held-out episodes and on the same episodes with their labels
     permuted: (mean accuracy as given, as permuted, mean |change| per episode)."""
+    n_episodes = min(200, args.eval_episodes)
     episodes = held_out(data, 1, args, n_episodes)
     rng = numpy.random.default_rng([args.seed, 7])
     order = numpy.argsort(rng.random((n_episodes, N_WAY)), axis=1)[:, None, :]
@@ -257,7 +258,8 @@ def report_json(results, permuted, speed, config, data, args):
         results=[row for shots in EVAL_SHOTS for m in METHODS for row in
                  cli.evaluation_rows(results[shots][m], method=m, shots=shots)],
         label_permutation=dict(zip(("accuracy", "accuracy_permuted", "mean_abs_change"),
-                                   permuted), shots=1, steps=1, episodes=500),
+                                   permuted), shots=1, steps=1,
+                               episodes=min(200, args.eval_episodes)),
         speed=None if speed is None else {
             m: dict(episodes_per_second=s, peak_mb_per_iteration=mb)
             for m, (s, mb) in speed.items()})
@@ -280,6 +282,28 @@ def table(report):
     lines.append(f"MAML, labels permuted (1-shot, 1 step): {100 * p['accuracy']:.1f}% -> "
                  f"{100 * p['accuracy_permuted']:.1f}%, episodes change by "
                  f"{100 * p['mean_abs_change']:.1f} points on average (ProtoNets: 0 by design)")
+    return "\n".join(lines)
+
+
+def markdown_table(report):
+    """The table of docs/fewshot.md, made from fewshot.json (test_readme.py checks they agree):
+    accuracy ± 95% interval, 5-way 1- and 5-shot, after one step and after ten for the methods
+    that take gradient steps, and each method's meta-training speed."""
+    rows = {(r["method"], r["shots"], r["steps"]): r for r in report["results"]}
+    speed = report.get("speed") or {}
+    lines = ["| method | 1-shot | 1-shot, 10 steps | 5-shot | 5-shot, 10 steps "
+             "| training episodes/s |", "|---|---|---|---|---|---:|"]
+    for m in METHODS:
+        takes_steps = m not in ("protonets", "nearest")
+        cells = []
+        for k in EVAL_SHOTS:
+            for s in (1, EVAL_STEPS):
+                r = rows[m, k, s]
+                cells.append(f"{100 * r['mse']:.1f} ± {100 * r['ci95']:.1f}%"
+                             if takes_steps or s == 1 else "(no steps)")
+        rate = speed.get(m, {}).get("episodes_per_second")
+        cells.append(f"{rate:.0f}" if rate else "—")
+        lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -306,13 +306,13 @@ the sine waves, the accuracy where evaluate was given score_fn=accuracy.)
 
 mse, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
     95% interval 1.96·std/√n, median); NaN if every task diverged.
-diverged: how many tasks diverged (a loss that is not finite, or has grown a million times
+diverged: how many tasks diverged (a loss that is not finite, or has grown a thousand times
     past its value before any step).
-plain_mean: the mean over all tasks, inf where any diverged.
+plain_mean: the mean over all tasks (inf where a task's loss overflowed).
 per_task: (max_steps + 1, T), the loss (or score) of every task (inf where it overflowed).
 per_task_loss: (max_steps + 1, T), the loss of every task, which divergence is judged by."""
 
-DIVERGED = 1e6   # a task whose loss grows this many times past its start has diverged
+DIVERGED = 1e3   # a task whose loss grows this many times past its start has diverged
 
 
 def summarise(per_task_loss, per_task_score=None):

@@ -72,10 +72,9 @@ def test_unit_normal_init_makes_fine_tuning_diverge():
     diverges on sinusoid tasks, while the paper's std-0.01 init stays finite."""
     held_out = tasks.sample_batch(50, 10, 50, numpy.random.default_rng(3))
     small = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0), std=0.01)
-    assert numpy.isfinite(maml.evaluate(small, *held_out[:4], alpha=0.01).mse).all()
+    assert maml.evaluate(small, *held_out[:4], alpha=0.01).diverged.sum() == 0
     unit = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0), std=1.0)
-    with pytest.raises(FloatingPointError, match="diverged"):
-        maml.evaluate(unit, *held_out[:4], alpha=0.01, max_steps=10)
+    assert maml.evaluate(unit, *held_out[:4], alpha=0.01, max_steps=10).diverged[-1] > 0
 
 
 def test_article_links_point_at_what_they_name():

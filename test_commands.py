@@ -49,6 +49,9 @@ RUN = {
         (".venv/bin/python demo_sinusoid.py --paper --save {tmp}/my_run.npz --out {tmp}/my_figures"
          + SHORT, 0),
     ".venv/bin/python demo_sinusoid.py --help": (".venv/bin/python demo_sinusoid.py --help", 0),
+    ".venv/bin/python demo_sinusoid.py --load checkpoints/sinusoid.npz --eval-tasks 10000 "
+    "--out my_10000": (".venv/bin/python demo_sinusoid.py --load checkpoints/sinusoid.npz "
+                       "--eval-tasks 40 --quiet --out {tmp}/my_10000", 0),
     ".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --out docs/best":
         (".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --eval-tasks 4 --quiet "
          "--out {tmp}/best", 0),

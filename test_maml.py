@@ -321,6 +321,7 @@ def test_evaluate_summarises_the_tasks_that_stayed_finite():
     per_task = numpy.array([[1.0, 2.0, 3.0, 4.0], [0.5, numpy.nan, 1.5, 1e9]])
     e = maml.summarise(per_task)
     assert e.diverged.tolist() == [0, 2]            # NaN, and 1e9 = 2.5e8 times its start
+    assert maml.summarise(numpy.array([[1.0, 2.0], [999.0, 2001.0]])).diverged[1] == 1
     assert e.mse.tolist() == [2.5, 1.0] and e.median.tolist() == [2.5, 1.0]
     assert e.plain_mean[1] == numpy.inf
 

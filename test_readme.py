@@ -91,3 +91,22 @@ def test_best_configuration_row_is_docs_best():
            if "`checkpoints/best.npz`) |" in line]
     assert len(row) == 1 and f"**{cells[0]}** | {cells[1]} | {cells[2]} |" in row[0], row
     assert (report["training"]["meta_batch"], report["training"]["iterations"]) == (100, 70000)
+
+
+def test_ten_thousand_task_table_is_results_10000_json():
+    """docs/results.md's 10,000-task table: every cell is what docs/results-10000.json holds."""
+    import cli
+    with open(os.path.join(HERE, "docs", "results-10000.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["evaluation"]["held_out_tasks"] == 10000
+    rows = {(r["model"], r["k"], r["steps"]): r for r in report["results"]}
+    found = re.findall(r"^\| (\d+) \| (MAML|pretrained) \| (\d+) \| [^|]+ \| ([^|]+) \| ([^|]+) "
+                       r"\| (\d+) \| ([^|]+) \|$", readme(os.path.join("docs", "results.md")),
+                       flags=re.M)
+    assert len(found) == 18
+    for k, model, steps, cell, median, diverged, plain in found:
+        r = rows[model.lower(), int(k), int(steps)]
+        assert cell.strip() == cli.mean_and_interval(r["mse"], r["ci95"])
+        assert float(median) == pytest.approx(r["median"], rel=5e-3)
+        assert int(diverged) == r["diverged"]
+        assert plain.strip() == ("inf" if r["plain_mean"] is None else f"{r['plain_mean']:.3g}")
