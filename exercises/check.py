@@ -292,8 +292,8 @@ def batch(rng, n_tasks, k, k_query=None):
 
 
 def alpha_gone(alpha, fixed):
-    """The 'α is not passed on' candidates worth testing: only values far from α itself."""
-    return [a for a in fixed if abs(a - alpha) > 0.2 * alpha]
+    """The 'α is not passed on' candidates: fixed step sizes other than α itself."""
+    return [a for a in fixed if a != alpha]
 
 
 # --- one exercise each: (calls to make, checks on their answers) -----------------------------------
@@ -366,9 +366,10 @@ def exercise_2(rng):
             want = reference_update(params, x, y, alpha)
             g = grad(lambda p: anp.mean((maml.mlp(p, x) - y) ** 2))(params)
             if alpha == 0:
-                compare(got, want, [(step(params, g, a), f"with α = 0, θ' should be θ, but "
-                                     f"yours took a step of α = {a}: does your code treat 0 as "
-                                     "'no α given' (`alpha or ...`)?") for a in (0.01, 0.1)],
+                compare(got, want, [(step(params, g, a), f"with α = 0, θ' should be θ (no step), "
+                                     f"but yours took a step of α = {a}: is α passed on, and "
+                                     "is 0 taken as a step size (not as 'no α given', as "
+                                     "`alpha or ...` does)?") for a in (0.01, 0.1, 0.05)],
                         "α = 0", "inner_update's result")
                 return
             rmse = grad(lambda p: anp.sqrt(anp.mean((maml.mlp(p, x) - y) ** 2)))(params)
@@ -737,7 +738,8 @@ def exercise_6(rng):
     names = ("params", "alphas", "x_support", "y_support", "x_query", "y_query")
     calls = [call(params, same, *first[:4], names=names), call(params, alphas, *data, names=names),
              call(0, params, alphas, *data, kind="grad_of_answer", names=("argnum",) + names),
-             call(1, params, alphas, *data, kind="grad_of_answer", names=("argnum",) + names)]
+             call(1, params, alphas, *data, kind="grad_of_answer", names=("argnum",) + names),
+             call(params, same, *data, names=names)]  # equal α's on the same tasks as alphas
     xs, ys, xq, yq = data
 
     def loss_candidates(a, data):
@@ -766,8 +768,9 @@ def exercise_6(rng):
         try:
             compare_number(got, want, mistakes, f"T = {T}, a different α per weight", "your loss")
         except Failed as e:
-            if "is wrong" in str(e) and close(float(numpy.ravel(answer(results[0]))[0]),
-                                              loss_candidates(same, first[:4])[0], tolerance(got)):
+            equal = answer(results[4])
+            if "is wrong" in str(e) and numpy.size(equal) == 1 and close(
+                    float(numpy.ravel(equal)[0]), meta_sgd(params, same, *data), tolerance(got)):
                 raise Failed("with a different α per weight your loss is wrong (with equal α's "
                              "it is right): α must multiply the gradient elementwise (α ⊙ ∇L), "
                              "one step size per weight") from None
