@@ -27,7 +27,7 @@ def count(name, value, low=1, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
             high is not None and value > high):
         bound = f">= {low}" if high is None else f"from {low} to {high:,}"
-        raise ValueError(f"{name} must be a whole number {bound}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number {bound}, got {_short(value)}")
     return int(value)
 
 
@@ -39,11 +39,10 @@ def number(name, value, low=0.0, strict=False):
         value = value[()]
     if isinstance(value, bool) or isinstance(value, numpy.bool_) or not isinstance(
             value, (numbers.Integral, float, numpy.floating)):
-        raise ValueError(f"{name} must be a real number, got {value!r} "
-                         f"({type(value).__name__})")
+        raise ValueError(f"{name} must be a real number, got {_describe(value)}")
     if not numpy.isfinite(value) or value < low or (strict and value == low):
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, "
-                         f"got {value!r}")
+                         f"got {_short(value)}")
     return float(value)
 
 
@@ -128,12 +127,17 @@ def data(sizes, **arrays):
                              f"{arrays[y_name].shape}: expected the same tasks and points")
 
 
+def _short(value):
+    """repr(value) on one line, at most 60 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _describe(value):
     """A short description of a bad value: its type, and its shape and dtype if it has them."""
     if isinstance(value, numpy.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+    return f"{type(value).__name__} {_short(value)}"
 
 
 def layer_sizes(value):
@@ -146,6 +150,15 @@ def layer_sizes(value):
     if weights > MAX_ELEMENTS:
         raise ValueError(f"layer_sizes {tuple(value)} make {weights:,} weights, more than the "
                          f"limit of {MAX_ELEMENTS:,}")
+
+
+def interval(name, value):
+    """A pair (low, high) of finite real numbers with low < high and a finite width."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high), got {_describe(value)}")
+    low, high = (number(f"{name}[{i}]", v, low=-numpy.inf) for i, v in enumerate(value))
+    if not (low < high and numpy.isfinite(high - low)):
+        raise ValueError(f"{name} must have low < high and a finite width, got {tuple(value)}")
 
 
 def function(name, value):
@@ -169,6 +182,11 @@ RULES = {
     "meta_batch": lambda v: count("meta_batch", v, high=MAX_ELEMENTS),
     "k": lambda v: count("k", v, high=MAX_ELEMENTS),
     "n_tasks": lambda v: count("n_tasks", v, high=MAX_ELEMENTS),
+    "k_support": lambda v: count("k_support", v, high=MAX_ELEMENTS),
+    "k_query": lambda v: count("k_query", v, high=MAX_ELEMENTS),
+    "amplitude_range": lambda v: interval("amplitude_range", v),
+    "phase_range": lambda v: interval("phase_range", v),
+    "x_range": lambda v: interval("x_range", v),
     "lr": lambda v: number("lr", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
     "std": lambda v: number("std", v, strict=True),
@@ -189,6 +207,11 @@ def arguments(name, given):
     for key, value in given.items():
         if key in RULES:
             RULES[key](value)
+    if name == "sample_batch":
+        points = given["n_tasks"] * (given["k_support"] + given["k_query"])
+        if points > MAX_ELEMENTS:
+            raise ValueError(f"n_tasks * (k_support + k_query) = {points:,} points is more "
+                             f"than the limit of {MAX_ELEMENTS:,}")
     if "params" in given:
         sizes, n_tasks = params(given["params"], per_task=name in PER_TASK)
         arrays = {key: given[key] for key in DATA if key in given}

@@ -91,6 +91,13 @@ def parse(parser, argv):
     return parser.parse_args(sys.argv[1:] if argv is None else list(argv))
 
 
+def typed(argv):
+    """The flags typed on the command line (sys.argv when argv is None), without values:
+    '--iterations=5' counts as '--iterations'."""
+    return {a.split("=", 1)[0] for a in (sys.argv[1:] if argv is None else argv)
+            if str(a).startswith("--")}
+
+
 # --- paths: everything that can be found before training is found before training -----------------
 
 def check_outputs(sets, replaceable=(), flags=None):
@@ -117,6 +124,36 @@ def check_outputs(sets, replaceable=(), flags=None):
         files.check_writable(sets)   # the same file named twice across folders
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def check_out_and_save(args, out_names, save_names=None):
+    """Check --out, --save and --force before any work: --out a folder for out_names; --save a
+    folder for save_names, or (save_names None) one .npz file. Returns the folders whose files
+    this run may replace: --out's, and --save's with --force."""
+    if not args.out:
+        raise UsageError("--out must name a folder, got ''")
+    if args.force and not args.save:
+        raise UsageError("--force only lets --save replace files; no --save given")
+    out = os.path.abspath(args.out)
+    outputs, flags, replaceable = {out: list(out_names)}, {out: f"--out {args.out!r}"}, {out}
+    if args.save is not None:
+        if save_names is not None and args.save:
+            folder, names = os.path.abspath(args.save), list(save_names)
+        elif not args.save.endswith(".npz") or os.path.isdir(args.save):
+            raise UsageError(f"--save must name a {'folder' if save_names else '.npz file'}, "
+                             f"got {args.save!r}")
+        else:
+            folder, name = os.path.split(os.path.abspath(args.save))
+            if not os.path.isdir(folder):
+                raise UsageError(f"--save {args.save!r}: the folder {folder!r} does not exist")
+            if folder == out and name in out_names:
+                raise UsageError(f"--save {args.save!r} would overwrite one of the outputs")
+            names = [name]
+        outputs.setdefault(folder, []).extend(names)
+        flags.setdefault(folder, f"--save {args.save!r}")
+        replaceable |= {folder} if args.force else set()
+    check_outputs(outputs, replaceable, flags)
+    return replaceable
 
 
 def commit(sets, replaceable):

@@ -92,7 +92,7 @@ def run(args, state):
         sets.setdefault(os.path.abspath(args.save), {}).update(
             {f"{m}.npz": checkpoint_bytes(m, params, losses, config)
              for m, (params, losses) in trained.items()})
-    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
     state["written"] = True
     print(table(report))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
@@ -420,33 +420,16 @@ def parse_args(argv):
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = cli.parse(p, argv)
-    if not args.out:
-        raise cli.UsageError("--out must name a folder, got ''")
     if args.load is not None and (args.save is not None or
-                                  "--iterations" in (sys.argv if argv is None else argv)):
+                                  "--iterations" in cli.typed(argv)):
         raise cli.UsageError("--load evaluates saved checkpoints: drop --save and --iterations")
-    if args.force and args.save is None:
-        raise cli.UsageError("--force only lets --save replace checkpoints; no --save given")
     if args.omniglot is not None and not os.path.isdir(args.omniglot):
         raise cli.UsageError(f"--omniglot {args.omniglot!r}: no such folder")
-    outputs = {os.path.abspath(args.out): list(OUTPUTS)}
-    flags = {os.path.abspath(args.out): f"--out {args.out!r}"}
-    if args.save is not None:
-        if not args.save:
-            raise cli.UsageError("--save must name a folder, got ''")
-        outputs.setdefault(os.path.abspath(args.save), []).extend(
-            f"{m}.npz" for m in METHODS[:-1])
-        flags.setdefault(os.path.abspath(args.save), f"--save {args.save!r}")
-    cli.check_outputs(outputs, replaceable(args), flags)
+    args.replaceable = cli.check_out_and_save(args, OUTPUTS,
+                                              [f"{m}.npz" for m in METHODS[:-1]])
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
     return args
-
-
-def replaceable(args):
-    """The folders whose files this run may replace: --out's, and --save's with --force."""
-    return {os.path.abspath(args.out)} | (
-        {os.path.abspath(args.save)} if args.save and args.force else set())
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def run(args, state):
     if args.save:
         folder, name = os.path.split(os.path.abspath(args.save))
         sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
-    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
     state["written"] = True
     print(table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
@@ -330,34 +330,11 @@ def parse_args(argv):
                                  f"models without training: drop {flag} or --load")
         if not args.load:
             raise cli.UsageError("--load must name a checkpoint file, got ''")
-    if args.force and not args.save:
-        raise cli.UsageError("--force only lets --save replace a checkpoint; no --save given")
-    if not args.out:
-        raise cli.UsageError("--out must name a folder, got ''")
-    outputs = {os.path.abspath(args.out): list(OUTPUTS)}
-    if args.save is not None:
-        if not args.save.endswith(".npz") or os.path.isdir(args.save):
-            raise cli.UsageError(f"--save must name a .npz file, got {args.save!r}")
-        folder, name = os.path.split(os.path.abspath(args.save))
-        if not os.path.isdir(folder):
-            raise cli.UsageError(f"--save {args.save!r}: the folder {folder!r} does not exist")
-        if os.path.abspath(args.out) == folder and name in OUTPUTS:
-            raise cli.UsageError(f"--save {args.save!r} would overwrite one of the figures")
-        outputs.setdefault(folder, []).append(name)
-    flags = {os.path.abspath(args.out): f"--out {args.out!r}"}
-    if args.save:
-        flags.setdefault(os.path.dirname(os.path.abspath(args.save)), f"--save {args.save!r}")
-    cli.check_outputs(outputs, replaceable(args), flags)
+    args.replaceable = cli.check_out_and_save(args, OUTPUTS)
     if args.load is None:
         cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
                        args.inner_steps, args.iterations)
     return args
-
-
-def replaceable(args):
-    """The folders whose files this run may replace: --out's, and --save's with --force."""
-    return {os.path.abspath(args.out)} | (
-        {os.path.dirname(os.path.abspath(args.save))} if args.save and args.force else set())
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def run(args, state):
         sets.setdefault(os.path.abspath(args.save), {}).update(
             {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
              for m, (params, losses) in trained.items()})
-    cli.commit(sets, replaceable(args))   # holds Ctrl-C back itself while it switches the files
+    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
     state["written"] = True
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
@@ -264,31 +264,15 @@ def parse_args(argv):
     if len(set(args.methods)) != len(args.methods):
         twice = next(m for m in args.methods if args.methods.count(m) > 1)
         raise cli.UsageError(f"--methods names {twice!r} twice")
-    if not args.out:
-        raise cli.UsageError("--out must name a folder, got ''")
     if args.load is not None and (args.save is not None or args.paper or
-                                  "--iterations" in (argv or sys.argv)):
+                                  "--iterations" in cli.typed(argv)):
         raise cli.UsageError("--load evaluates saved checkpoints: drop --save, --paper and "
                              "--iterations")
-    if args.force and args.save is None:
-        raise cli.UsageError("--force only lets --save replace checkpoints; no --save given")
-    outputs = {os.path.abspath(args.out): ["variants.json", "variants.png"]}
-    if args.save is not None:
-        if not args.save:
-            raise cli.UsageError("--save must name a folder, got ''")
-        outputs.setdefault(os.path.abspath(args.save), []).extend(
-            f"{m}.npz" for m in args.methods)
-    cli.check_outputs(outputs, replaceable(args), {os.path.abspath(args.out): f"--out {args.out!r}",
-                      **({os.path.abspath(args.save): f"--save {args.save!r}"} if args.save else {})})
+    args.replaceable = cli.check_out_and_save(args, ["variants.json", "variants.png"],
+                                              [f"{m}.npz" for m in args.methods])
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
     return args
-
-
-def replaceable(args):
-    """The folders whose files this run may replace: --out's, and --save's with --force."""
-    return {os.path.abspath(args.out)} | (
-        {os.path.abspath(args.save)} if args.save and args.force else set())
 
 
 if __name__ == "__main__":

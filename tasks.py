@@ -15,7 +15,7 @@ from collections import namedtuple
 
 import numpy as np
 
-import checks
+from checks import checked
 
 AMPLITUDE_RANGE = (0.1, 5.0)
 PHASE_RANGE = (0.0, np.pi)
@@ -37,6 +37,7 @@ def sinusoid(x, amplitude, phase):
     return amplitude * np.sin(x - phase)
 
 
+@checked
 def sample_batch(n_tasks, k_support, k_query, rng,
                  amplitude_range=AMPLITUDE_RANGE, phase_range=PHASE_RANGE, x_range=X_RANGE):
     """Draw `n_tasks` sine waves and, for each, `k_support` + `k_query` points.
@@ -45,18 +46,6 @@ def sample_batch(n_tasks, k_support, k_query, rng,
     Returns a Batch (shapes in its docstring). The waves are drawn first, so two calls
     with the same seed and `n_tasks` give the same waves whatever K is.
     """
-    for name, value in [("n_tasks", n_tasks), ("k_support", k_support), ("k_query", k_query)]:
-        checks.count(name, value, high=checks.MAX_ELEMENTS)
-    if n_tasks * (k_support + k_query) > checks.MAX_ELEMENTS:
-        raise ValueError(f"n_tasks * (k_support + k_query) = {n_tasks * (k_support + k_query):,} "
-                         f"points is more than the limit of {checks.MAX_ELEMENTS:,}")
-    checks.rng(rng)
-    for name, bounds in [("amplitude_range", amplitude_range), ("phase_range", phase_range),
-                         ("x_range", x_range)]:
-        low, high = (checks.number(f"{name}[{i}]", v, low=-np.inf) for i, v in
-                     enumerate(bounds)) if len(bounds) == 2 else (None, None)
-        if low is None or not low < high:
-            raise ValueError(f"{name} must be finite (low, high) with low < high, got {bounds!r}")
     amplitude = rng.uniform(*amplitude_range, size=n_tasks)
     phase = rng.uniform(*phase_range, size=n_tasks)
     x_support = rng.uniform(*x_range, size=(n_tasks, k_support, 1))

@@ -331,3 +331,29 @@ def test_the_good_checkpoint_of_those_tests_loads(tmp_path):
 
 
 # files.commit, recover and the reading of checkpoints themselves: test_files.py
+
+
+@pytest.mark.parametrize("delay", [0.12, 0.3])
+def test_ctrl_c_while_the_libraries_load_is_one_line_and_exit_130(tmp_path, delay):
+    """A Ctrl-C during `import numpy` (the first ~0.3 s) is the same one line as later."""
+    process = subprocess.Popen([sys.executable, "demo_sinusoid.py", "--out", str(tmp_path / "o")],
+                               cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["demo_sinusoid.py: interrupted; no file was changed"], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_sinusoid_demo_loads_a_variants_checkpoint(tmp_path, capsys):
+    """checkpoints/variants/maml-1.npz holds one model (the MAML of checkpoints/sinusoid.npz):
+    the demo evaluates it under its method's name, and never prints a Python None."""
+    assert demo_sinusoid.main(["--load", os.path.join(HERE, "checkpoints", "variants",
+                                                      "maml-1.npz"),
+                               "--eval-tasks", "4", "--quiet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr()
+    assert "None" not in printed.out + printed.err and "maml-1 K=5" in printed.out
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert {r["model"] for r in report["results"]} == {"maml-1"}
+    assert report["training"]["layers"] == [1, 40, 40, 1]

@@ -149,7 +149,7 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "maml-2"], "unknown method 'maml-2'"),
-    (["--iterations", "0"], "--iterations: must be from 1"),
+    (["--iterations", "0"], "--iterations must be from 1"),
     (["--load", "{tmp}/none"], "no such folder of checkpoints"),
     (["--methods", "anil,anil"], "names 'anil' twice"),
     (["--force"], "no --save given"),
