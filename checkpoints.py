@@ -336,3 +336,43 @@ def _write(path, data):
     """Replace the file at `path` by `data`, atomically (files.commit of one file)."""
     folder, name = os.path.split(os.path.abspath(path))
     files.commit(folder, {name: data})
+
+
+# --- the demos' files ---------------------------------------------------------------------------
+
+CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="number",
+                    inner_steps="count", first_order="flag", meta_lr="number", seed="count")
+
+
+def load_trained(path):
+    """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
+    config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
+    inner_steps, losses, loss_block) wrote -> ({model: (params, losses, block)}, config), with
+    config['layers'] the network's layer sizes. Raises FileNotFoundError, or a ValueError of one
+    line for anything else."""
+    saved, metadata = load_models(path)
+    if sorted(saved, key=str) not in (["maml", "pretrained"], [None]):
+        raise ValueError(f"it holds the models {_listed(saved)}; expected 'maml' and "
+                         "'pretrained' (demo_sinusoid.py --save) or one model "
+                         "(demo_variants.py --save)")
+    if None in saved:  # one model, from demo_variants.py: its method names it
+        method = metadata.get("method")
+        if not (isinstance(method, str) and 0 < len(method) <= 40 and method.isprintable()):
+            raise ValueError("it holds one model but no method name (metadata 'method')")
+        saved = {method: saved.pop(None)}
+        config = dict(metadata.get("training") or {}, first_order=method == "fomaml",
+                      inner_steps=metadata.get("inner_steps"))
+        losses = {method: metadata.get("losses")}
+    else:
+        config, losses = dict(metadata.get("config") or {}), metadata.get("losses") or {}
+    for key, kind in CONFIG_KINDS.items():
+        expect(config.get(key), kind, f"the training setting {key}")
+    block = expect(metadata.get("loss_block"), "count", "loss_block")
+    models = {model: (params, expect(losses.get(model), "numbers", f"the losses of {model!r}"),
+                      max(block, 1)) for model, params in saved.items()}
+    layers = {tuple([p[0][0].shape[0]] + [W.shape[1] for W, _ in p]) for p, _, _ in
+              models.values()}
+    if len(layers) != 1:
+        raise ValueError(f"its models have different layers {sorted(layers)}")
+    config["layers"] = list(layers.pop())
+    return models, config

@@ -156,11 +156,15 @@ def check_out_and_save(args, out_names, save_names=None):
     return replaceable
 
 
-def commit(sets, replaceable):
+def commit(sets, replaceable, state):
     """Write {folder: {name: bytes}} as one set per folder, every folder staged before any is
     committed (files.commit_many). Existing files may be replaced only in the folders named in
-    `replaceable`, decided at commit time: of two runs at once, only one can create a file."""
-    files.commit_many(sets, overwrite={folder: folder in replaceable for folder in sets})
+    `replaceable`, decided at commit time: of two runs at once, only one can create a file.
+    Ctrl-C is held back until the commit is done and state["written"] says so, so that the
+    line printed for it is true."""
+    with files.signals_held():
+        files.commit_many(sets, overwrite={folder: folder in replaceable for folder in sets})
+        state["written"] = True
 
 
 # --- resources ------------------------------------------------------------------------------------

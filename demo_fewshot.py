@@ -92,8 +92,7 @@ def run(args, state):
         sets.setdefault(os.path.abspath(args.save), {}).update(
             {f"{m}.npz": checkpoint_bytes(m, params, losses, config)
              for m, (params, losses) in trained.items()})
-    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
-    state["written"] = True
+    cli.commit(sets, args.replaceable, state)
     print(table(report))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}/" if args.save else ""))

@@ -74,8 +74,7 @@ def run(args, state):
     if args.save:
         folder, name = os.path.split(os.path.abspath(args.save))
         sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
-    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
-    state["written"] = True
+    cli.commit(sets, args.replaceable, state)
     print(table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}" if args.save else ""))
@@ -225,42 +224,15 @@ def checkpoint_bytes(models, config):
         config=config, loss_block=block, losses={m: models[m][1] for m in models}))
 
 
-CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="number",
-                    inner_steps="count", first_order="flag", meta_lr="number", seed="count")
-
-
 def load(path):
-    """The models of a checkpoint this project wrote -> ({model: (params, losses, block)},
-    config): both models of a --save file, or the one model of a demo_variants.py file.
+    """The models of a checkpoint a demo wrote (checkpoints.load_trained) -> ({model: (params,
+    losses, block)}, config), each checked to be a sinusoid regressor (one input, one output).
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
-        saved, metadata = checkpoints.load_models(path)
-        if sorted(saved, key=str) not in (["maml", "pretrained"], [None]):
-            raise ValueError(f"it holds the models {', '.join(map(repr, saved))}; expected "
-                             "'maml' and 'pretrained' (a --save file) or one model (a "
-                             "demo_variants.py file)")
-        if None in saved:  # one model, from demo_variants.py: its method names it
-            method = metadata.get("method")
-            if not (isinstance(method, str) and 0 < len(method) <= 40 and method.isprintable()):
-                raise ValueError("it holds one model but no method name (metadata 'method')")
-            saved = {method: saved.pop(None), **saved}
-            config = dict(metadata.get("training") or {}, first_order=method == "fomaml",
-                          inner_steps=metadata.get("inner_steps"))
-            losses = {method: metadata.get("losses")}
-        else:
-            config, losses = metadata.get("config") or {}, metadata.get("losses") or {}
-        for key, kind in CONFIG_KINDS.items():
-            checkpoints.expect(config.get(key), kind, f"the training setting {key}")
-        block = checkpoints.expect(metadata.get("loss_block"), "count", "loss_block")
-        models = {}
-        for model, params in saved.items():
-            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
-            if sizes[0] != 1 or sizes[-1] != 1:
-                raise ValueError(f"its model {model!r} has layers {sizes}: not a sinusoid "
-                                 "regressor (one input, one output)")
-            models[model] = (params, checkpoints.expect(losses.get(model), "numbers",
-                                                        f"the losses of {model!r}"), max(block, 1))
-        config["layers"] = sizes
+        models, config = checkpoints.load_trained(path)
+        if config["layers"][0] != 1 or config["layers"][-1] != 1:
+            raise ValueError(f"its models have layers {config['layers']}: not sinusoid "
+                             "regressors (one input, one output)")
         return models, config
     except FileNotFoundError as e:
         raise cli.UsageError(f"--load: {e}") from None

@@ -82,8 +82,7 @@ def run(args, state):
         sets.setdefault(os.path.abspath(args.save), {}).update(
             {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
              for m, (params, losses) in trained.items()})
-    cli.commit(sets, args.replaceable)   # holds Ctrl-C back itself while it switches the files
-    state["written"] = True
+    cli.commit(sets, args.replaceable, state)
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
