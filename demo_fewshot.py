@@ -83,7 +83,8 @@ def run(args, state):
     report = report_json(results, permuted, speed, config, data, args)
     made = {"fewshot_curves.png": curves_figure(results, args),
             "fewshot_episode.png": episode_figure(trained, data, args),
-            "glyph_scripts.png": glyphs.plot_scripts(data, numpy.random.default_rng(args.seed))}
+            "glyph_scripts.png": figures.glyph_scripts(data,
+                                                       numpy.random.default_rng(args.seed))}
     outputs = {"fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
                **{name: cli.png_bytes(fig) for name, fig in made.items()}}
     plt.close("all")

@@ -8,6 +8,7 @@ demos render them to PNG in memory and commit them with the other outputs.
     curves(...)             the paper's Fig. 3: loss against test-time steps, one line per method
     training(...)           loss over training, one panel per model
     episode(...)            one few-shot episode: support images, queries, each method's guesses
+    glyph_scripts(...)      a sample of each script of the few-shot image set
 """
 import os
 import tempfile
@@ -272,3 +273,33 @@ def episode(x_support, labels_support, x_query, labels_query, guesses):
                  "wrong)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def glyph_scripts(glyphs, rng, characters=6, instances=3):
+    """A figure with one row per script: `characters` random letters of it, `instances`
+    random instances of each, labelled with the script and its split. Returns a
+    matplotlib Figure (no pyplot, no window): save it with fig.savefig(path)."""
+    from matplotlib.figure import Figure
+    scripts = list(dict.fromkeys(glyphs.script))
+    split = {s: "background" for s in glyphs.script[glyphs.background]}
+    split.update({s: "evaluation" for s in glyphs.script[glyphs.evaluation]})
+    figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.4),
+                    layout="constrained")
+    axes = figure.subplots(len(scripts), 1, squeeze=False)[:, 0]
+    for ax, script in zip(axes, scripts):
+        members = numpy.flatnonzero(glyphs.script == script)
+        picked = rng.choice(members, size=min(characters, len(members)), replace=False)
+        shown = min(instances, glyphs.images.shape[1])
+        tiles = [glyphs.images[c, j] for c in picked for j in
+                 rng.choice(glyphs.images.shape[1], size=shown, replace=False)]
+        gap = numpy.zeros((glyphs.images.shape[2], 4))  # a thin gap between characters
+        groups = [numpy.hstack(tiles[i:i + shown]) for i in range(0, len(tiles), shown)]
+        strip = numpy.hstack([part for group in groups for part in (group, gap)][:-1])
+        ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"{script}\n({split[script]}, {len(members)})", rotation=0,
+                      ha="right", va="center", fontsize=8)
+    figure.suptitle(f"{len(glyphs.images)} characters of {len(scripts)} scripts: "
+                    f"{characters} characters × {instances} instances per script", fontsize=9)
+    return figure

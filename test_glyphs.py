@@ -12,6 +12,7 @@ import numpy
 import pytest
 from PIL import Image, ImageDraw
 
+import figures
 import glyphs
 
 SMALL = ("Coptic", "Ogham")  # two small scripts, one per split: fast to generate
@@ -184,7 +185,7 @@ def test_nearest_neighbour_accuracy():
 
 def test_plot_scripts_one_row_per_script(tmp_path, cache_home):
     small = glyphs.load_glyphs(seed=0, instances=4, scripts=SMALL)
-    figure = glyphs.plot_scripts(small, numpy.random.default_rng(0), characters=3)
+    figure = figures.glyph_scripts(small, numpy.random.default_rng(0), characters=3)
     assert len(figure.axes) == 2
     assert "Coptic" in figure.axes[0].get_ylabel() and "evaluation" in figure.axes[1].get_ylabel()
     figure.savefig(tmp_path / "scripts.png")
