@@ -107,6 +107,20 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex6_loss_vector.py": "should be one number",
     "ex6_swapped.py": "support and query are swapped",
     "ex6_times4.py": ("is wrong: got", "T = 2 times too small", "T = 4"),  # T/4 × it
+    "ex7_euclidean.py": "SQUARED Euclidean distance",
+    "ex7_prototype_sum.py": "your prototypes are the SUM",
+    "ex7_softmax_over_queries.py": "your softmax normalises over the queries",
+    "ex7_sign_error.py": "a sign error",
+    "ex7_mean_over_classes.py": "the mean runs over the class axis too",
+    "ex7_summed.py": "that is the SUM over all T·M",
+    "ex7_sum_over_queries.py": "queries of an episode: average them",
+    "ex7_query_prototypes.py": "your prototypes come from the query set",
+    "ex7_naive_log_softmax.py": "underflows to 0 and log(0) = −inf",
+    "ex7_class_major.py": "you assumed the support points come class by class",
+    "ex7_sorted_in_place.py": "changed x_support and y_support in place",
+    "ex7_not_traceable.py": "autograd cannot differentiate your loss",
+    "ex7_per_episode.py": "a loss per episode: average over the episodes too",
+    "ex7_library_shortcut.py": "shortcut: your code calls protonets.prototypical_loss",
 }
 SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex1_prints_verdict.py": "one_step_mse is wrong",
@@ -120,6 +134,7 @@ SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex4_hardcoded_t4.py": "raised",
     "ex5_memory_hog.py": "MemoryError",
     "ex6_loop_forever.py": "ran past 3 s",
+    "ex7_reload_protonets.py": "shortcut: your code opens",
 }
 
 
@@ -220,6 +235,25 @@ def test_inputs_vary_from_seed_to_seed():
     assert len(sizes) > 3 and max(steps) >= 4
 
 
+def test_exercise_7s_reference_is_protonets_loss_and_blind_to_relabelling():
+    """The checker's loss, straight from the formula, is the library's; permuting the labels
+    (the columns of y_support and y_query together) permutes the prototypes and changes
+    nothing; the episodes' sizes vary with the seed."""
+    import protonets
+    for seed in range(3):
+        rng = numpy.random.default_rng(seed)
+        params = check.maml.init_mlp((5, 12, 4), rng, std=0.5)
+        xs, ys, xq, yq = check.episodes(rng, 3, 4, 2, 3, 5, shuffled=seed > 0)
+        want = protonets.prototypical_loss(params, xs, ys, xq, yq)
+        assert numpy.isclose(check.proto_loss(params, xs, ys, xq, yq), want, rtol=1e-12)
+        order = rng.permutation(4)
+        assert numpy.isclose(check.proto_loss(params, xs, ys[..., order], xq, yq[..., order]),
+                             want, rtol=1e-12)
+    sizes = {tuple(c["args"][2].shape) for seed in range(6)
+             for c in check.exercise_7(numpy.random.default_rng(seed))[0][:2]}
+    assert len(sizes) > 6
+
+
 def test_messages_show_enough_digits():
     assert check.show(3.6145451, 3.6145453) != "got 3.614545, expected 3.614545"
     assert "3.6145451" in check.show(3.6145451, 3.6145453)
@@ -256,7 +290,7 @@ def test_all_json_is_only_json_even_when_answers_print_and_exit(tmp_path):
     result = run("--all", "--json", "--dir", str(tmp_path), "--timeout", "3")
     report = json.loads(result.stdout)
     assert result.returncode == 1, result.stderr
-    assert [v["status"] for v in report["verdicts"]] == ["failed"] * 3 + ["not yet"] * 3
+    assert [v["status"] for v in report["verdicts"]] == ["failed"] * 3 + ["not yet"] * 4
     assert "exited (status 0)" in report["verdicts"][1]["message"]
     assert "ran past 3 s" in report["verdicts"][2]["message"]
 
@@ -274,7 +308,7 @@ def test_class_mode_writes_one_report_with_partial_credit(tmp_path):
     result = run("--class", str(klass), "--report", str(tmp_path / "report.csv"), "--seed", "4")
     assert result.returncode == 1, result.stdout + result.stderr
     rows = list(csv.DictReader(open(tmp_path / "report.csv", encoding="utf-8")))
-    assert len(rows) == 18 and {r["student"] for r in rows} == {"ann", "bo", "cem"}
+    assert len(rows) == 3 * len(EXERCISES) and {r["student"] for r in rows} == {"ann", "bo", "cem"}
     assert set(rows[0]) == {"student", "exercise", "verdict", "passed", "total", "hint",
                             "seconds"}
     by = {(r["student"], int(r["exercise"])): r for r in rows}

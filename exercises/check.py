@@ -1,6 +1,6 @@
 """Check your answer to an exercise:
 
-    .venv/bin/python exercises/check.py N                 # N = 1..6: checks exercises/exN_<name>.py
+    .venv/bin/python exercises/check.py N                 # N = 1..7: checks exercises/exN_<name>.py
     .venv/bin/python exercises/check.py N --file PATH     # check another file (a copy, say)
     .venv/bin/python exercises/check.py --all             # one line per exercise
     .venv/bin/python exercises/check.py --all --json --dir STUDENT_FOLDER   # for a grading script
@@ -44,14 +44,18 @@ import maml  # noqa: E402
 import tasks  # noqa: E402
 
 STARTERS = {1: "ex1_measure.py", 2: "ex2_inner_update.py", 3: "ex3_first_order.py",
-            4: "ex4_several_steps.py", 5: "ex5_new_tasks.py", 6: "ex6_meta_sgd.py"}
+            4: "ex4_several_steps.py", 5: "ex5_new_tasks.py", 6: "ex6_meta_sgd.py",
+            7: "ex7_prototypical_loss.py"}
 FUNCTIONS = {1: "one_step_mse", 2: "inner_update", 3: "first_order_meta_gradient",
-             4: "adapt_batch", 5: "sample_line_batch", 6: "meta_sgd_loss"}
-# The library functions that do what exercise N asks you to write: switched off meanwhile.
+             4: "adapt_batch", 5: "sample_line_batch", 6: "meta_sgd_loss", 7: "prototypical_loss"}
+# The library functions that do what exercise N asks you to write: switched off meanwhile
+# (maml's unless a module is named).
 SWITCHED_OFF = {2: ("inner_update", "adapt", "maml_loss", "maml_loss_loop", "evaluate"),
                 3: ("maml_loss", "maml_loss_loop", "meta_train", "train"),
                 4: ("inner_update", "adapt", "maml_loss", "maml_loss_loop", "evaluate"),
-                6: ("maml_loss", "maml_loss_loop", "meta_train", "train")}
+                6: ("maml_loss", "maml_loss_loop", "meta_train", "train"),
+                7: ("protonets.prototypical_loss", "protonets.per_episode_loss",
+                    "protonets.logits", "protonets.prototypes")}
 CHILD = os.path.join(HERE, "child.py")
 TIMEOUT, MEMORY_MB = 20.0, 4096
 
@@ -120,8 +124,10 @@ def problem(entry):
         raise NotYet(f"{entry['not_yet']}: replace the `raise NotImplementedError` line with "
                      "your code")
     if "shortcut" in entry:
-        raise Failed(f"shortcut: your code {entry['shortcut']}. Write it yourself (maml.mlp, "
-                     "maml.loss, maml.per_task and autograd.grad are allowed)")
+        allowed = ("embed and autograd.numpy are all it takes" if "protonets." in
+                   entry["shortcut"] else "maml.mlp, maml.loss, maml.per_task and autograd.grad "
+                   "are allowed")
+        raise Failed(f"shortcut: your code {entry['shortcut']}. Write it yourself ({allowed})")
     if "exit" in entry:
         status = 0 if entry["exit"] in ("None", "") else entry["exit"]
         raise Failed(f"your code exited (status {status}) before returning an answer")
@@ -155,7 +161,7 @@ def answer(entry):
         problem(entry)
     if entry["changed"]:
         raise Failed(f"your code changed {' and '.join(entry['changed'])} in place: work on new "
-                     "arrays and leave the inputs as they were (MAML reuses them)")
+                     "arrays and leave the inputs as they were (the caller reuses them)")
     return entry["value"]
 
 
@@ -243,11 +249,12 @@ def same_shapes(got, want, what):
                      f"{wanted[bad]}.{hint}")
 
 
-def compare(got, want, candidates, where, what):
-    """Pass if the list of pairs `got` equals `want`; else fail with the hint of the first
-    candidate mistake (answer, hint) it equals, or an honest generic line."""
+def compare(got, want, candidates, where, what, rtol=None):
+    """Pass if the list of pairs `got` equals `want` (within rtol, by default got's dtype's
+    tolerance); else fail with the hint of the first candidate mistake (answer, hint) it
+    equals, or an honest generic line."""
     same_shapes(got, want, what)
-    rtol, vector = tolerance(got), flat(got)
+    rtol, vector = rtol or tolerance(got), flat(got)
     if close(vector, flat(want), rtol):
         return
     for mistake, hint in candidates:
@@ -795,8 +802,146 @@ def exercise_6(rng):
     return calls, checks, "loss and meta-gradients with respect to θ and α all match"
 
 
+def proto_loss(params, xs, ys, xq, yq, prototype="mean", distance="squared", sign=-1.0,
+               axis=2, reduce="mean"):
+    """The prototypical loss straight from the formula, and its typical mistakes by keyword:
+    prototype 'mean' | 'sum' | 'class-major' (a reshape that assumes class-by-class order),
+    distance 'squared' | 'euclidean', sign of the logits, axis of the softmax, reduce 'mean'
+    | 'sum' | 'sum queries' | 'sum episodes' | 'mean classes'."""
+    zs, zq = maml.mlp(params, xs), maml.mlp(params, xq)             # (T, N*K, D), (T, M, D)
+    T, N = ys.shape[0], ys.shape[2]
+    if prototype == "class-major":
+        c = anp.mean(anp.reshape(zs, (T, N, -1, zs.shape[2])), axis=2)
+    else:
+        c = anp.swapaxes(ys, 1, 2) @ zs                              # (T, N, D): class sums
+        c = c / anp.sum(ys, axis=1)[:, :, None] if prototype == "mean" else c
+    d2 = anp.sum((zq[:, :, None, :] - c[:, None, :, :]) ** 2, axis=3)  # (T, M, N)
+    s = sign * (anp.sqrt(d2) if distance == "euclidean" else d2)
+    m = anp.max(getval(s), axis=axis, keepdims=True)
+    log_p = s - m - anp.log(anp.sum(anp.exp(s - m), axis=axis, keepdims=True))
+    picked = anp.sum(yq * log_p, axis=2)                                # (T, M)
+    return {"mean": lambda: -anp.mean(picked), "sum": lambda: -anp.sum(picked),
+            "sum queries": lambda: -anp.mean(anp.sum(picked, axis=1)),
+            "sum episodes": lambda: -anp.sum(anp.mean(picked, axis=1)),
+            "mean classes": lambda: -anp.mean(yq * log_p)}[reduce]()
+
+
+def episodes(rng, T, N, K, Q, n, shuffled):
+    """T N-way K-shot episodes of Q queries per class, images (n,) near a class centre; the
+    points come class by class, or (shuffled) in a random order per episode."""
+    centres = rng.normal(0, 1, (T, N, n))
+    out = []
+    for count in (K, Q):
+        labels = numpy.tile(numpy.repeat(numpy.arange(N), count), (T, 1))  # (T, N*count)
+        if shuffled:
+            labels = numpy.array([rng.permutation(row) for row in labels])
+        x = numpy.take_along_axis(centres, labels[:, :, None], 1) + rng.normal(
+            0, 0.5, (T, N * count, n))
+        out += [x, numpy.eye(N)[labels]]
+    return tuple(out)
+
+
+def exercise_7(rng):
+    """prototypical_loss: fresh T, N, K, Q, widths and embedding size; support points class by
+    class and shuffled; large embeddings; the gradient with respect to φ through it."""
+    n, D = int(rng.integers(3, 13)), int(rng.integers(2, 9))
+    hidden = [int(rng.integers(6, 31)) for _ in range(int(rng.integers(1, 3)))]
+    params = maml.init_mlp((n, *hidden, D), rng, std=0.5)
+    sizes = []
+    for T in rng.choice(numpy.arange(2, 6), 2, replace=False):     # two T: none hard-codes
+        N, K = int(rng.integers(2, 7)), int(rng.integers(2, 6))
+        Q = int(rng.choice([q for q in range(1, 5) if N * q != T]))  # M ≠ T: hints differ
+        sizes.append((int(T), N, K, Q))
+    data = [episodes(rng, *size, n, shuffled) for size, shuffled in zip(sizes, (False, True))]
+    scale = 300.0  # embeddings ~300 times larger: squared distances ~10^5, e^(−d²) = 0
+    large = params[:-1] + [(params[-1][0] * scale, params[-1][1] * scale)]
+    names = ("params", "x_support", "y_support", "x_query", "y_query")
+    calls = [call(params, *data[0], kind="with_embedding", names=names),
+             call(params, *data[1], kind="with_embedding", names=names),
+             call(large, *data[0], kind="with_embedding", names=names),
+             call(params, *data[1], kind="grad_through_embedding", names=names)]
+
+    def mistakes(p, xs, ys, xq, yq):
+        T, M, N = yq.shape
+        return [(proto_loss(p, xs, ys, xq, yq, distance="euclidean"), "your distances are "
+                 "Euclidean, ‖z − c‖: ProtoNets uses the SQUARED Euclidean distance ‖z − c‖² "
+                 "(no square root)."),
+                (proto_loss(p, xs, ys, xq, yq, prototype="sum"), "your prototypes are the SUM "
+                 "of each class's support embeddings: take their MEAN (divide by the number of "
+                 "support points of the class)."),
+                (proto_loss(p, xs, ys, xq, yq, axis=1), "your softmax normalises over the "
+                 "queries (axis 1): normalise over the N classes (the last axis), so that "
+                 "p(y = n | x) sums to 1 over n."),
+                (proto_loss(p, xs, ys, xq, yq, sign=1.0), "your logits are +‖z − c‖²: the "
+                 "NEAREST prototype must score highest, so the logits are −‖z − c‖² (a sign "
+                 "error)."),
+                (proto_loss(p, xs, ys, xq, yq, reduce="mean classes"), f"your loss is N = {N} "
+                 "times too small: the mean runs over the class axis too. Pick the true "
+                 "class's log-probability (sum y · log p over the classes), then average over "
+                 "queries and episodes."),
+                (proto_loss(p, xs, ys, xq, yq, reduce="sum"), f"that is the SUM over all "
+                 f"T·M = {T * M} queries: average them."),
+                (proto_loss(p, xs, ys, xq, yq, reduce="sum queries"), f"that is the SUM over "
+                 f"the M = {M} queries of an episode: average them."),
+                (proto_loss(p, xs, ys, xq, yq, reduce="sum episodes"), f"that is the SUM over "
+                 f"the T = {T} episodes: average them."),
+                (proto_loss(p, xq, yq, xq, yq), "your prototypes come from the query set: "
+                 "build them from the support set (x_support, y_support) and classify the "
+                 "queries against them."),
+                (proto_loss(p, xs, ys, xq, yq, prototype="class-major"), "you assumed the "
+                 "support points come class by class (a reshape to (T, N, K, D)); here they "
+                 "are shuffled. Group them by y_support (yᵀz sums each class's embeddings).")]
+
+    def value(entry, p, batch, where):
+        got = answer(entry)
+        T = len(batch[0])
+        if isinstance(got, numpy.ndarray) and got.shape == (T,):
+            raise Failed(f"{where}: your loss is one array of shape ({T},), a loss per "
+                         "episode: average over the episodes too (one number).")
+        want = proto_loss(p, *batch)
+        if (isinstance(got, numpy.ndarray) and got.size == 1 and got.dtype.kind == "f"
+                and not numpy.isfinite(got).all() and numpy.isfinite(want)):
+            raise Failed(f"{where}: your loss is {float(got.ravel()[0])} (the expected loss is "
+                         f"{want:.6g}): with large embeddings e^(−‖z − c‖²) underflows to 0 and "
+                         "log(0) = −inf. Compute the log-softmax stably: subtract the largest "
+                         "score first, log Σ exp(s) = m + log Σ exp(s − m).")
+        compare_number(got, want, mistakes(p, *batch), where, "your loss")
+
+    def case(i, shuffled):
+        T, N, K, Q = sizes[i]
+        where = (f"T = {T} episodes, {N}-way {K}-shot, {N * Q} queries"
+                 f"{', support points shuffled' if shuffled else ''}")
+        return where, lambda results: value(results[i], params, data[i], where)
+
+    def gradient(results):
+        entry = results[3]
+        if "error" in entry and "value" in results[1]:
+            raise Failed(f"autograd cannot differentiate your loss: your code {entry['error'].rstrip('.')}. "
+                         "Build every array from embed's output with autograd.numpy operations "
+                         "(np.stack, np.sum, @, ...): no float(), numpy.array(...) or writing "
+                         "into numpy.zeros.")
+        want = grad(proto_loss)(params, *data[1])
+        got = answer(entry)
+        rtol = max(tolerance(got), tolerance(answer(results[1])))
+        compare(got, want, [(scaled(want, 0.0), "your loss is right, but its gradient with "
+                             "respect to φ is zero: autograd can't see through plain numpy "
+                             "copies (getval, numpy.array): compute with autograd.numpy on "
+                             "embed's output.")],
+                "the gradient with respect to φ (the embedding's weights)",
+                "the gradient of your loss", rtol=rtol)
+
+    def checks(results):
+        big = "large embeddings (squared distances ~10^5)"
+        return [(where, lambda f=f: f(results)) for where, f in (case(0, False), case(1, True))] + [
+            (big, lambda: value(results[2], large, data[0], big)),
+            ("the gradient with respect to φ", lambda: gradient(results))]
+    return calls, checks, ("the loss matches for 2 fresh episode batches (class by class and "
+                           "shuffled) and for large embeddings, and autograd's gradient with "
+                           "respect to φ flows through it")
+
+
 EXERCISES = {1: exercise_1, 2: exercise_2, 3: exercise_3, 4: exercise_4, 5: exercise_5,
-             6: exercise_6}
+             6: exercise_6, 7: exercise_7}
 
 
 def check(exercise, path, seed, timeout=TIMEOUT, memory_mb=MEMORY_MB):

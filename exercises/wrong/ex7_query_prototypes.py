@@ -1,0 +1,14 @@
+"""Typical wrong answer to exercise 7: the prototypes are built from the query set."""
+import autograd.numpy as np
+from autograd.tracer import getval
+
+
+def prototypical_loss(embed, x_support, y_support, x_query, y_query):
+    z_support, z_query = embed(x_query), embed(x_query)
+    counts = np.sum(y_query, axis=1)[:, :, None]
+    prototypes = np.swapaxes(y_query, 1, 2) @ z_support / counts
+    difference = z_query[:, :, None, :] - prototypes[:, None, :, :]
+    scores = -np.sum(difference ** 2, axis=3)
+    shifted = scores - np.max(getval(scores), axis=2, keepdims=True)
+    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=2, keepdims=True))
+    return -np.mean(np.sum(y_query * log_p, axis=2))
