@@ -119,6 +119,7 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex7_class_major.py": "you assumed the support points come class by class",
     "ex7_sorted_in_place.py": "changed x_support and y_support in place",
     "ex7_not_traceable.py": "autograd cannot differentiate your loss",
+    "ex7_detached.py": "its gradient with respect to φ is zero",
     "ex7_per_episode.py": "a loss per episode: average over the episodes too",
     "ex7_library_shortcut.py": "shortcut: your code calls protonets.prototypical_loss",
 }

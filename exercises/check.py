@@ -916,8 +916,9 @@ def exercise_7(rng):
     def gradient(results):
         entry = results[3]
         if "error" in entry and "value" in results[1]:
-            raise Failed(f"autograd cannot differentiate your loss: your code {entry['error'].rstrip('.')}. "
-                         "Build every array from embed's output with autograd.numpy operations "
+            error = entry["error"].rstrip(".")
+            raise Failed(f"autograd cannot differentiate your loss: your code {error}. Build "
+                         "every array from embed's output with autograd.numpy operations "
                          "(np.stack, np.sum, @, ...): no float(), numpy.array(...) or writing "
                          "into numpy.zeros.")
         want = grad(proto_loss)(params, *data[1])
@@ -932,7 +933,8 @@ def exercise_7(rng):
 
     def checks(results):
         big = "large embeddings (squared distances ~10^5)"
-        return [(where, lambda f=f: f(results)) for where, f in (case(0, False), case(1, True))] + [
+        found = (case(0, False), case(1, True))
+        return [(where, lambda f=f: f(results)) for where, f in found] + [
             (big, lambda: value(results[2], large, data[0], big)),
             ("the gradient with respect to φ", lambda: gradient(results))]
     return calls, checks, ("the loss matches for 2 fresh episode batches (class by class and "

@@ -1,4 +1,5 @@
-"""Typical wrong answer to exercise 7: the mean of y · log p over every axis, the class axis included."""
+"""Typical wrong answer to exercise 7: the mean of y · log p over every axis, the class axis
+included."""
 import autograd.numpy as np
 from autograd.tracer import getval
 

@@ -1,4 +1,5 @@
-"""Typical wrong answer to exercise 7: log(softmax) computed naively: e^(−d²) underflows for large embeddings."""
+"""Typical wrong answer to exercise 7: log(softmax) computed naively: e^(−d²) underflows for large
+embeddings."""
 import autograd.numpy as np
 from autograd.tracer import getval
 

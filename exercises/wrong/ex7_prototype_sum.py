@@ -1,4 +1,5 @@
-"""Typical wrong answer to exercise 7: the prototype is the sum of a class's embeddings, not their mean."""
+"""Typical wrong answer to exercise 7: the prototype is the sum of a class's embeddings, not their
+mean."""
 import autograd.numpy as np
 from autograd.tracer import getval
 

@@ -1,4 +1,5 @@
-"""Typical wrong answer to exercise 7: the softmax normalises over the queries (axis 1), not the classes."""
+"""Typical wrong answer to exercise 7: the softmax normalises over the queries (axis 1), not the
+classes."""
 import autograd.numpy as np
 from autograd.tracer import getval
 
