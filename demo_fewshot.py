@@ -336,11 +336,11 @@ def curves_figure(results, args):
 
 
 def episode_figure(trained, data, args):
-    """One held-out 5-way 1-shot episode: the support images, then queries with each method's
-    prediction, green if right, red if wrong."""
+    """One held-out 5-way 1-shot episode: the support images, then two queries of each class
+    with each method's prediction, green if right, red if wrong."""
     episode = held_out(data, 1, args, 1)
     x_s, y_s, x_q, y_q = (a[0] for a in episode[:4])
-    queries = numpy.arange(0, len(x_q), EVAL_QUERIES // 2)[:8]
+    queries = numpy.array([c * EVAL_QUERIES + j for c in range(N_WAY) for j in range(2)])
     predictions = {
         "maml": maml.adapt(trained["maml"][0], x_s, y_s, ALPHA, loss_fn=maml.cross_entropy),
         "fomaml": maml.adapt(trained["fomaml"][0], x_s, y_s, ALPHA, loss_fn=maml.cross_entropy),

@@ -305,7 +305,8 @@ but per_task has shape (max_steps + 1,). (mse is the mean of whatever was measur
 the sine waves, the accuracy where evaluate was given score_fn=accuracy.)
 
 mse, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
-    95% interval 1.96·std/√n, median); NaN if every task diverged.
+    95% interval 1.96·std/√n, median); NaN if every task diverged. For a score (evaluate's
+    score_fn), over every task: an accuracy still counts where the loss blew up.
 diverged: how many tasks diverged (a loss that is not finite, or has grown a thousand times
     past its value before any step).
 plain_mean: the mean over all tasks (inf where a task's loss overflowed).
@@ -320,10 +321,12 @@ def summarise(per_task_loss, per_task_score=None):
     the same shape, its mean, interval and median instead of the loss's."""
     per_task_loss = numpy.where(numpy.isnan(per_task_loss), numpy.inf, per_task_loss)
     diverged = ~(per_task_loss <= DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12))
-    if per_task_score is None:
-        per_task_score = per_task_loss
+    if per_task_score is None:  # the loss itself: the tasks that diverged are left out
+        per_task_score, left_out = per_task_loss, diverged
+    else:  # a score (accuracy, say) means something even where the loss blew up: keep them
+        left_out = ~numpy.isfinite(per_task_score)
     summaries = []
-    for losses, bad in zip(per_task_score, diverged):
+    for losses, bad in zip(per_task_score, left_out):
         kept = losses[~bad]
         ci95 = 1.96 * kept.std(ddof=1) / numpy.sqrt(len(kept)) if len(kept) > 1 else numpy.nan
         summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,

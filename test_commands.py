@@ -58,6 +58,12 @@ RUN = {
     ".venv/bin/python demo_sinusoid.py --iterations 70000 --meta-batch 100 --save best.npz":
         (".venv/bin/python demo_sinusoid.py --iterations 20 --meta-batch 100 --save {tmp}/best.npz "
          "--eval-tasks 4 --quiet --out {tmp}/figures", 0),
+    ".venv/bin/python demo_fewshot.py": (".venv/bin/python demo_fewshot.py --iterations 2 "
+                                         "--eval-episodes 3 --speed-iterations 1 --quiet "
+                                         "--out {tmp}/figures", 0),
+    ".venv/bin/python demo_fewshot.py --load checkpoints/fewshot --out docs/fewshot":
+        (".venv/bin/python demo_fewshot.py --load checkpoints/fewshot --eval-episodes 3 "
+         "--speed-iterations 0 --quiet --out {tmp}/fewshot", 0),
     ".venv/bin/python demo_variants.py": (".venv/bin/python demo_variants.py --iterations 3 "
                                           "--eval-tasks 3 --speed-iterations 1 --quiet "
                                           "--out {tmp}/figures", 0),

@@ -110,3 +110,17 @@ def test_ten_thousand_task_table_is_results_10000_json():
         assert float(median) == pytest.approx(r["median"], rel=5e-3)
         assert int(diverged) == r["diverged"]
         assert plain.strip() == ("inf" if r["plain_mean"] is None else f"{r['plain_mean']:.3g}")
+
+
+def test_fewshot_table_is_made_from_fewshot_json():
+    import demo_fewshot
+    with open(os.path.join(HERE, "docs", "fewshot", "fewshot.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    page = readme(os.path.join("docs", "fewshot.md"))
+    assert demo_fewshot.markdown_table(report) in page
+    assert report["evaluation"]["episodes"] >= 1000 and report["training"]["iterations"] == 5000
+    rows = {(r["method"], r["shots"], r["steps"]): r["mse"] for r in report["results"]}
+    for method, label in (("maml", "exact MAML reaches"), ("protonets", "Networks"),
+                          ("nearest", "nearest-neighbour")):
+        claim = f"{100 * rows[method, 1, 1 if method == 'maml' else 0]:.1f}%"
+        assert claim in readme(), (method, claim)
