@@ -360,13 +360,22 @@ def load_trained(path):
         if not (isinstance(method, str) and 0 < len(method) <= 40 and method.isprintable()):
             raise ValueError("it holds one model but no method name (metadata 'method')")
         saved = {method: saved.pop(None)}
-        config = dict(metadata.get("training") or {}, first_order=method == "fomaml",
-                      inner_steps=metadata.get("inner_steps"))
-        losses = {method: metadata.get("losses")}
+        config, losses = metadata.get("training"), {method: metadata.get("losses")}
+        if isinstance(config, dict):
+            config = dict(config, first_order=method == "fomaml",
+                          inner_steps=metadata.get("inner_steps"))
     else:
-        config, losses = dict(metadata.get("config") or {}), metadata.get("losses") or {}
+        config, losses = metadata.get("config"), metadata.get("losses")
+    if not isinstance(config, dict) or not isinstance(losses, dict):
+        raise ValueError("its metadata holds no training settings and losses of the kind "
+                         "demo_sinusoid.py or demo_variants.py writes")
+    config = dict(config)
+    missing = [key for key in CONFIG_KINDS if key not in config]
+    if missing:
+        raise ValueError(f"its training settings lack {', '.join(missing)}: not a file of "
+                         "demo_sinusoid.py or demo_variants.py")
     for key, kind in CONFIG_KINDS.items():
-        expect(config.get(key), kind, f"the training setting {key}")
+        expect(config[key], kind, f"the training setting {key}")
     block = expect(metadata.get("loss_block"), "count", "loss_block")
     models = {model: (params, expect(losses.get(model), "numbers", f"the losses of {model!r}"),
                       max(block, 1)) for model, params in saved.items()}
@@ -376,3 +385,22 @@ def load_trained(path):
         raise ValueError(f"its models have different layers {sorted(layers)}")
     config["layers"] = list(layers.pop())
     return models, config
+
+
+def load_method(path, method):
+    """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
+    metadata naming `method`, its training settings and loss history. Returns (params,
+    training settings dict, losses). Raises FileNotFoundError, or a ValueError of one line."""
+    models, metadata = load_models(path, names={None})
+    training = metadata.get("training")
+    if metadata.get("method") != method or not isinstance(training, dict):
+        raise ValueError(f"not a checkpoint of {method!r} (its metadata names "
+                         f"{str(metadata.get('method'))[:40]!r})")
+    for key, kind in (("iterations", "count"), ("seed", "count"), ("meta_batch", "count"),
+                      ("k", "count"), ("alpha", "number"), ("meta_lr", "number")):
+        if key in training:
+            expect(training[key], kind, f"the training setting {key}")
+    for key, kind in (("inner_steps", "count"), ("test_alpha", "number")):
+        if key in metadata:
+            expect(metadata[key], kind, key)
+    return models[None], training, expect(metadata.get("losses", []), "numbers", "losses")

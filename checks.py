@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import numbers
+import os
 import threading
 
 import numpy
@@ -20,6 +21,7 @@ from autograd.tracer import getval
 MAX_ELEMENTS = 50_000_000    # per array, in a checkpoint or in memory (400 MB of float64)
 MAX_STEPS = 1000             # inner gradient steps
 MAX_COUNT = 100_000_000      # iterations
+MEMORY_SHARE = 0.8           # a run may plan to use this share of the machine's memory
 
 
 def count(name, value, low=1, high=None):
@@ -31,18 +33,18 @@ def count(name, value, low=1, high=None):
     return int(value)
 
 
-def number(name, value, low=0.0, strict=False):
+def number(name, value, low=0.0, strict=False, high=numpy.inf):
     """Raise unless value is a finite real number (int or float, not a bool or a string) that is
-    >= low (> low with strict=True). Returns it as a float."""
+    >= low (> low with strict=True) and <= high. Returns it as a float."""
     value = getval(value)
     if isinstance(value, numpy.ndarray) and value.shape == ():
         value = value[()]
     if isinstance(value, bool) or isinstance(value, numpy.bool_) or not isinstance(
             value, (numbers.Integral, float, numpy.floating)):
         raise ValueError(f"{name} must be a real number, got {_describe(value)}")
-    if not numpy.isfinite(value) or value < low or (strict and value == low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, "
-                         f"got {_short(value)}")
+    if not numpy.isfinite(value) or value < low or (strict and value == low) or value > high:
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}"
+                         f"{f' and <= {high:g}' if high < numpy.inf else ''}, got {_short(value)}")
     return float(value)
 
 
@@ -171,6 +173,55 @@ def flag(name, value):
         raise ValueError(f"{name} must be True or False, got {_describe(value)}")
 
 
+def batch_of_tasks(value):
+    """A Batch (tasks.Batch, or any namedtuple with its four first fields): x_support,
+    y_support, x_query, y_query real, finite (T, K, n) arrays of the same T."""
+    fields = ("x_support", "y_support", "x_query", "y_query")
+    if not all(hasattr(value, f) for f in fields):
+        raise ValueError(f"batch must be a tasks.Batch, got {_describe(value)}")
+    for f in fields:
+        a = getattr(value, f)
+        if not isinstance(a, numpy.ndarray) or a.ndim != 3 or a.dtype.kind not in "fiu" or (
+                not numpy.isfinite(a).all()):
+            raise ValueError(f"batch.{f} must be a finite real array (T, K, n), got "
+                             f"{_describe(a)}")
+    if len({len(getattr(value, f)) for f in fields}) != 1:
+        raise ValueError("batch's arrays must hold the same number of tasks")
+
+
+def machine_memory():
+    """This machine's physical memory in bytes, or None where it can't be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_bytes(layer_sizes, meta_batch, k, steps):
+    """Roughly the memory one meta-training iteration holds: the per-task weights and the
+    activations of every inner step, kept for the meta-gradient. Constants fitted to
+    tracemalloc peaks of maml.meta_train (1-40-40-1 to 1-200-200-1, T up to 100, K up to
+    1,000, 1 to 5 steps)."""
+    weights = sum((a + 1) * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    points = 2 * meta_batch * k * sum(layer_sizes[1:])
+    return 8 * (steps + 1) * (4 * meta_batch * weights + 1.2 * points)
+
+
+def evaluation_bytes(layer_sizes, n_tasks, k_support, k_query):
+    """Roughly the memory maml.evaluate holds: each task's weights, their gradient and the
+    activations of one step (nothing is kept for a meta-gradient)."""
+    weights = sum((a + 1) * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return 8 * n_tasks * (6 * weights + 3 * (k_support + k_query) * sum(layer_sizes[1:]))
+
+
+def fits(what, need):
+    """Raise unless `need` bytes fit in MEMORY_SHARE of this machine's memory."""
+    have = machine_memory()
+    if have and need > MEMORY_SHARE * have:
+        raise ValueError(f"{what} would need about {need / 2 ** 30:,.1f} GiB, more than this "
+                         f"machine's {have / 2 ** 30:,.0f} GiB can hold: use smaller values")
+
+
 # name of an argument -> its check. Data and parameters are checked together (below).
 RULES = {
     "alpha": alpha,
@@ -189,8 +240,10 @@ RULES = {
     "x_range": lambda v: interval("x_range", v),
     "lr": lambda v: number("lr", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
-    "std": lambda v: number("std", v, strict=True),
+    "std": lambda v: number("std", v, strict=True, high=1e3),
     "layer_sizes": layer_sizes,
+    "init": lambda v: params(v, "init", per_task=False),
+    "batch": batch_of_tasks,
     "loss_fn": lambda v: function("loss_fn", v),
     "score_fn": lambda v: v is None or function("score_fn", v),
     "sample_tasks": lambda v: function("sample_tasks", v),
@@ -212,6 +265,20 @@ def arguments(name, given):
         if points > MAX_ELEMENTS:
             raise ValueError(f"n_tasks * (k_support + k_query) = {points:,} points is more "
                              f"than the limit of {MAX_ELEMENTS:,}")
+    if "meta_batch" in given and "k" in given and given["meta_batch"] * 2 * given["k"] > MAX_ELEMENTS:
+        raise ValueError(f"meta_batch * 2k = {given['meta_batch'] * 2 * given['k']:,} points per "
+                         f"iteration is more than the limit of {MAX_ELEMENTS:,}")
+    if name in ("meta_train", "pretrain", "train") and "params" in given:
+        layers, _ = params(given["params"], per_task=False)
+        fits(f"{name} with meta_batch {given['meta_batch']}, k {given['k']} and "
+             f"{given.get('steps', 1)} inner steps", training_bytes(
+                 layers, given["meta_batch"], given["k"], given.get("steps", 1)))
+    if name == "evaluate" and "params" in given:
+        layers, _ = params(given["params"], per_task=False)
+        shapes = [getattr(getval(given[f]), "shape", (0, 0)) for f in ("x_support", "x_query")]
+        if all(len(s) == 3 for s in shapes):
+            fits(f"evaluate on {shapes[0][0]:,} tasks", evaluation_bytes(
+                layers, shapes[0][0], shapes[0][1], shapes[1][1]))
     if "params" in given:
         sizes, n_tasks = params(given["params"], per_task=name in PER_TASK)
         arrays = {key: given[key] for key in DATA if key in given}

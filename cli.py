@@ -112,6 +112,15 @@ def check_outputs(sets, replaceable=(), flags=None):
             raise UsageError(f"{flag} is a broken symbolic link")
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise UsageError(f"{flag} exists and is not a folder")
+        existing, missing = os.path.abspath(folder), []
+        while not os.path.lexists(existing):
+            existing, name = os.path.split(existing)
+            missing.append(name)
+        longest = files.name_max(existing)
+        for name in missing:
+            if len(os.fsencode(name)) > longest:
+                raise UsageError(f"{flag}: the folder name {name[:30]!r}... is longer than the "
+                                 f"{longest} bytes a name may have here")
         for name in names if folder not in replaceable else ():
             if os.path.lexists(os.path.join(folder, name)):
                 raise UsageError(f"{os.path.join(folder, name)!r} exists: add --force to "
@@ -135,7 +144,7 @@ def check_out_and_save(args, out_names, save_names=None):
     if args.force and not args.save:
         raise UsageError("--force only lets --save replace files; no --save given")
     out = os.path.abspath(args.out)
-    outputs, flags, replaceable = {out: list(out_names)}, {out: f"--out {args.out!r}"}, {out}
+    outputs, flags, replaceable = {out: list(out_names)}, {out: f"--out {shown(args.out)}"}, {out}
     if args.save is not None:
         if save_names is not None and args.save:
             folder, names = os.path.abspath(args.save), list(save_names)
@@ -150,10 +159,16 @@ def check_out_and_save(args, out_names, save_names=None):
                 raise UsageError(f"--save {args.save!r} would overwrite one of the outputs")
             names = [name]
         outputs.setdefault(folder, []).extend(names)
-        flags.setdefault(folder, f"--save {args.save!r}")
+        flags.setdefault(folder, f"--save {shown(args.save)}")
         replaceable |= {folder} if args.force else set()
     check_outputs(outputs, replaceable, flags)
     return replaceable
+
+
+def shown(value, width=60):
+    """repr(value), cut to `width` characters: a path in a one-line message."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 4] + "...'"
 
 
 def commit(sets, replaceable, state):
@@ -169,34 +184,18 @@ def commit(sets, replaceable, state):
 
 # --- resources ------------------------------------------------------------------------------------
 
-def memory_bytes():
-    """This machine's physical memory, or None where it can't be read."""
+def check_fits(flags, layers, meta_batch, k, steps, iterations, eval_tasks=0, eval_k=(0, 0)):
+    """Refuse, in one line naming `flags`, a run whose memory estimate (checks.training_bytes,
+    checks.evaluation_bytes: the library's own bounds) exceeds what this machine can hold.
+    Returns a short text of the estimate for the start-up line."""
+    need = checks.training_bytes(layers, meta_batch, k, steps)
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def estimate(layers, meta_batch, k, steps, iterations):
-    """(bytes, seconds) that meta-training will take, roughly: the per-task weights and the
-    activations of every inner step are kept for the meta-gradient. The constants were fitted
-    to tracemalloc peaks and times of this code (1-40-40-1 up to 1-200-200-1, T up to 100,
-    K up to 1,000, 1-5 steps)."""
-    weights = sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
-    points = 2 * meta_batch * k * sum(layers[1:])
-    per_iteration = 8 * (steps + 1) * (4 * meta_batch * weights + 1.2 * points)
-    seconds = 0.0025 * steps + 2e-9 * meta_batch * k * weights * (steps + 1)
-    return per_iteration, seconds * iterations
-
-
-def check_fits(flags, layers, meta_batch, k, steps, iterations):
-    """Refuse, in one line naming `flags`, a run whose memory estimate exceeds 80% of this
-    machine's memory. Returns a short text of the estimate for the start-up line."""
-    need, seconds = estimate(layers, meta_batch, k, steps, iterations)
-    have = memory_bytes()
-    if have and need > 0.8 * have:
-        raise UsageError(f"{flags} need about {need / 2 ** 30:,.1f} GiB per iteration, more than "
-                         f"this machine's {have / 2 ** 30:,.0f} GiB: use smaller values")
+        checks.fits(flags, need)
+        checks.fits("--eval-tasks", checks.evaluation_bytes(layers, eval_tasks, *eval_k))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    seconds = (0.0025 * steps + 2e-9 * meta_batch * k * sum(
+        (a + 1) * b for a, b in zip(layers[:-1], layers[1:])) * (steps + 1)) * iterations
     return f"about {need / 2 ** 20:,.0f} MB and {duration(seconds)}"
 
 
@@ -310,6 +309,9 @@ def main(prog, parse_args, run, argv):
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except ValueError as e:  # a value the library refused that the flags' checks let through
+        print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
+        return 2
     except maml.Diverged as e:  # nothing was written
         print(f"{prog}: error: {e} [cause: {blame(e)}]", file=sys.stderr)
         return 1
@@ -326,7 +328,7 @@ def main(prog, parse_args, run, argv):
             file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; " + (
+        print("\n" * sys.stderr.isatty() + f"{prog}: interrupted; " + (
             "the new results had already been written in full" if state["written"]
             else "no file was changed"), file=sys.stderr)
         return 130

@@ -23,30 +23,36 @@ Written to --out: fewshot.json (every accuracy with its 95% interval, the speeds
 configuration), fewshot_curves.png, fewshot_episode.png, glyph_scripts.png.
 """
 import os
-import signal
 import sys
 
 
-def interrupted_early(signum, frame):  # Ctrl-C while the libraries load: one line, exit 130
-    print("\ndemo_fewshot.py: interrupted; no file was changed", file=sys.stderr)
+def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+    print("\n" * sys.stderr.isatty() + "demo_fewshot.py: interrupted; no file was changed",
+          file=sys.stderr)
     os._exit(130)
 
 
-signal.signal(signal.SIGINT, interrupted_early)
+try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
+    import signal
+    signal.signal(signal.SIGINT, interrupted_early)
 
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
+    import json
+    import zipfile
+    import statistics
+    import time
+    import tracemalloc
 
-import numpy  # noqa: E402
+    import numpy
+    import PIL
 
-import checkpoints  # noqa: E402
-import cli  # noqa: E402
-import figures  # noqa: E402
-import glyphs  # noqa: E402
-import maml  # noqa: E402
-import protonets  # noqa: E402
+    import checkpoints
+    import cli
+    import figures
+    import glyphs
+    import maml
+    import protonets
+except KeyboardInterrupt:
+    interrupted_early()
 
 BODY = (784, 128, 64, 64)
 N_WAY, TRAIN_SHOTS, QUERIES, META_BATCH = 5, 1, 5, 16
@@ -72,7 +78,7 @@ def run(args, state):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    data = glyphs.load_omniglot(args.omniglot) if args.omniglot else glyphs.load_glyphs(args.seed)
+    data = load_data(args)
     if args.load is not None:
         trained, config = load_all(args.load)
     else:
@@ -97,6 +103,17 @@ def run(args, state):
     print(table(report))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}/" if args.save else ""))
+
+
+def load_data(args):
+    """The glyphs, or Omniglot with --omniglot; a folder that is not Omniglot's layout, or
+    holds files that are not images, is one line and exit status 2, before any training."""
+    if not args.omniglot:
+        return glyphs.load_glyphs(args.seed)
+    try:
+        return glyphs.load_omniglot(args.omniglot)
+    except (OSError, ValueError, zipfile.BadZipFile, PIL.UnidentifiedImageError) as e:
+        raise cli.UsageError(f"--omniglot {args.omniglot!r}: {str(e).splitlines()[0]}") from None
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -376,21 +393,18 @@ def load_all(folder):
     for method in METHODS[:-1]:
         path = os.path.join(folder, f"{method}.npz")
         try:
-            params, metadata = checkpoints.load_params(path)
-            if metadata.get("method") != method or not isinstance(metadata.get("training"),
-                                                                   dict):
-                raise ValueError(f"not a checkpoint of {method!r}")
+            params, training, losses = checkpoints.load_method(path, method)
             sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
-            if sizes[:len(BODY)] != list(BODY):
-                raise ValueError(f"its network has layers {sizes}, expected the body {BODY}")
-            losses = checkpoints.expect(metadata.get("losses", []), "numbers", "losses")
+            if sizes[:len(BODY)] != list(BODY) or len(sizes) > len(BODY) + 1:
+                raise ValueError(f"its network has layers {sizes}, expected the body {BODY} "
+                                 "and an output layer")
         except FileNotFoundError:
             raise cli.UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
         except ValueError as e:
             raise cli.UsageError(f"--load {path!r}: {e}") from None
-        if config not in (None, metadata["training"]):
+        if config not in (None, training):
             raise cli.UsageError(f"--load {path!r} was trained otherwise than the others")
-        config = metadata["training"]
+        config = training
         trained[method] = (params, losses)
     return trained, config
 

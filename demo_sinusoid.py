@@ -14,27 +14,31 @@ training.png, results.json (every MSE with its 95% interval, and the configurati
 Nothing is written until the whole run has succeeded; then all files are replaced as one set.
 """
 import os
-import signal
 import sys
 
 
-def interrupted_early(signum, frame):  # Ctrl-C while the libraries load: one line, exit 130
-    print("\ndemo_sinusoid.py: interrupted; no file was changed", file=sys.stderr)
+def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+    print("\n" * sys.stderr.isatty() + "demo_sinusoid.py: interrupted; no file was changed",
+          file=sys.stderr)
     os._exit(130)
 
 
-signal.signal(signal.SIGINT, interrupted_early)
+try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
+    import signal
+    signal.signal(signal.SIGINT, interrupted_early)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
+    import argparse
+    import json
 
-import numpy  # noqa: E402
+    import numpy
 
-import checkpoints  # noqa: E402
-import cli  # noqa: E402
-import figures  # noqa: E402
-import maml  # noqa: E402
-import tasks  # noqa: E402
+    import checkpoints
+    import cli
+    import figures
+    import maml
+    import tasks
+except KeyboardInterrupt:
+    interrupted_early()
 
 DEFAULTS = dict(iterations=10000, meta_batch=25, k=10, alpha=0.01, inner_steps=1, meta_lr=1e-3,
                 seed=0, eval_tasks=600, out="figures")
@@ -303,9 +307,9 @@ def parse_args(argv):
         if not args.load:
             raise cli.UsageError("--load must name a checkpoint file, got ''")
     args.replaceable = cli.check_out_and_save(args, OUTPUTS)
-    if args.load is None:
-        cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
-                       args.inner_steps, args.iterations)
+    cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
+                   args.inner_steps, args.iterations, args.eval_tasks, (max(EVAL_K),
+                                                                         tasks.QUERY_POINTS))
     return args
 
 

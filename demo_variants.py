@@ -16,30 +16,34 @@ variants.png; printed: the table, and each method's meta-training speed and peak
 measured side by side in this run.
 """
 import os
-import signal
 import sys
 
 
-def interrupted_early(signum, frame):  # Ctrl-C while the libraries load: one line, exit 130
-    print("\ndemo_variants.py: interrupted; no file was changed", file=sys.stderr)
+def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+    print("\n" * sys.stderr.isatty() + "demo_variants.py: interrupted; no file was changed",
+          file=sys.stderr)
     os._exit(130)
 
 
-signal.signal(signal.SIGINT, interrupted_early)
+try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
+    import signal
+    signal.signal(signal.SIGINT, interrupted_early)
 
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
+    import json
+    import statistics
+    import time
+    import tracemalloc
 
-import numpy  # noqa: E402
+    import numpy
 
-import checkpoints  # noqa: E402
-import cli  # noqa: E402
-import figures  # noqa: E402
-import maml  # noqa: E402
-import tasks  # noqa: E402
-import variants  # noqa: E402
+    import checkpoints
+    import cli
+    import figures
+    import maml
+    import tasks
+    import variants
+except KeyboardInterrupt:
+    interrupted_early()
 
 EVAL_K = (5, 10)
 EVAL_STEPS = 10
@@ -204,24 +208,20 @@ def load_all(args):
     for method in args.methods:
         path = os.path.join(args.load, f"{method}.npz")
         try:
-            params, metadata = checkpoints.load_params(path)
-            if metadata.get("method") != method or not isinstance(metadata.get("training"),
-                                                                   dict):
-                raise ValueError(f"not a checkpoint of {method!r}")
+            params, training, losses = checkpoints.load_method(path, method)
             sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
             expected = [3 if method == "oracle" else 1, *LAYERS[1:]]
             if sizes != expected:
                 raise ValueError(f"its network has layers {sizes}, expected {expected} for "
                                  f"{method!r}")
-            losses = checkpoints.expect(metadata.get("losses", []), "numbers", "losses")
         except FileNotFoundError:
             raise cli.UsageError(f"--load {args.load!r}: no checkpoint {path!r}") from None
         except ValueError as e:
             raise cli.UsageError(f"--load {path!r}: {e}") from None
-        if protocol not in (None, metadata["training"]):
-            raise cli.UsageError(f"--load {path!r} was trained with {metadata['training']}, the "
-                                 f"others with {protocol}: not one protocol")
-        protocol = metadata["training"]
+        if protocol not in (None, training):
+            raise cli.UsageError(f"--load {path!r} was trained with {training}, the others "
+                                 f"with {protocol}: not one protocol")
+        protocol = training
         trained[method] = (params, losses)
     return trained, protocol
 

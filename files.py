@@ -591,7 +591,7 @@ def check_writable(sets, overwrite=True):
             existing = os.path.dirname(existing)
         if not os.path.isdir(existing):
             raise ValueError(f"{existing!r} is not a folder")
-        longest = _name_max(existing)
+        longest = name_max(existing)
         for name in names:
             if not is_plain_name(name):
                 raise ValueError(f"{name!r} is not a plain file name")
@@ -611,7 +611,7 @@ def check_writable(sets, overwrite=True):
         _probe(existing)
 
 
-def _name_max(folder):
+def name_max(folder):
     """The longest file name (in bytes) the folder's file system takes."""
     try:
         return os.pathconf(folder, "PC_NAME_MAX")

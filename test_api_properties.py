@@ -50,6 +50,7 @@ CALLS = {  # function -> its valid keyword arguments
                                  y_query=BATCH.y_query, alpha=0.01, max_steps=2),
     variants.train_method: dict(method="maml-1", init=PARAMS, rng=RNG, iterations=1,
                                 meta_batch=2, k=2),
+    variants.reptile_direction: dict(params=PARAMS, batch=BATCH, alpha=0.01, steps=2),
 }
 
 

@@ -70,7 +70,7 @@ def test_load_reproduces_the_evaluation(tmp_path):
     (["--alpha", "nan"], "--alpha must be a finite number >= 0, got nan"),
     (["--meta-lr", "0"], "--meta-lr must be a finite number > 0"),
     (["--iterations", "ten"], "--iterations expected a whole number, got 'ten'"),
-    (["--meta-batch", "1000", "--k", "1000", "--inner-steps", "20"], "GiB per iteration"),
+    (["--meta-batch", "1000", "--k", "1000", "--inner-steps", "20"], "would need about"),
     (["--load", "{tmp}/missing.npz"], "no checkpoint file"),
     (["--load", "{tmp}/corrupt.npz"], "not a valid checkpoint"),
     (["--out", "{tmp}/results/results.json"], "exists and is not a folder"),

@@ -73,7 +73,7 @@ def unchanged(old):
     (["--inner-steps", "99999999999"], "--inner-steps must be from 1 to 1,000"),
     (["--meta-batch", "10000000000"], "--meta-batch must be from 1 to 100,000"),
     (["--meta-batch", "1000", "--k", "1000", "--inner-steps", "20"],
-     "--meta-batch, --k and --inner-steps need about"),
+     "--meta-batch, --k and --inner-steps would need about"),
     (["--iterations", "0"], "--iterations must be from 1 to 10,000,000"),
     (["--out", "{tmp}/same", "--save", "{tmp}/same/results.json"], "--save must name a .npz"),
     (["--out", "{tmp}/same", "--save", "{tmp}/same/.commit-lock.npz", "--force"],
