@@ -7,8 +7,8 @@ try:
 except ImportError:  # hypothesis is a dev requirement; the runtime needs none of this
     pass
 else:
-    settings.register_profile("quick", max_examples=25, deadline=None,
+    settings.register_profile("quick", max_examples=25, deadline=None, database=None,
                               suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("thorough", max_examples=300, deadline=None,
+    settings.register_profile("thorough", max_examples=300, deadline=None, database=None,
                               suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
