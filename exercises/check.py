@@ -80,7 +80,8 @@ def run_student(exercise, path, calls, timeout=TIMEOUT, memory_mb=MEMORY_MB):
     place) and 'global_rng' (numpy's global generator used). Raises Failed or NotYet when the
     file can't be run at all."""
     request = dict(exercise=exercise, path=os.path.abspath(path), function=FUNCTIONS[exercise],
-                   switched_off=SWITCHED_OFF.get(exercise, ()), calls=calls, memory_mb=memory_mb)
+                   switched_off=SWITCHED_OFF.get(exercise, ()), calls=calls, memory_mb=memory_mb,
+                   cpu_seconds=math.ceil(timeout) + 5)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as private, tempfile.TemporaryDirectory() as work:
@@ -127,7 +128,9 @@ def problem(entry):
         allowed = ("embed and autograd.numpy are all it takes" if "protonets." in
                    entry["shortcut"] else "maml.mlp, maml.loss, maml.per_task and autograd.grad "
                    "are allowed")
-        raise Failed(f"shortcut: your code {entry['shortcut']}. Write it yourself ({allowed})")
+        if any(w in entry["shortcut"] for w in ("switched off", "solutions", "opens")):
+            raise Failed(f"shortcut: your code {entry['shortcut']}. Write it yourself ({allowed})")
+        raise Failed(f"shortcut: your code {entry['shortcut']}; no credit")
     if "exit" in entry:
         status = 0 if entry["exit"] in ("None", "") else entry["exit"]
         raise Failed(f"your code exited (status {status}) before returning an answer")

@@ -91,25 +91,105 @@ def switch_off(names, exercise):
     return modules
 
 
-def guard(student_path, modules=("maml",)):
-    """Refuse, from now on, to read the reference solutions or the source of the modules with
-    switched-off functions again (a reload would bring them back) and to start other programs."""
-    solutions = os.path.join(ROOT, "exercises", "solutions") + os.sep
+# Modules whose functions can signal or start other processes or load native code: imported
+# before the guard, their dangerous functions replaced, and never imported afresh (a fresh
+# import, or _imp.create_builtin/create_dynamic, would bring the originals back).
+GUARDED_MODULES = frozenset({"os", "posix", "signal", "_signal", "subprocess", "_posixsubprocess",
+                             "ctypes", "_ctypes", "_imp", "sys", "gc", "resource"})
+REFUSED_FUNCTIONS = (("os", "pidfd_open"), ("posix", "pidfd_open"),
+                     ("signal", "pidfd_send_signal"), ("_signal", "pidfd_send_signal"),
+                     ("_posixsubprocess", "fork_exec"))
+PROGRAMS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+            "os.forkpty")
+FILE_CHANGES = ("os.remove", "os.rmdir", "os.truncate", "os.chmod", "os.chown", "os.link",
+                "os.symlink", "os.mkdir", "os.utime", "os.chflags", "os.lchflags", "os.setxattr",
+                "os.removexattr", "shutil.rmtree")
+
+
+def refuse_process_functions():
+    """Replace the functions that signal or start processes without an audit event of their own
+    (pidfd_open, pidfd_send_signal, _posixsubprocess.fork_exec) by ones that raise Shortcut."""
+    import importlib
+    import signal  # noqa: F401 - imported now, so that it is never imported afresh
+    import subprocess  # noqa: F401
+    import _imp
+    for module, function in REFUSED_FUNCTIONS:
+        module = importlib.import_module(module)
+        if hasattr(module, function):
+            def refused(*args, _name=function, **kwargs):
+                raise Shortcut(f"calls {_name}, which the checker refuses while your code runs "
+                               "(it reaches other processes)")
+            setattr(module, function, refused)
+    for name in ("create_builtin", "create_dynamic"):
+        original = getattr(_imp, name)
+
+        def create(spec, *args, _original=original):
+            if getattr(spec, "name", None) in GUARDED_MODULES:
+                raise Shortcut(f"re-imports {spec.name}, which the checker keeps as it is")
+            return _original(spec, *args)
+        setattr(_imp, name, create)
+
+
+def guard(student_path, modules=("maml",), result_path=None):
+    """From now on refuse: reading the reference solutions or the source of the modules with
+    switched-off functions (a reload would bring them back); opening folders (a folder's file
+    descriptor would open files beside it unseen) or /proc of other processes; writing,
+    deleting, renaming or linking files (but the result); starting programs; signalling any
+    process but this one; ctypes (native code reads and signals anything); looking through the
+    interpreter's objects with gc (the guard's own). Not a sandbox of the operating system's:
+    see EXERCISES.md for what remains possible."""
+    solutions = os.path.join(ROOT, "exercises", "solutions")
     library = tuple(path for m in sorted(modules) for path in (
         os.path.join(ROOT, m + ".py"), os.path.join(ROOT, "__pycache__", m + ".")))
     import importlib.util
-    student = {os.path.realpath(student_path),
-               os.path.realpath(importlib.util.cache_from_source(student_path))}
+    student = frozenset({os.path.realpath(student_path),
+                         os.path.realpath(importlib.util.cache_from_source(student_path))})
+    result = os.path.realpath(result_path) if result_path else None
+    own = os.getpid()
+    proc = os.path.realpath("/proc") + os.sep
+    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    refuse_process_functions()
+    realpath, isdir, fsdecode = os.path.realpath, os.path.isdir, os.fsdecode
+
+    def opened(path, flags):
+        path = realpath(fsdecode(path))
+        if path in student:
+            return
+        if path == solutions or path.startswith(solutions + os.sep) or path.startswith(library):
+            raise Shortcut(f"opens {os.path.relpath(path, ROOT)}, which the checker keeps "
+                           "closed while your code runs")
+        if path.startswith(proc) and path[len(proc):].split(os.sep)[0] not in (str(own), "self"):
+            if path[len(proc):].split(os.sep)[0].isdigit():
+                raise Shortcut("opens /proc of another process")
+        if isdir(path):
+            raise Shortcut(f"opens the folder {path}: read files by their names")
+        if isinstance(flags, int) and flags & writes and path not in (result, os.devnull):
+            raise Shortcut(f"writes to {path}: the checker refuses writing files while your "
+                           "code runs")
 
     def hook(event, args):
-        if event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.path.realpath(os.fsdecode(args[0]))
-            if path not in student and (path.startswith(solutions) or path.startswith(library)):
-                raise Shortcut(f"opens {os.path.relpath(path, ROOT)}, which the checker keeps "
-                               "closed while your code runs")
-        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                       "os.fork", "os.forkpty"):
+        if event == "open":
+            if isinstance(args[0], (str, bytes, os.PathLike)):
+                opened(args[0], args[2] if len(args) > 2 else None)
+        elif event == "import":
+            if args[0] in GUARDED_MODULES:
+                raise Shortcut(f"imports {args[0]} afresh, which the checker keeps as it is")
+        elif event in ("os.kill", "os.killpg"):
+            if args[0] not in (own, 0, -own):
+                raise Shortcut(f"sends signal {args[1]} to another process ({args[0]}): the "
+                               "checker refuses it")
+        elif event.startswith("ctypes."):
+            raise Shortcut("uses ctypes, which the checker refuses while your code runs")
+        elif event.startswith(PROGRAMS):
             raise Shortcut("starts another program")
+        elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+            raise Shortcut(f"calls {event}, which the checker refuses while your code runs")
+        elif event == "os.rename":
+            if result is None or realpath(fsdecode(args[0])) != result:
+                raise Shortcut("renames files: the checker refuses it while your code runs")
+        elif event in FILE_CHANGES:
+            raise Shortcut(f"changes files ({event}): the checker refuses it while your code "
+                           "runs")
     sys.addaudithook(hook)
     sys.meta_path.insert(0, NoSolutions())
 
@@ -123,11 +203,15 @@ class NoSolutions:
         return None
 
 
-def limit_memory(megabytes):
+def limit_resources(megabytes, cpu_seconds=None):
+    """The memory limit (address space), and a CPU-time limit that ends this process even if
+    the checker that started it is gone."""
     try:
         import resource
         limit = megabytes * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if cpu_seconds:
+            resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_seconds), int(cpu_seconds) + 5))
     except (ImportError, ValueError, OSError):
         pass  # not on this OS: the time limit still holds
 
@@ -205,7 +289,8 @@ def describe_error(error, student_path):
     return {"error": f"raised {type(error).__name__}{where(error, student_path)}: {text}"}
 
 
-def run(request):
+def run(request, result_path=None):
+    import importlib.machinery
     import importlib.util
     import numpy
 
@@ -214,12 +299,13 @@ def run(request):
     sys.dont_write_bytecode = True
     import maml, tasks  # noqa: F401, E401 - imported before the guards, as the student would
     modules = switch_off(request["switched_off"], request["exercise"])
-    guard(path, modules)
-    limit_memory(request["memory_mb"])
+    limit_resources(request["memory_mb"], request.get("cpu_seconds"))
+    guard(path, modules, result_path)
     result = {"calls": []}
     arrays = []
     try:
-        spec = importlib.util.spec_from_file_location("student_answer", path)
+        loader = importlib.machinery.SourceFileLoader("student_answer", path)  # any file name
+        spec = importlib.util.spec_from_loader("student_answer", loader)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         function = getattr(module, request["function"], None)
@@ -258,7 +344,7 @@ def main():
     with open(request_path, "rb") as f:
         request = pickle.load(f)  # written by the checker itself
     sys.argv = [request["path"]]
-    result, arrays = run(request)
+    result, arrays = run(request, result_path + ".part")
     sys.stdout.flush()
     numpy = sys.modules["numpy"]
     with open(result_path + ".part", "wb") as f:
