@@ -16,6 +16,7 @@ Exit status: 0 every checked answer passed, 1 some did not (failed or not yet), 
 line, 3 the checker itself failed.
 """
 import argparse
+import io
 import csv
 import json
 import math
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 
 import numpy
@@ -57,6 +59,7 @@ SWITCHED_OFF = {2: ("inner_update", "adapt", "maml_loss", "maml_loss_loop", "eva
                 7: ("protonets.prototypical_loss", "protonets.per_episode_loss",
                     "protonets.logits", "protonets.prototypes")}
 CHILD = os.path.join(HERE, "child.py")
+SUPERVISOR = [sys.executable, "-X", "utf8", os.path.abspath(__file__)]  # class mode, a student
 TIMEOUT, MEMORY_MB = 20.0, 4096
 
 
@@ -179,14 +182,15 @@ def rng_input(seed, key):
 
 # --- comparing answers -----------------------------------------------------------------------------
 
-def describe(value):
-    """One line about what an answer is, however odd its shape."""
+def describe(value, pairs=False):
+    """One line about what an answer is, however odd its shape (`pairs`: weights were asked
+    for, so a flat sequence of arrays gets the hint to pair them up)."""
     if isinstance(value, Other):
         return f"a {value.name}"
     if isinstance(value, numpy.ndarray):
         return f"one array of shape {value.shape}" if value.ndim else f"the number {value}"
     if isinstance(value, (list, tuple)):
-        if value and all(isinstance(a, numpy.ndarray) and a.ndim >= 1 for a in value):
+        if pairs and value and all(isinstance(a, numpy.ndarray) and a.ndim >= 1 for a in value):
             return (f"a flat {type(value).__name__} of {len(value)} arrays: pair them up as "
                     "[(W0, b0), (W1, b1), ...]")
         return f"a {type(value).__name__} of {len(value)} items"
@@ -241,7 +245,7 @@ def same_shapes(got, want, what):
     wanted = [tuple(numpy.shape(a) for a in pair) for pair in want]
     if not ok:
         raise Failed(f"{what} should be a list of {len(wanted)} (W, b) pairs, got "
-                     f"{describe(got)}")
+                     f"{describe(got, pairs=True)}")
     if shapes != wanted:
         bad = next(i for i, (s, w) in enumerate(zip(shapes + [None] * len(wanted), wanted))
                    if s != w)
@@ -268,6 +272,18 @@ def compare(got, want, candidates, where, what, rtol=None):
             continue
     raise Failed(f"{where}: {what} does not match the expected answer ("
                  f"{show_largest(vector, flat(want))}).", generic=True)
+
+
+def traceable(entry, plain, what):
+    """Fail naming the typical mistake when differentiating through the student's answer
+    raised although the plain calls (`plain`) returned: plain numpy copies autograd can't
+    trace."""
+    if "error" in entry and all("value" in e for e in plain):
+        raise Failed(f"autograd cannot differentiate through your {what}: your code "
+                     f"{entry['error'].rstrip('.')}. The typical cause: the result is computed "
+                     "on plain numpy copies (numpy.array(...), float(), .astype, getval, writing "
+                     "into numpy.zeros) that autograd can't trace. Compute with autograd.numpy "
+                     "on the arrays you are given.")
 
 
 def compare_number(got, want, candidates, where, what):
@@ -399,7 +415,8 @@ def exercise_2(rng):
             compare(got, want, mistakes, f"K = {k}, α = {alpha:.3f}", "inner_update's result")
         return f"θ' for K = {k}, α = {alpha:.3f}", run
 
-    def through_step(entry):
+    def through_step(results):
+        entry = results[-1]
         params_, x, y, alpha, xq, yq = through
 
         def meta_loss(p, update):
@@ -407,6 +424,7 @@ def exercise_2(rng):
         want = grad(meta_loss)(params, lambda p: reference_update(p, x, y, alpha))
         adapted = reference_update(params, x, y, alpha)
         first_order = grad(lambda a: anp.mean((maml.mlp(a, xq) - yq) ** 2))(adapted)
+        traceable(entry, results[:-1], "inner_update")
         compare(answer(entry), want, [(first_order, "θ' is right, but the meta-gradient through "
                                        "it is first-order: MAML must differentiate THROUGH the "
                                        "inner step (keep ∇L connected to θ, not computed on "
@@ -416,7 +434,7 @@ def exercise_2(rng):
     def checks(results):
         found = [check(entry, a, k, d.x_support[0], d.y_support[0])
                  for entry, a, k, d in zip(results, alphas, ks, data)]
-        return found + [("the meta-gradient through inner_update", lambda: through_step(results[-1]))]
+        return found + [("the meta-gradient through inner_update", lambda: through_step(results))]
     return calls, checks, ("θ' is right for 4 fresh (K, α) including α = 0, θ is untouched, "
                            "and the exact meta-gradient flows through it")
 
@@ -576,7 +594,9 @@ def exercise_4(rng):
             raise Failed("changing the data of tasks 1 and up changed task 0's adapted weights: "
                          "each task must be adapted with the gradient of its OWN loss only.")
 
-    def through_steps(entry):
+    def through_steps(results):
+        entry = results[4]
+        traceable(entry, results[:4], "adapt_batch")
         alpha, steps = through
         want = grad(maml.maml_loss)(params, *batches[1][:4], alpha=alpha, steps=steps)
         compare(answer(entry), want, [], "the meta-gradient through your adapt_batch",
@@ -585,7 +605,7 @@ def exercise_4(rng):
     def checks(results):
         return [check(entry, *case) for entry, case in zip(results, cases)] + [
             ("task 0 depends on task 0's data only", lambda: own_data(results)),
-            ("the meta-gradient through adapt_batch", lambda: through_steps(results[4]))]
+            ("the meta-gradient through adapt_batch", lambda: through_steps(results))]
     return calls, checks, (f"every task adapted on its own (T = {sizes[0]} and {sizes[1]}) for "
                            f"{', '.join(str(s) for _, _, s in cases)} steps, and MAML "
                            "differentiates through it")
@@ -630,6 +650,10 @@ def exercise_5(rng):
     def a_batch(entry, T=T, K=K, Q=Q):
         got = answer(entry)
         if not isinstance(got, tasks.Batch):
+            if isinstance(got, (list, tuple)) and len(got) == len(FIELDS):
+                raise Failed(f"return a tasks.Batch, got a plain {type(got).__name__} of "
+                             f"{len(got)} items: wrap them as tasks.Batch(x_support, y_support, "
+                             "x_query, y_query, amplitude, phase) (the fields by name)")
             raise Failed(f"return a tasks.Batch, got {describe(got)}")
         want = {"x_support": (T, K, 1), "y_support": (T, K, 1), "x_query": (T, Q, 1),
                 "y_query": (T, Q, 1), "amplitude": (T,), "phase": (T,)}
@@ -695,6 +719,10 @@ def exercise_5(rng):
         for (u, name_u), (v, name_v) in [((big.x_support[:, 0, 0], "x_support"),
                                           (big.x_query[:, 0, 0], "x_query")),
                                          ((big.amplitude, "the slope"), (big.phase, "the intercept"))]:
+            for values, name in ((u, name_u), (v, name_v)):
+                if numpy.ptp(values) == 0:
+                    raise Failed(f"{name} is the same for every task: draw one per task "
+                                 "(rng.uniform(low, high, n_tasks))")
             r = numpy.corrcoef(u, v)[0, 1]
             if not abs(r) < 0.1:  # |r| of independent draws is under 0.1 but 1 time in 10^8
                 raise Failed(f"{name_u} and {name_v} are not drawn independently "
@@ -793,6 +821,7 @@ def exercise_6(rng):
             mistakes = [(grad(meta_sgd, 0)(params, alphas, *data, through=False), "that is the "
                          "first-order meta-gradient: the meta-gradient must flow THROUGH the "
                          "inner step (keep ∇L connected to θ, no plain copies).")]
+        traceable(results[2 + argnum], results[:2], "loss")
         compare(answer(results[2 + argnum]), want, mistakes,
                 f"the meta-gradient with respect to {what}",
                 f"the meta-gradient with respect to {what}")
@@ -964,7 +993,9 @@ def check(exercise, path, seed, timeout=TIMEOUT, memory_mb=MEMORY_MB):
         failures = []
         for _, run in found:
             try:
-                run()
+                with warnings.catch_warnings(), numpy.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")  # odd answers: the verdict says it
+                    run()
                 verdict["passed"] += 1
             except Failed as e:
                 failures.append(e)
@@ -984,25 +1015,41 @@ def check(exercise, path, seed, timeout=TIMEOUT, memory_mb=MEMORY_MB):
 
 # --- the command line --------------------------------------------------------------------------------
 
+MEMBER_MB = 10  # the largest starter file a zip may hold, unpacked
+
+
+def unzip(path, target):
+    """Unpack the starter files of a student's zip into `target` (by their names only: nothing
+    is written outside it). -> None, or what went wrong, for the student's rows."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for member in z.infolist():
+                base = os.path.basename(member.filename)
+                if base in STARTERS.values() and not member.is_dir():
+                    if member.file_size > MEMBER_MB * 2**20:
+                        return (f"could not read the zip ({member.filename} is over "
+                                f"{MEMBER_MB} MB unpacked)")
+                    os.makedirs(target, exist_ok=True)
+                    with open(os.path.join(target, base), "wb") as f:
+                        f.write(z.read(member))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError, ValueError,
+            NotImplementedError, EOFError) as e:  # not a zip, encrypted, truncated, ...
+        return f"could not read the zip ({type(e).__name__}: {e})"
+    return None
+
+
 def student_folders(class_folder, unpacked):
-    """(student, folder) for each sub-folder or .zip of the class folder; zips are unpacked into
-    `unpacked` (their members' names only: nothing is written outside it)."""
+    """(student, folder, shown, trouble) for each sub-folder or .zip of the class folder: zips
+    are unpacked into `unpacked`; `shown` names the folder in hints (the zip's name for a zip);
+    `trouble` is why a zip could not be read (or None)."""
     found = []
     for name in sorted(os.listdir(class_folder)):
         path = os.path.join(class_folder, name)
         if os.path.isdir(path):
-            found.append((name, path))
+            found.append((name, path, path, None))
         elif name.lower().endswith(".zip"):
-            student = name[:-4]
-            target = os.path.join(unpacked, student)
-            with zipfile.ZipFile(path) as z:
-                for member in z.infolist():
-                    base = os.path.basename(member.filename)
-                    if base in STARTERS.values() and not member.is_dir():
-                        os.makedirs(target, exist_ok=True)
-                        with open(os.path.join(target, base), "wb") as f:
-                            f.write(z.read(member))
-            found.append((student, target))
+            target = os.path.join(unpacked, f"{len(found)}-{name[:-4]}")
+            found.append((name[:-4], target, name, unzip(path, target)))
     return found
 
 
@@ -1010,29 +1057,123 @@ def starter_path(folder, exercise):
     """The exact starter name in a student's folder, or one folder down (a zip's own folder)."""
     path = os.path.join(folder, STARTERS[exercise])
     if not os.path.exists(path):
-        for sub in sorted(os.listdir(folder)):
+        try:
+            subs = sorted(os.listdir(folder))
+        except OSError:
+            subs = []
+        for sub in subs:
             inner = os.path.join(folder, sub, STARTERS[exercise])
             if os.path.isfile(inner) and not sub.startswith("."):
                 return inner
     return path
 
 
-def grade_class(class_folder, report, seed, timeout, memory_mb):
+def supervise(folder, exercises, seed, timeout, memory_mb):
+    """Grade one student's folder, one JSON line per exercise as soon as it is known (the
+    supervisor process of class mode)."""
+    for n in exercises:
+        v = check(n, starter_path(folder, n), seed, timeout, memory_mb)
+        print(json.dumps(dict(exercise=n, **v), ensure_ascii=False), flush=True)
+
+
+def supervised(student, folder, seed, timeout, memory_mb):
+    """The verdicts of one student, graded in a separate supervisor process (which runs each
+    answer in a process of its own): if the supervisor is killed or fails, the exercise it was
+    grading gets a verdict saying so and the others are graded by a new supervisor."""
+    remaining = sorted(EXERCISES)
+    while remaining:
+        start = time.perf_counter()
+        command = [*SUPERVISOR, "--supervise", folder, "--only", ",".join(map(str, remaining)),
+                   "--seed", str(seed), "--timeout", repr(timeout), "--memory", str(memory_mb)]
+        supervisor = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = supervisor.communicate(timeout=len(remaining) * (timeout + 120))
+        except subprocess.TimeoutExpired:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            out, err = supervisor.communicate()
+        for line in out.decode("utf-8", "replace").splitlines():
+            try:
+                v = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(v, dict) and v.get("exercise") in remaining:
+                remaining.remove(v["exercise"])
+                yield v
+        if remaining:
+            n, status = remaining.pop(0), supervisor.returncode
+            seconds = round(time.perf_counter() - start, 2)
+            if status is None or status < 0:
+                how = f"killed by signal {-status}" if status else "stopped (it hung)"
+                yield dict(exercise=n, status="failed", passed=0, total=0, seconds=seconds,
+                           message=f"the checker was {how} while grading {student}'s exercise "
+                           f"{n}: an answer that stops the checker gets no credit (look at "
+                           "this file)")
+            else:
+                last = (err.decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+                yield dict(exercise=n, status="error", passed=0, total=0, seconds=seconds,
+                           message=f"the checker itself failed while grading {student}'s "
+                           f"exercise {n} (status {status}): {last[:300]}")
+
+
+def report_stem(report):
+    """FILE of --report FILE.csv, once it is sure FILE.csv and FILE.json can be written (a
+    probe file is made and removed); else a one-line reason (ValueError)."""
+    stem = os.path.splitext(report)[0]
+    folder = os.path.dirname(os.path.abspath(stem))
+    if not os.path.isdir(folder):
+        raise ValueError(f"no folder {folder} for the report")
+    for path in (stem + ".csv", stem + ".json"):
+        if os.path.isdir(path):
+            raise ValueError(f"the report {path} is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".report-", suffix=".tmp")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"cannot write the report in {folder}: {e.strerror or e}") from None
+    return stem
+
+
+def write_atomically(path, text):
+    """Write a file whole or not at all: a temporary file beside it, then renamed into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".report-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        os.remove(temporary)
+        raise
+
+
+def grade_class(class_folder, stem, seed, timeout, memory_mb):
+    """Grade every student (each in a supervisor process of its own); write FILE.csv and
+    FILE.json atomically. -> the rows."""
     rows = []
     with tempfile.TemporaryDirectory() as unpacked:
-        for student, folder in student_folders(class_folder, unpacked):
-            for n in sorted(EXERCISES):
-                v = check(n, starter_path(folder, n), seed, timeout, memory_mb)
-                rows.append(dict(student=student, exercise=n, verdict=v["status"],
-                                 passed=v["passed"], total=v["total"], hint=v["message"],
+        for student, folder, shown, trouble in student_folders(class_folder, unpacked):
+            if trouble:
+                verdicts = [dict(exercise=n, status="failed", passed=0, total=0, seconds=0.0,
+                                 message=trouble) for n in sorted(EXERCISES)]
+            else:
+                verdicts = supervised(student, folder, seed, timeout, memory_mb)
+            for v in sorted(verdicts, key=lambda v: v["exercise"]):
+                rows.append(dict(student=student, exercise=v["exercise"], verdict=v["status"],
+                                 passed=v["passed"], total=v["total"],
+                                 hint=v["message"].replace(folder, shown),
                                  seconds=v["seconds"]))
-    stem = os.path.splitext(report)[0]
-    with open(stem + ".csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student"])
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump(dict(seed=seed, rows=rows), f, indent=1, ensure_ascii=False)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else ["student"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(stem + ".csv", table.getvalue())
+    write_atomically(stem + ".json", json.dumps(dict(seed=seed, rows=rows), indent=1,
+                                                ensure_ascii=False))
     return rows
 
 
@@ -1043,10 +1184,26 @@ def seed_number(text):
     return value
 
 
-def positive(text):
+MIN_TIMEOUT, MAX_TIMEOUT = 1.0, 3600.0
+# Every solution and correct answer passes with 150 MB here (100 MB is too little to import
+# numpy and autograd): 256 MB leaves room for other builds of numpy.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 256, 2**20
+
+
+def seconds(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"the time limit is from {MIN_TIMEOUT:g} to "
+                                         f"{MAX_TIMEOUT:g} seconds, got {text}")
+    return value
+
+
+def megabytes(text):
+    value = int(text)
+    if not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(
+            f"the memory limit is from {MIN_MEMORY_MB} MB (what a correct answer needs: numpy, "
+            f"autograd and the data) to {MAX_MEMORY_MB} MB, got {text}")
     return value
 
 
@@ -1077,18 +1234,35 @@ def main(argv=None):
     p.add_argument("--report", default="report.csv", help="with --class: the report to write "
                    "(FILE.csv and FILE.json)")
     p.add_argument("--seed", type=seed_number, help="repeat the checks of an earlier run")
-    p.add_argument("--timeout", type=positive, default=TIMEOUT, help="seconds per exercise")
-    p.add_argument("--memory", type=int, default=MEMORY_MB, help="megabytes per exercise")
+    p.add_argument("--timeout", type=seconds, default=TIMEOUT, help=f"seconds per exercise "
+                   f"({MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}; default {TIMEOUT:g})")
+    p.add_argument("--memory", type=megabytes, default=MEMORY_MB, help=f"megabytes per "
+                   f"exercise ({MIN_MEMORY_MB} to {MAX_MEMORY_MB}; default {MEMORY_MB})")
+    p.add_argument("--supervise", help=argparse.SUPPRESS)  # class mode's supervisor: a folder
+    p.add_argument("--only", help=argparse.SUPPRESS)       # ... and its exercises, 1,2,...
     args = p.parse_args(argv)
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    if args.supervise:
+        supervise(args.supervise, [int(n) for n in args.only.split(",")], seed, args.timeout,
+                  args.memory)
+        return 0
     modes = (args.exercise is not None) + args.all + (args.class_folder is not None)
     if modes != 1 or (args.file and args.exercise is None):
         p.error("give one exercise number (optionally with --file), or --all, or --class FOLDER")
     if args.class_folder and not os.path.isdir(args.class_folder):
         p.error(f"no folder {args.class_folder}")
-    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    if args.file and os.path.isdir(args.file):
+        p.error(f"--file {args.file} is a folder: give a file, or --dir FOLDER")
+    if args.file and not os.path.isfile(args.file):
+        p.error(f"no file {args.file}")
+    if not args.file and not args.class_folder and not os.path.isdir(args.dir):
+        p.error(f"no folder {args.dir}")
     if args.class_folder:
-        rows = grade_class(args.class_folder, args.report, seed, args.timeout, args.memory)
-        stem = os.path.splitext(args.report)[0]
+        try:
+            stem = report_stem(args.report)
+        except ValueError as e:
+            p.error(f"--report {args.report}: {e}")
+        rows = grade_class(args.class_folder, stem, seed, args.timeout, args.memory)
         print(f"{len(rows)} verdicts for {len({r['student'] for r in rows})} students, seed "
               f"{seed}: {stem}.csv and {stem}.json")
         return exit_status([r["verdict"] for r in rows])
