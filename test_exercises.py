@@ -344,3 +344,195 @@ def test_the_handout_has_no_answers_and_its_exercise_tests_pass(tmp_path):
                              "test_commands.py", "-k", "exercise or class or ex1"], cwd=copy,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+# --- the black-box tester's findings (issues 1-6 and 17): each class of failure, one test ------
+
+ESCAPES = {  # an answer's top level -> what its verdict names; none may reach beyond its process
+    "kill_parent": ("import os\nos.kill(os.getppid(), 0)\n", "to another process"),
+    "killpg_parent": ("import os\nos.killpg(os.getpgid(os.getppid()), 0)\n", "another process"),
+    "pidfd": ("import os, signal\nsignal.pidfd_send_signal(os.pidfd_open(os.getppid()), 0)\n",
+              "pidfd_open"),
+    "ctypes_open": ("import ctypes\nctypes.CDLL(None).open(b'{solution}', 0)\n", "uses ctypes"),
+    "dir_fd": ("import os\nfd = os.open('{solutions}', os.O_RDONLY)\n"
+               "os.open('ex2_inner_update.py', os.O_RDONLY, dir_fd=fd)\n",
+               "opens exercises/solutions"),
+    "parent_dir_fd": ("import os\nfd = os.open('{exercises}', os.O_RDONLY)\nos.chdir('/')\n"
+                      "os.open('solutions/ex2_inner_update.py', os.O_RDONLY, dir_fd=fd)\n",
+                      "opens the folder"),
+    "fresh_signal": ("import _imp, sys\n_imp.create_builtin(sys.modules['_signal'].__spec__)\n",
+                     "re-imports _signal"),
+    "reimport": ("import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess\n",
+                 "imports _posixsubprocess afresh"),
+    "fork_exec": ("import _posixsubprocess\n_posixsubprocess.fork_exec()\n", "fork_exec"),
+    "proc_of_parent": ("import os\nopen('/proc/%d/environ' % os.getppid(), 'rb')\n",
+                       "/proc of another process"),
+    "writes": ("open('written.txt', 'w')\n", "writes to"),
+    "removes": ("import os\nos.remove('/nonexistent-file')\n", "changes files"),
+    "renames": ("import os\nos.rename('/nonexistent-a', '/nonexistent-b')\n", "renames files"),
+    "gc_walk": ("import gc\ngc.get_objects()\n", "gc.get_objects"),
+}
+
+
+def test_an_answer_cannot_signal_other_processes_read_the_solutions_or_change_files(tmp_path):
+    """Issues 1 and 2: the audit hook and the replaced functions refuse each way out."""
+    jobs = []
+    for name, (body, _) in ESCAPES.items():
+        path = tmp_path / f"ex2_{name}.py"
+        path.write_text(body.format(solution=os.path.join(EX, "solutions", "ex2_inner_update.py"),
+                                    solutions=os.path.join(EX, "solutions"), exercises=EX))
+        jobs.append((str(path), SEEDS[0]))
+    results = verdicts(jobs)
+    for (path, _), v in results.items():
+        hint = ESCAPES[os.path.basename(path)[4:-3]][1]
+        assert v["status"] == "failed" and "shortcut" in v["message"] and hint in v["message"], v
+    assert not (tmp_path / "written.txt").exists()
+
+
+def test_an_answer_that_kills_its_checker_gets_a_verdict_and_the_class_is_graded(tmp_path):
+    """Issues 1 and 3 and a hint of issue 17: bob SIGKILLs the process that started his code,
+    a zip is not a zip, carol's zip lacks the file (her hint names the zip, not a temp path):
+    every student gets rows and the report is written."""
+    klass = tmp_path / "subs"
+    (klass / "bob").mkdir(parents=True)
+    (klass / "bob" / check.STARTERS[2]).write_text(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
+    (klass / "notzip.zip").write_text("hello\n")
+    with zipfile.ZipFile(klass / "carol.zip", "w") as z:
+        z.writestr("carol/readme.txt", "no answers")
+    alone = run("2", "--file", str(klass / "bob" / check.STARTERS[2]))
+    assert alone.returncode == 1 and "sends signal 9 to another process" in alone.stdout, alone
+    result = run("--class", str(klass), "--report", str(tmp_path / "r.csv"), "--seed", "3")
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {(r["student"], int(r["exercise"])): r
+            for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
+    assert len(rows) == 3 * len(EXERCISES)
+    assert "sends signal 9 to another process" in rows["bob", 2]["hint"]
+    assert rows["notzip", 4]["verdict"] == "failed" and rows["notzip", 4]["hint"].startswith(
+        "could not read the zip (BadZipFile")
+    assert rows["carol", 2]["hint"] == f"no file {check.STARTERS[2]} in carol.zip"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files
+
+
+def test_a_killed_supervisor_is_one_verdict_and_the_others_are_graded(tmp_path, monkeypatch):
+    """Issue 1, should an answer still stop the process grading it: a stand-in supervisor
+    grades the first exercise it is given, then is killed; each killed exercise says so."""
+    fake = tmp_path / "supervisor.py"
+    fake.write_text(
+        "import json, os, signal, sys\n"
+        "n = int(sys.argv[sys.argv.index('--only') + 1].split(',')[0])\n"
+        "print(json.dumps(dict(exercise=n, status='passed', passed=1, total=1, seconds=0.0,\n"
+        "                      message='fine')), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    monkeypatch.setattr(check, "SUPERVISOR", [sys.executable, str(fake)])
+    (tmp_path / "class" / "bob").mkdir(parents=True)
+    rows = check.grade_class(str(tmp_path / "class"), str(tmp_path / "r"), 1, 5.0, 512)
+    assert [r["verdict"] for r in rows] == ["passed", "failed"] * 3 + ["passed"]
+    assert rows[1]["hint"].startswith("the checker was killed by signal 9 while grading bob's "
+                                      "exercise 2")
+    assert json.load(open(tmp_path / "r.json"))["rows"] == rows
+
+
+@pytest.mark.parametrize("report", ["nonexist/report.csv", "/proc/x.csv", "folder.csv"])
+def test_the_report_path_is_checked_before_grading(tmp_path, report):
+    """Issue 4: exit 2, one line, at once (no grading first)."""
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    (tmp_path / "folder.csv").mkdir()
+    result = run("--class", str(tmp_path / "class"), "--report",
+                 report if report.startswith("/") else str(tmp_path / report))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result
+    assert "Traceback" not in result.stderr and "report" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["2", "--timeout", "1e9"], ["2", "--timeout", "nan"],
+                                  ["2", "--timeout", "0.1"], ["2", "--memory", "1"],
+                                  ["2", "--memory", "-5"], ["2", "--memory", "0"],
+                                  ["2", "--memory", "50"], ["2", "--memory", "99999999999"],
+                                  ["--all", "--dir", "/nonexist"], ["2", "--file", "/"],
+                                  ["2", "--file", "/nonexistent.py"]])
+def test_bad_arguments_are_exit_status_2_in_one_line(argv, capsys):
+    """Issue 5."""
+    with pytest.raises(SystemExit) as exit:
+        check.main(argv)
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and len(err.strip().splitlines()) == 1 and "check.py:" in err
+
+
+@needs
+def test_the_smallest_memory_limit_passes_a_correct_answer_and_any_file_name_loads(tmp_path):
+    """Issue 5: --memory's documented minimum is enough; a file without .py is read as Python
+    (an empty one has no function)."""
+    v = check.check(2, SOLUTIONS[1], SEEDS[0], memory_mb=check.MIN_MEMORY_MB)
+    assert v["status"] == "passed", v
+    (tmp_path / "afile").write_text("")
+    assert check.check(2, str(tmp_path / "afile"), SEEDS[0])["message"] == \
+        "your file has no function inner_update()"
+
+
+HINTS_17 = {  # issue 17: the answer -> what its hint says (and must not say)
+    "ex5_plain_tuple.py": (
+        "def sample_line_batch(n_tasks, k_support, k_query, rng):\n"
+        "    a, b = rng.uniform(-3, 3, (2, n_tasks, 1, 1))\n"
+        "    xs, xq = rng.uniform(-5, 5, (n_tasks, k_support, 1)), rng.uniform(-5, 5, "
+        "(n_tasks, k_query, 1))\n"
+        "    return xs, a * xs + b, xq, a * xq + b, a.ravel(), b.ravel()\n",
+        "got a plain tuple of 6 items: wrap them as tasks.Batch", "pair them up"),
+    "ex2_plain_copies.py": (
+        "import numpy\nimport autograd.numpy as np\nfrom autograd import grad\nimport maml\n\n"
+        "def inner_update(params, x, y, alpha):\n"
+        "    g = grad(lambda p: np.mean((maml.mlp(p, x) - y) ** 2))(params)\n"
+        "    return [(numpy.array(W - alpha * dW), numpy.array(b - alpha * db))\n"
+        "            for (W, b), (dW, db) in zip(params, g)]\n",
+        "autograd cannot differentiate through your inner_update: typically, it is computed "
+        "on plain numpy copies", "pair them up"),
+}
+
+
+def test_hints_name_the_mistake_and_no_warning_is_printed(tmp_path):
+    """Issue 17: a plain tuple for a Batch, plain copies autograd can't trace; and tasks that
+    all share one line print no numpy warning before the verdict."""
+    for name, (body, hint, not_hint) in HINTS_17.items():
+        (tmp_path / name).write_text(body)
+    results = verdicts([(str(tmp_path / name), SEEDS[0]) for name in HINTS_17])
+    for (path, _), v in results.items():
+        _, hint, not_hint = HINTS_17[os.path.basename(path)]
+        assert hint in v["message"] and not_hint not in v["message"], v
+    (tmp_path / "one_line.py").write_text(
+        "import tasks\n\ndef sample_line_batch(n_tasks, k_support, k_query, rng):\n"
+        "    a, b = rng.uniform(-3, 3, 2)\n"
+        "    xs, xq = rng.uniform(-5, 5, (n_tasks, k_support, 1)), rng.uniform(-5, 5, "
+        "(n_tasks, k_query, 1))\n"
+        "    return tasks.Batch(xs, a * xs + b, xq, a * xq + b, a + 0 * xs[:, 0, 0], "
+        "b + 0 * xs[:, 0, 0])\n")
+    result = run("5", "--file", str(tmp_path / "one_line.py"))
+    assert result.returncode == 1 and "Warning" not in result.stderr + result.stdout, result
+    assert "takes only 1 different values" in result.stdout
+
+
+def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_path,
+                                                                          monkeypatch):
+    """Issue 6: --help is help; an existing non-empty folder, a folder inside the project, a
+    missing parent, /proc: exit 2, one line; a failure half-way leaves nothing."""
+    def handout(*args):
+        return subprocess.run([sys.executable, os.path.join(EX, "handout.py"), *args],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = handout("--help")
+    assert result.returncode == 0 and "usage" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "a").write_text("")
+    for destination in ("full", os.path.join(HERE, "sub"), HERE, "nowhere/copy", "/proc/x"):
+        result = handout(destination)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+    assert not os.path.exists(os.path.join(HERE, "sub"))
+    import handout as module
+
+    def broken(folder):
+        open(os.path.join(folder, "half"), "w").close()
+        raise OSError("disk full")
+    monkeypatch.setattr(module, "fill", broken)
+    with pytest.raises(OSError):
+        module.handout(str(tmp_path / "copy"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]

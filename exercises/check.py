@@ -279,11 +279,11 @@ def traceable(entry, plain, what):
     raised although the plain calls (`plain`) returned: plain numpy copies autograd can't
     trace."""
     if "error" in entry and all("value" in e for e in plain):
-        raise Failed(f"autograd cannot differentiate through your {what}: your code "
-                     f"{entry['error'].rstrip('.')}. The typical cause: the result is computed "
-                     "on plain numpy copies (numpy.array(...), float(), .astype, getval, writing "
-                     "into numpy.zeros) that autograd can't trace. Compute with autograd.numpy "
-                     "on the arrays you are given.")
+        raise Failed(f"autograd cannot differentiate through your {what}: typically, it is "
+                     "computed on plain numpy copies (numpy.array(...), float(), .astype, "
+                     "getval, writing into numpy.zeros) that autograd can't trace. Compute with "
+                     "autograd.numpy on the arrays you are given. (Differentiating through it, "
+                     f"your code {entry['error'].rstrip('.')}.)")
 
 
 def compare_number(got, want, candidates, where, what):

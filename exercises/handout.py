@@ -3,16 +3,22 @@ history.
 
     .venv/bin/python exercises/handout.py ../maml-class
 
+The destination must be new (or an empty folder) and outside the project; the copy is written
+beside it and renamed into place, so a failure leaves nothing half-made (exit status 2, one
+line, for a destination it can't take).
+
 The copy holds the committed files (`git archive HEAD`), or, outside a git checkout, the
 folder's files, minus exercises/solutions, wrong, correct and shortcuts. Its README setup and
 test commands work as in the original; the tests that need the removed answers skip.
 """
+import argparse
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REMOVED = tuple(f"exercises/{name}/" for name in ("solutions", "wrong", "correct", "shortcuts"))
@@ -25,8 +31,26 @@ def kept(name):
         "/" + s in name for s in SKIPPED)
 
 
-def handout(destination):
-    os.makedirs(destination)  # refuses an existing folder: nothing is overwritten
+def refusal(destination):
+    """Why `destination` can't take the copy (one line), or None: it must be new or an empty
+    folder, outside the project, in a folder that exists."""
+    target = os.path.realpath(destination)
+    root = os.path.realpath(ROOT)
+    if target == root or target.startswith(root + os.sep) or root.startswith(target + os.sep):
+        return f"{destination} is inside the project (or holds it): choose a folder outside {root}"
+    if os.path.lexists(destination) and not os.path.isdir(destination):
+        return f"{destination} exists and is not a folder"
+    if os.path.isdir(destination) and os.listdir(destination):
+        return f"{destination} exists and is not empty: nothing is overwritten"
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):
+        return f"no folder {parent} to write {os.path.basename(target)} in"
+    return None
+
+
+def fill(folder):
+    """Write the hand-out's files into `folder`: the committed files (`git archive HEAD`), or
+    outside a git checkout the project folder's files, minus the answers."""
     try:
         archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT,
                                  capture_output=True, check=True).stdout
@@ -34,19 +58,59 @@ def handout(destination):
         archive = None
     if archive is not None:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(destination, members=[m for m in tar.getmembers() if kept(m.name)],
+            tar.extractall(folder, members=[m for m in tar.getmembers() if kept(m.name)],
                            filter="data")
         return
-    for folder, _, names in os.walk(ROOT):
+    for parent, _, names in os.walk(ROOT):
         for name in names:
-            relative = os.path.relpath(os.path.join(folder, name), ROOT)
+            relative = os.path.relpath(os.path.join(parent, name), ROOT)
             if kept(relative):
-                os.makedirs(os.path.join(destination, os.path.dirname(relative)), exist_ok=True)
-                shutil.copy2(os.path.join(folder, name), os.path.join(destination, relative))
+                os.makedirs(os.path.join(folder, os.path.dirname(relative)), exist_ok=True)
+                shutil.copy2(os.path.join(parent, name), os.path.join(folder, relative))
+
+
+def handout(destination):
+    """Write the copy into a temporary folder beside `destination`, then rename it into place:
+    a failure leaves nothing half-made. Raises ValueError (one line) if `destination` can't
+    take it."""
+    reason = refusal(destination)
+    if reason:
+        raise ValueError(reason)
+    target = os.path.realpath(destination)
+    try:
+        temporary = tempfile.mkdtemp(dir=os.path.dirname(target),
+                                     prefix=f".{os.path.basename(target)}-")
+    except OSError as e:
+        raise ValueError(f"cannot write in {os.path.dirname(target)}: {e.strerror or e}") from None
+    try:
+        fill(temporary)
+        os.chmod(temporary, 0o777 & ~current_umask())
+        os.rename(temporary, target)  # replaces an empty folder; refuses a non-empty one
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Write a copy of the project for students: no "
+                                "reference solutions, answer folders or git history.")
+    p.add_argument("destination", help="a new (or empty) folder outside the project")
+    args = p.parse_args(argv)
+    try:
+        handout(args.destination)
+    except ValueError as e:
+        p.exit(2, f"handout.py: {e}\n")
+    except OSError as e:
+        p.exit(2, f"handout.py: could not write {args.destination}: {e}\n")
+    print(f"wrote {args.destination}: hand it out (no solutions, answer folders or git history)")
+    return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: handout.py DESTINATION (a folder that does not exist yet)")
-    handout(sys.argv[1])
-    print(f"wrote {sys.argv[1]}: hand it out (no solutions, answer folders or git history)")
+    sys.exit(main())
