@@ -124,3 +124,18 @@ def test_fewshot_table_is_made_from_fewshot_json():
                           ("nearest", "nearest-neighbour")):
         claim = f"{100 * rows[method, 1, 1 if method == 'maml' else 0]:.1f}%"
         assert claim in readme(), (method, claim)
+
+
+def test_the_gif_caption_quotes_the_gif():
+    """The README's caption of docs/adaptation.gif gives each model's query MSE on the wave the
+    animation shows, before and after 1 and 10 steps: the numbers the committed models give."""
+    import checkpoints
+    import figures
+    import tasks
+    models, _ = checkpoints.load_trained(os.path.join(HERE, "checkpoints", "sinusoid.npz"))
+    batch = tasks.held_out(0, 600, 5)
+    wave = figures.spread_tasks(batch)[-1]             # the wave figures.animation_gif shows
+    caption = readme().split("(docs/adaptation.gif)", 1)[1].split("\n\n")[1]
+    for model in ("maml", "pretrained"):
+        mse = [figures._adapted(models[model][0], batch, wave, 0.01, s)[1] for s in (0, 1, 10)]
+        assert " → ".join(f"{m:.1f}" for m in mse) in caption, (model, mse)
