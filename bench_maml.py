@@ -39,10 +39,8 @@ ROWS = {
 }
 TRICKS = {  # each kept trick undone, paper configuration
     "dense": "x @ W + b traced as two operations (no dense primitive)",
-    "alpha": "α multiplied into each gradient (not into the support loss)",
     "nested": "gradients over the nested (W, b) pairs (not a flat list)",
     "relu": "np.maximum ReLU instead of x * (x > 0)",
-    "gc": "garbage collector left on in the training loop",
     "malloc": "default malloc (no keep_freed_memory)",
     "checks": "arguments checked at every call, not once",
 }
@@ -76,27 +74,20 @@ def undo(trick, maml, checks):
         maml.dense = lambda x, W, b: x @ W + b
     elif trick == "relu":
         maml.relu = lambda x: np.maximum(x, 0.0)
-    elif trick in ("alpha", "nested"):
+    elif trick == "nested":
         def inner_update(params, x_support, y_support, alpha, first_order=False,
                          loss_fn=maml.loss):
             def support_loss(p):
                 return np.sum(loss_fn(p, x_support, y_support))
-            if trick == "nested":
-                grads = grad(support_loss)(params)
-                return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
-            weights = [w for pair in params for w in pair]
-            grads = grad(lambda ws: support_loss(maml.pairs(ws)))(weights)
-            return maml.pairs([w - alpha * g for w, g in zip(weights, grads)])
+            grads = grad(support_loss)(params)
+            return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
         maml.inner_update = inner_update
-        if trick == "nested":
-            train = maml.train.__wrapped__
+        train = maml.train.__wrapped__
 
-            def nested_train(objective, *args, **kwargs):
-                return train(objective, *args, objective_and_grad=value_and_grad(objective),
-                             **kwargs)
-            maml.train = nested_train
-    elif trick == "gc":
-        maml.gc.disable = lambda: None
+        def nested_train(objective, *args, **kwargs):
+            return train(objective, *args, objective_and_grad=value_and_grad(objective),
+                         **kwargs)
+        maml.train = nested_train
     elif trick == "malloc":
         maml.keep_freed_memory = lambda: False
     elif trick == "checks":

@@ -19,7 +19,6 @@ Arguments are checked once, where a call comes in from outside (`@checks.checked
 checks.py); calls inside that call are not checked again.
 """
 import ctypes
-import gc
 from collections import namedtuple
 
 import autograd.numpy as np
@@ -139,9 +138,7 @@ def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn
     losses leaves in each task's copy of θ the gradient of that task's loss alone.
     """
     def support_loss(weights):  # weights = [W0, b0, W1, b1, ...]
-        # α·L rather than L: then ∇(αL) = α∇L is the whole step, and θ' = θ − ∇(αL) traces one
-        # multiply in all instead of one per weight array (bench_maml.py, "α on each gradient").
-        return alpha * np.sum(loss_fn(pairs(weights), x_support, y_support))
+        return np.sum(loss_fn(pairs(weights), x_support, y_support))
 
     # A flat list of arrays rather than the nested list of pairs: autograd's bookkeeping for
     # nested containers costs more (bench_maml.py, "nested grad").
@@ -152,7 +149,7 @@ def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn
         grads = grad(support_loss)([getval(w) for w in weights])
     else:
         grads = grad(support_loss)(weights)
-    return pairs([w - g for w, g in zip(weights, grads)])
+    return pairs([w - alpha * g for w, g in zip(weights, grads)])
 
 
 def pairs(weights):
@@ -247,23 +244,17 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
             value, grads = flat_value_and_grad([w for pair in params for w in pair], batch)
             return value, pairs(grads)
     state, losses = None, numpy.empty(iterations)
-    gc_was_on = gc.isenabled()
-    gc.disable()  # autograd's graphs are freed by reference counting; no need to scan for cycles
-    try:
-        for i in range(iterations):
-            batch = sample_tasks(meta_batch, k, k, rng)
-            # the first batch is checked where the objective uses it (sample_tasks may be yours)
-            with checks.again(i == 0), numpy.errstate(over="ignore", invalid="ignore"):
-                losses[i], grads = objective_and_grad(params, batch)
-            largest_grad = max(numpy.abs(g).max() for layer in grads for g in layer)
-            if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
-                raise Diverged(i, losses[i], params, batch)
-            params, state = adam_step(params, grads, state, lr)
-            if callback is not None:
-                callback(i, losses[i], params)
-    finally:
-        if gc_was_on:
-            gc.enable()
+    for i in range(iterations):
+        batch = sample_tasks(meta_batch, k, k, rng)
+        # the first batch is checked where the objective uses it (sample_tasks may be yours)
+        with checks.again(i == 0), numpy.errstate(over="ignore", invalid="ignore"):
+            losses[i], grads = objective_and_grad(params, batch)
+        largest_grad = max(numpy.abs(g).max() for layer in grads for g in layer)
+        if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
+            raise Diverged(i, losses[i], params, batch)
+        params, state = adam_step(params, grads, state, lr)
+        if callback is not None:
+            callback(i, losses[i], params)
     return params, losses
 
 
