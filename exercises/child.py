@@ -110,7 +110,8 @@ def refuse_process_functions():
     """Replace the functions that signal or start processes without an audit event of their own
     (pidfd_open, pidfd_send_signal, _posixsubprocess.fork_exec) by ones that raise Shortcut."""
     import importlib
-    import signal  # noqa: F401 - imported now, so that it is never imported afresh
+    import gc  # noqa: F401 - imported now, so that it is never imported afresh
+    import signal  # noqa: F401
     import subprocess  # noqa: F401
     import _imp
     for module, function in REFUSED_FUNCTIONS:
