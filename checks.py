@@ -164,11 +164,13 @@ def interval(name, value):
 
 
 def function(name, value):
+    """Raise unless value can be called."""
     if not callable(value):
         raise ValueError(f"{name} must be a function, got {_describe(value)}")
 
 
 def flag(name, value):
+    """Raise unless value is True or False."""
     if not isinstance(value, (bool, numpy.bool_)):
         raise ValueError(f"{name} must be True or False, got {_describe(value)}")
 

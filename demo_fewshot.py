@@ -26,7 +26,8 @@ import os
 import sys
 
 
-def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+def interrupted_early(signum=None, frame=None):
+    """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
     print("\n" * sys.stderr.isatty() + "demo_fewshot.py: interrupted; no file was changed",
           file=sys.stderr)
     os._exit(130)
@@ -325,6 +326,7 @@ def markdown_table(report):
 
 
 def describe(config):
+    """One line of the training settings."""
     return (f"{config['iterations']:,} iterations of {config['meta_batch']} {N_WAY}-way "
             f"{config['shots']}-shot episodes, α = {config['alpha']:g}, seed {config['seed']}")
 
@@ -375,6 +377,7 @@ def episode_figure(trained, data, args):
 # --- checkpoints ---------------------------------------------------------------------------------
 
 def config_of(args):
+    """The settings every method was trained with, as stored in checkpoints and fewshot.json."""
     return dict(iterations=args.iterations, meta_batch=META_BATCH, n_way=N_WAY,
                 shots=TRAIN_SHOTS, queries=QUERIES, alpha=ALPHA, meta_lr=1e-3, seed=args.seed,
                 body=list(BODY), data=f"omniglot:{args.omniglot}" if args.omniglot else
@@ -382,6 +385,7 @@ def config_of(args):
 
 
 def checkpoint_bytes(method, params, losses, config):
+    """One method's checkpoint: its params, how they were trained and its loss history."""
     history, block = cli.block_means(losses)
     return checkpoints.encode_models({None: params}, dict(
         method=method, training=config, losses=history, loss_block=block))

@@ -17,7 +17,8 @@ import os
 import sys
 
 
-def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+def interrupted_early(signum=None, frame=None):
+    """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
     print("\n" * sys.stderr.isatty() + "demo_sinusoid.py: interrupted; no file was changed",
           file=sys.stderr)
     os._exit(130)

@@ -19,7 +19,8 @@ import os
 import sys
 
 
-def interrupted_early(signum=None, frame=None):  # Ctrl-C while the libraries load
+def interrupted_early(signum=None, frame=None):
+    """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
     print("\n" * sys.stderr.isatty() + "demo_variants.py: interrupted; no file was changed",
           file=sys.stderr)
     os._exit(130)
@@ -100,6 +101,7 @@ def settings(args):
 
 
 def describe(protocol):
+    """One line of the shared training settings."""
     return ", ".join(f"{key.replace('_', ' ')} {value:,}" if isinstance(value, int) else
                      f"{key.replace('_', ' ')} {value:g}" for key, value in protocol.items())
 
