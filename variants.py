@@ -16,7 +16,6 @@ import autograd.numpy as np
 import numpy
 from autograd import grad
 
-import checks
 import maml
 from checks import checked
 
