@@ -112,15 +112,6 @@ def check_outputs(sets, replaceable=(), flags=None):
             raise UsageError(f"{flag} is a broken symbolic link")
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise UsageError(f"{flag} exists and is not a folder")
-        existing, missing = os.path.abspath(folder), []
-        while not os.path.lexists(existing):
-            existing, name = os.path.split(existing)
-            missing.append(name)
-        longest = files.name_max(existing)
-        for name in missing:
-            if len(os.fsencode(name)) > longest:
-                raise UsageError(f"{flag}: the folder name {name[:30]!r}... is longer than the "
-                                 f"{longest} bytes a name may have here")
         for name in names if folder not in replaceable else ():
             if os.path.lexists(os.path.join(folder, name)):
                 raise UsageError(f"{os.path.join(folder, name)!r} exists: add --force to "

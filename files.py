@@ -577,8 +577,9 @@ def commit(folder, files, overwrite=True):
 
 def check_writable(sets, overwrite=True):
     """A quick look, before long work, for what would make commit_many(sets, overwrite) fail:
-    sets = {folder: names}. Raises ValueError naming the first problem found: a name that is
-    not a plain file name or is too long for the file system, a target that is a folder (or
+    sets = {folder: names}. Raises ValueError naming the first problem found: a name (of a
+    file, or of a folder to create) that is not a plain file name or is too long for the file
+    system, a target that is a folder (or
     exists while overwrite is False), a folder that is not one or where nothing can be created,
     the same file named twice. Changes nothing. A full disk or a permission changed later can
     still only be found by the commit itself."""
@@ -586,12 +587,17 @@ def check_writable(sets, overwrite=True):
     for folder, names in sets.items():
         folder = _path(folder, "folder")
         may = _may_replace(overwrite, folder)
-        existing = os.path.abspath(folder)
+        existing, missing = os.path.abspath(folder), []
         while not os.path.lexists(existing):
-            existing = os.path.dirname(existing)
+            existing, part = os.path.split(existing)
+            missing.append(part)
         if not os.path.isdir(existing):
             raise ValueError(f"{existing!r} is not a folder")
         longest = name_max(existing)
+        for part in missing:  # folders commit_many would create
+            if len(os.fsencode(part)) > longest:
+                raise ValueError(f"the folder name {part[:30]!r}... is longer than the "
+                                 f"{longest} bytes a name may have in {existing!r}")
         for name in names:
             if not is_plain_name(name):
                 raise ValueError(f"{name!r} is not a plain file name")

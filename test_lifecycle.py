@@ -85,6 +85,7 @@ def unchanged(old):
     (["--load", "{tmp}/existing.npz", "--first-order"], "--first-order is a training setting"),
     (["--load", "{tmp}/existing.npz", "--paper"], "--paper is a training setting"),
     (["--iter", "5"], "unrecognized arguments: --iter"),  # no abbreviations
+    (["--out", "{tmp}/new/" + "x" * 300], "is longer than the 255 bytes"),  # a folder to make
 ])
 def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv, message):
     def no_training(*args, **kwargs):
