@@ -15,6 +15,7 @@ import time
 
 import numpy
 
+import checkpoints
 import checks
 import files
 import maml
@@ -171,6 +172,31 @@ def commit(sets, replaceable, state):
     with files.signals_held():
         files.commit_many(sets, overwrite={folder: folder in replaceable for folder in sets})
         state["written"] = True
+
+
+def load_methods(folder, methods, layers_ok):
+    """{method: (params, losses)} from FOLDER/<method>.npz (checkpoints.load_method), and the
+    training settings they share. layers_ok(method, layer sizes) -> None, or what was expected.
+    Raises UsageError, in one line, for a missing, corrupt, foreign or mismatched file."""
+    trained, protocol = {}, None
+    for method in methods:
+        path = os.path.join(folder, f"{method}.npz")
+        try:
+            params, training, losses = checkpoints.load_method(path, method)
+            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
+            expected = layers_ok(method, sizes)
+            if expected:
+                raise ValueError(f"its network has layers {sizes}, expected {expected}")
+        except FileNotFoundError:
+            raise UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
+        except ValueError as e:
+            raise UsageError(f"--load {path!r}: {e}") from None
+        if protocol not in (None, training):
+            raise UsageError(f"--load {path!r} was trained with {training}, the others with "
+                             f"{protocol}: not one protocol")
+        protocol = training
+        trained[method] = (params, losses)
+    return trained, protocol
 
 
 # --- resources ------------------------------------------------------------------------------------

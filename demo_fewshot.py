@@ -393,24 +393,11 @@ def checkpoint_bytes(method, params, losses, config):
 
 def load_all(folder):
     """{method: (params, losses)} from FOLDER/<method>.npz and their shared configuration."""
-    trained, config = {}, None
-    for method in METHODS[:-1]:
-        path = os.path.join(folder, f"{method}.npz")
-        try:
-            params, training, losses = checkpoints.load_method(path, method)
-            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
-            if sizes[:len(BODY)] != list(BODY) or len(sizes) > len(BODY) + 1:
-                raise ValueError(f"its network has layers {sizes}, expected the body {BODY} "
-                                 "and an output layer")
-        except FileNotFoundError:
-            raise cli.UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
-        except ValueError as e:
-            raise cli.UsageError(f"--load {path!r}: {e}") from None
-        if config not in (None, training):
-            raise cli.UsageError(f"--load {path!r} was trained otherwise than the others")
-        config = training
-        trained[method] = (params, losses)
-    return trained, config
+    def layers_ok(method, sizes):
+        fits = sizes[:len(BODY)] == list(BODY) and len(sizes) <= len(BODY) + 1
+        return None if fits else f"the body {BODY} and an output layer"
+
+    return cli.load_methods(folder, METHODS[:-1], layers_ok)
 
 
 # --- the command line ----------------------------------------------------------------------------

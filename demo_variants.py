@@ -204,28 +204,12 @@ def checkpoint_bytes(method, params, losses, protocol, args):
 
 
 def load_all(args):
-    """{method: (params, losses)} from FOLDER/<method>.npz, and the protocol they share.
-    Raises UsageError, in one line, for a missing, corrupt, foreign or mismatched file."""
-    trained, protocol = {}, None
-    for method in args.methods:
-        path = os.path.join(args.load, f"{method}.npz")
-        try:
-            params, training, losses = checkpoints.load_method(path, method)
-            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
-            expected = [3 if method == "oracle" else 1, *LAYERS[1:]]
-            if sizes != expected:
-                raise ValueError(f"its network has layers {sizes}, expected {expected} for "
-                                 f"{method!r}")
-        except FileNotFoundError:
-            raise cli.UsageError(f"--load {args.load!r}: no checkpoint {path!r}") from None
-        except ValueError as e:
-            raise cli.UsageError(f"--load {path!r}: {e}") from None
-        if protocol not in (None, training):
-            raise cli.UsageError(f"--load {path!r} was trained with {training}, the others "
-                                 f"with {protocol}: not one protocol")
-        protocol = training
-        trained[method] = (params, losses)
-    return trained, protocol
+    """{method: (params, losses)} from FOLDER/<method>.npz, and the protocol they share."""
+    def layers_ok(method, sizes):
+        expected = [3 if method == "oracle" else 1, *LAYERS[1:]]
+        return None if sizes == expected else f"{expected} for {method!r}"
+
+    return cli.load_methods(args.load, args.methods, layers_ok)
 
 
 # --- the command line ---------------------------------------------------------------------------
