@@ -249,6 +249,28 @@ class Progress:
         print(("\r" if self.tty else "") + line.ljust(78), end=end, file=sys.stderr, flush=True)
 
 
+def measure(runs, iterations, repeats):
+    """Time training runs side by side: runs {name: train(n_iterations)}. Each is timed
+    `repeats` times round-robin in this one process, so that the figures compare with each
+    other (not with another machine's). Returns {name: (median seconds per iteration, peak
+    bytes of one iteration by tracemalloc)}."""
+    import statistics
+    import tracemalloc
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, train in runs.items():
+            start = time.perf_counter()
+            train(iterations)
+            times[name].append((time.perf_counter() - start) / iterations)
+    measured = {}
+    for name, train in runs.items():
+        tracemalloc.start()
+        train(1)
+        measured[name] = (statistics.median(times[name]), tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return measured
+
+
 def block_means(losses, n_blocks=1000):
     """Shrink a long loss history to at most n_blocks block means. Returns (means, block)."""
     losses = numpy.asarray(losses, dtype=float)

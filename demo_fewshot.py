@@ -39,9 +39,6 @@ try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the sam
 
     import json
     import zipfile
-    import statistics
-    import time
-    import tracemalloc
 
     import numpy
     import PIL
@@ -240,20 +237,8 @@ def measure_speed(data, args, repeats=3):
                                             sample_tasks=sample, loss_fn=maml.cross_entropy),
         "protonets": lambda n: protonets.train(body, numpy.random.default_rng(1), n, sample,
                                                META_BATCH, TRAIN_SHOTS)}
-    times = {m: [] for m in runs}
-    for _ in range(repeats):
-        for method, train in runs.items():
-            start = time.perf_counter()
-            train(args.speed_iterations)
-            times[method].append((time.perf_counter() - start) / args.speed_iterations)
-    speed = {}
-    for method, train in runs.items():
-        tracemalloc.start()
-        train(1)
-        speed[method] = (META_BATCH / statistics.median(times[method]),
-                         tracemalloc.get_traced_memory()[1] / 1e6)
-        tracemalloc.stop()
-    return speed
+    return {m: (META_BATCH / seconds, peak / 1e6) for m, (seconds, peak) in
+            cli.measure(runs, args.speed_iterations, repeats).items()}
 
 
 # --- report --------------------------------------------------------------------------------------

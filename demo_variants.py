@@ -31,9 +31,6 @@ try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the sam
     signal.signal(signal.SIGINT, interrupted_early)
 
     import json
-    import statistics
-    import time
-    import tracemalloc
 
     import numpy
 
@@ -131,23 +128,12 @@ def evaluate_all(trained, args):
 
 
 def measure_speed(methods, args, repeats=5):
-    """{method: (iterations/s median, peak bytes per iteration)}, measured round-robin in this
-    one process so the figures are comparable with each other (not with another machine's)."""
+    """{method: (iterations/s median, peak bytes per iteration)}, measured side by side."""
     init = maml.init_mlp(LAYERS, numpy.random.default_rng(0))
-    times = {m: [] for m in methods}
-    for _ in range(repeats):
-        for method in methods:
-            start = time.perf_counter()
-            variants.train_method(method, init, numpy.random.default_rng(1),
-                                  args.speed_iterations, alpha=args.alpha)
-            times[method].append((time.perf_counter() - start) / args.speed_iterations)
-    peaks = {}
-    for method in methods:
-        tracemalloc.start()
-        variants.train_method(method, init, numpy.random.default_rng(1), 1, alpha=args.alpha)
-        peaks[method] = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return {m: (1 / statistics.median(times[m]), peaks[m]) for m in methods}
+    runs = {m: (lambda n, m=m: variants.train_method(m, init, numpy.random.default_rng(1), n,
+                                                      alpha=args.alpha)) for m in methods}
+    return {m: (1 / seconds, peak) for m, (seconds, peak) in
+            cli.measure(runs, args.speed_iterations, repeats).items()}
 
 
 def report(results, speed, protocol, args):
