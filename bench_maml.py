@@ -3,6 +3,7 @@
     .venv/bin/python bench_maml.py                  # the tables (a few minutes)
     .venv/bin/python bench_maml.py --quick          # fewer repeats, for a look
     .venv/bin/python bench_maml.py --threads 2      # let BLAS use two threads
+    .venv/bin/python bench_maml.py --json docs/speed.json   # the figures README.md quotes
 
 Each row times whole meta-iterations of maml.meta_train: task sampling, the meta-gradient and
 the Adam step. Every row runs in a worker process of its own (the frozen reference of
@@ -39,6 +40,8 @@ ROWS = {
 }
 TRICKS = {  # each kept trick undone, paper configuration
     "dense": "x @ W + b traced as two operations (no dense primitive)",
+    "products": "dense's gradients as swapaxes + matmul (no times_transpose, transpose_times)",
+    "descend": "w - alpha * g traced as two operations (no descend primitive)",
     "nested": "gradients over the nested (W, b) pairs (not a flat list)",
     "relu": "np.maximum ReLU instead of x * (x > 0)",
     "malloc": "default malloc (no keep_freed_memory)",
@@ -55,6 +58,7 @@ def parse_args(argv=None):
                    help="meta-iterations per timed run (scaled down for the slow rows)")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per row; the median is shown")
     p.add_argument("--quick", action="store_true", help="3 repeats of 60 iterations")
+    p.add_argument("--json", metavar="PATH", help="also save the figures to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -72,6 +76,11 @@ def undo(trick, maml, checks):
     from autograd import grad, value_and_grad
     if trick == "dense":
         maml.dense = lambda x, W, b: x @ W + b
+    elif trick == "products":
+        maml.times_transpose = lambda a, b: a @ np.swapaxes(b, -1, -2)
+        maml.transpose_times = lambda a, b: np.swapaxes(a, -1, -2) @ b
+    elif trick == "descend":
+        maml.descend = lambda w, g, alpha: w - alpha * g
     elif trick == "relu":
         maml.relu = lambda x: np.maximum(x, 0.0)
     elif trick == "nested":
@@ -80,7 +89,8 @@ def undo(trick, maml, checks):
             def support_loss(p):
                 return np.sum(loss_fn(p, x_support, y_support))
             grads = grad(support_loss)(params)
-            return [(W - alpha * dW, b - alpha * db) for (W, b), (dW, db) in zip(params, grads)]
+            return [(maml.descend(W, dW, alpha), maml.descend(b, db, alpha))
+                    for (W, b), (dW, db) in zip(params, grads)]
         maml.inner_update = inner_update
         train = maml.train.__wrapped__
 
@@ -147,8 +157,9 @@ def machine():
     return f"{model}, {os.cpu_count()} cores"
 
 
-def main(args):
-    """Measure every row round-robin and print both tables."""
+def measure(args):
+    """Measure every row round-robin: {"rows": {name: ms per meta-iteration}, "peaks": {name:
+    peak traced MB}} plus what the run was on."""
     rows = dict(ROWS)
     rows.update({f"undo: {text}": (trick, 25, 1, False, 1) for trick, text in TRICKS.items()})
     workers = {}
@@ -175,16 +186,18 @@ def main(args):
         process.wait()
 
     import numpy
-    ms = {name: statistics.median(t) for name, t in times.items()}
+    return {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "threads": args.threads,
+            "repeats": args.repeats, "numpy": numpy.__version__,
+            "python": sys.version.split()[0],
+            "ms": {name: statistics.median(t) for name, t in times.items()}, "peak_mb": peaks}
+
+
+def tables(data):
+    """The two markdown tables of a measure() result (README.md quotes them)."""
+    ms, peaks = data["ms"], data["peak_mb"]
     paper = ms["exact, T=25, 1 step (paper)"]
-    print(f"MAML sinusoid meta-training, MLP 1-40-40-1, K = 10 + 10, {args.threads} thread(s); "
-          f"median of {args.repeats} runs; numpy {numpy.__version__}, Python {sys.version.split()[0]}")
-    print(f"{time.strftime('%Y-%m-%d')}, {machine()}. Ratios measured side by side carry over "
-          "to other machines; absolute figures vary by 20% or more between machines of one kind.")
-    print()
-    print("| configuration | meta-iterations/s | speed vs the reference code | vs paper config "
-          "| peak MB |")
-    print("|---|---:|---:|---:|---:|")
+    lines = ["| configuration | meta-iterations/s | speed vs the reference code | vs paper config "
+             "| peak MB |", "|---|---:|---:|---:|---:|"]
     for name, (code, T, steps, first_order, _) in ROWS.items():
         if code == "reference":
             continue
@@ -192,17 +205,38 @@ def main(args):
             " (paper)" if (T, steps) == (25, 1) else "")
         versus = f"{ms[twin] / ms[name]:.2f}x" if twin in ms and code == "kept" and (
             not first_order) else "—"
-        print(f"| {name} | {1e3 / ms[name]:.0f} | {versus} | {paper / ms[name]:.2f}x "
-              f"| {peaks[name]:.1f} |")
-    print()
-    print("Each kept trick undone, one at a time (paper configuration):")
-    print()
-    print("| variant | meta-iterations/s | time vs kept code |")
-    print("|---|---:|---:|")
-    print(f"| kept code | {1e3 / paper:.0f} | 1.00x |")
+        lines.append(f"| {name} | {1e3 / ms[name]:.0f} | {versus} | {paper / ms[name]:.2f}x "
+                     f"| {peaks[name]:.1f} |")
+    lines += ["", "Each kept trick undone, one at a time (paper configuration):", "",
+              "| variant | meta-iterations/s | time vs kept code |", "|---|---:|---:|",
+              f"| kept code | {1e3 / paper:.0f} | 1.00x |"]
     for trick, text in TRICKS.items():
         name = f"undo: {text}"
-        print(f"| {text} | {1e3 / ms[name]:.0f} | {ms[name] / paper:.2f}x |")
+        lines.append(f"| {text} | {1e3 / ms[name]:.0f} | {ms[name] / paper:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(args):
+    """Measure, print both tables, and save the figures if --json was given."""
+    if args.json:
+        import files
+        folder, name = os.path.split(os.path.abspath(args.json))
+        try:
+            files.check_writable({folder: [name]})
+        except ValueError as e:
+            print(f"bench_maml.py: error: --json {args.json!r}: {e}", file=sys.stderr)
+            sys.exit(2)
+    data = measure(args)
+    print(f"MAML sinusoid meta-training, MLP 1-40-40-1, K = 10 + 10, {data['threads']} "
+          f"thread(s); median of {data['repeats']} runs; numpy {data['numpy']}, "
+          f"Python {data['python']}")
+    print(f"{data['date']}, {data['machine']}. Ratios measured side by side carry over "
+          "to other machines; absolute figures vary by 20% or more between machines of one kind.")
+    print()
+    print(tables(data))
+    if args.json:
+        files.commit(folder, {name: (json.dumps(data, indent=1) + "\n").encode()})
+        print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

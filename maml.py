@@ -60,16 +60,38 @@ def dense(x, W, b):
 # dense's gradients, written in autograd's numpy so that autograd can differentiate them again:
 # the second-order term of the meta-gradient still comes from autograd, not from us.
 defvjp(dense,
-       lambda y, x, W, b: lambda g: g @ np.swapaxes(W, -1, -2),                      # ∂/∂x
-       lambda y, x, W, b: lambda g: sum_to(np.swapaxes(x, -1, -2) @ g, W.shape),  # ∂/∂W
-       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                          # ∂/∂b
+       lambda y, x, W, b: lambda g: sum_to(times_transpose(g, W), x.shape),    # ∂/∂x = g Wᵀ
+       lambda y, x, W, b: lambda g: sum_to(transpose_times(x, g), W.shape),    # ∂/∂W = xᵀ g
+       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                        # ∂/∂b = Σ g
+
+
+@primitive
+def times_transpose(a, b):
+    """a @ bᵀ (over the last two axes), one operation to autograd rather than two."""
+    return a @ numpy.swapaxes(b, -1, -2)
+
+
+@primitive
+def transpose_times(a, b):
+    """aᵀ @ b (over the last two axes), one operation to autograd rather than two."""
+    return numpy.swapaxes(a, -1, -2) @ b
+
+
+# The gradient of a matrix product is a matrix product: each of the two is the other's gradient
+# (so autograd can take the meta-gradient's second-order term through dense's gradients).
+defvjp(times_transpose,
+       lambda y, a, b: lambda g: sum_to(g @ b, a.shape),                       # ∂/∂a = g b
+       lambda y, a, b: lambda g: sum_to(transpose_times(g, a), b.shape))        # ∂/∂b = gᵀ a
+defvjp(transpose_times,
+       lambda y, a, b: lambda g: sum_to(times_transpose(b, g), a.shape),        # ∂/∂a = b gᵀ
+       lambda y, a, b: lambda g: sum_to(a @ g, b.shape))                       # ∂/∂b = a g
 
 
 def sum_to(g, shape):
     """Sum g over the axes that broadcasting added to an array of `shape` (the gradient of a
     broadcast is the sum over the copies)."""
-    while g.ndim > len(shape):
-        g = np.sum(g, axis=0)
+    if g.ndim > len(shape):
+        g = np.sum(g, axis=tuple(range(g.ndim - len(shape))))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     return np.sum(g, axis=axes, keepdims=True) if axes else g
 
@@ -149,7 +171,20 @@ def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn
         grads = grad(support_loss)([getval(w) for w in weights])
     else:
         grads = grad(support_loss)(weights)
-    return pairs([w - alpha * g for w, g in zip(weights, grads)])
+    return pairs([descend(w, g, alpha) for w, g in zip(weights, grads)])
+
+
+@primitive
+def descend(w, g, alpha):
+    """w − α g: one step down the gradient g, one operation to autograd rather than two."""
+    return w - alpha * g
+
+
+# descend's gradients, in autograd's numpy (the outer gradient goes through them).
+defvjp(descend,
+       lambda y, w, g, alpha: lambda o: sum_to(o, numpy.shape(w)),                # ∂/∂w = o
+       lambda y, w, g, alpha: lambda o: sum_to(-alpha * o, numpy.shape(g)),      # ∂/∂g = −α o
+       lambda y, w, g, alpha: lambda o: sum_to(-g * o, numpy.shape(alpha)))      # ∂/∂α = −Σ g o
 
 
 def pairs(weights):

@@ -476,6 +476,32 @@ def test_dense_primitive_gradients_to_second_order(rng, x_shape, W_shape, b_shap
     check_grads(lambda xWb: anp.tanh(maml.dense(*xWb)), modes=["rev"], order=2)([x, W, b])
 
 
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((5, 3), (4, 3)), ((2, 5, 3), (2, 4, 3)), ((2, 5, 3), (4, 3)), ((5, 3), (2, 4, 3))])
+def test_matrix_product_primitives_gradients_to_second_order(rng, a_shape, b_shape):
+    """times_transpose (a bᵀ) and transpose_times (aᵀ b) are each other's gradients: finite
+    differences check both, to second order, shared and per-task shapes mixed."""
+    from autograd.test_util import check_grads
+    a, b = rng.normal(size=a_shape), rng.normal(size=b_shape)
+    numpy.testing.assert_allclose(maml.times_transpose(a, b), a @ numpy.swapaxes(b, -1, -2))
+    c = rng.normal(size=a_shape[:-2] + (a_shape[-2], b_shape[-2]))   # same rows as a
+    numpy.testing.assert_allclose(maml.transpose_times(a, c), numpy.swapaxes(a, -1, -2) @ c)
+    check_grads(lambda ab: anp.tanh(maml.times_transpose(*ab)), modes=["rev"], order=2)([a, b])
+    check_grads(lambda ac: anp.tanh(maml.transpose_times(*ac)), modes=["rev"], order=2)([a, c])
+
+
+@pytest.mark.parametrize("w_shape, alpha_shape", [
+    ((3, 4), ()), ((2, 3, 4), ()), ((2, 1, 4), (1, 4)), ((3, 4), (3, 4))])
+def test_descend_primitive_gradients_to_second_order(rng, w_shape, alpha_shape):
+    """descend(w, g, α) = w − α g, its gradients with respect to all three (α too: a learned,
+    per-weight α as in Meta-SGD goes through it) checked to second order."""
+    from autograd.test_util import check_grads
+    w, g = rng.normal(size=w_shape), rng.normal(size=w_shape)
+    alpha = rng.uniform(0.1, 1.0, size=alpha_shape)
+    numpy.testing.assert_allclose(maml.descend(w, g, alpha), w - alpha * g)
+    check_grads(lambda wga: anp.tanh(maml.descend(*wga)), modes=["rev"], order=2)([w, g, alpha])
+
+
 def test_cross_entropy_is_softmax_cross_entropy_and_shift_invariant(rng):
     params = maml.init_mlp((3, 5, 4), rng, std=1.0)
     x = rng.normal(size=(2, 6, 3))
