@@ -29,6 +29,7 @@ ROWS = {
     "reference code, T=25, 1 step (paper)": ("reference", 25, 1, False, 1),
     "first-order, T=25, 1 step": ("kept", 25, 1, True, 1),
     "per-task loop, T=25, 1 step": ("loop", 25, 1, False, 10),
+    "biases folded into W (bench/fold.py), T=25, 1 step": ("fold", 25, 1, False, 1),
     "exact, T=5, 1 step": ("kept", 5, 1, False, 1),
     "reference code, T=5, 1 step": ("reference", 5, 1, False, 1),
     "exact, T=100, 1 step": ("kept", 100, 1, False, 4),
@@ -42,6 +43,7 @@ TRICKS = {  # each kept trick undone, paper configuration
     "dense": "x @ W + b traced as two operations (no dense primitive)",
     "products": "dense's gradients as swapaxes + matmul (no times_transpose, transpose_times)",
     "descend": "w - alpha * g traced as two operations (no descend primitive)",
+    "mse": "the loss traced as subtract, square, mean (no mean_squared_error primitive)",
     "nested": "gradients over the nested (W, b) pairs (not a flat list)",
     "relu": "np.maximum ReLU instead of x * (x > 0)",
     "malloc": "default malloc (no keep_freed_memory)",
@@ -81,6 +83,8 @@ def undo(trick, maml, checks):
         maml.transpose_times = lambda a, b: np.swapaxes(a, -1, -2) @ b
     elif trick == "descend":
         maml.descend = lambda w, g, alpha: w - alpha * g
+    elif trick == "mse":
+        maml.mean_squared_error = lambda p, y: np.mean(np.square(p - y), axis=(-2, -1))
     elif trick == "relu":
         maml.relu = lambda x: np.maximum(x, 0.0)
     elif trick == "nested":
@@ -104,7 +108,7 @@ def undo(trick, maml, checks):
         class NeverInside:
             depth = property(lambda self: 0, lambda self, value: None)
         checks._inside = NeverInside()
-    elif trick not in ("kept", "loop"):
+    elif trick not in ("kept", "loop", "fold"):
         raise ValueError(trick)
 
 
@@ -121,7 +125,22 @@ def worker(code, iterations):
     rng = numpy.random.default_rng(1)
 
     def run(request, n):
-        if code == "loop":
+        if code == "fold":  # the same training loop on folded parameters (bench/fold.py)
+            sys.path.insert(0, os.path.join(HERE, "bench"))
+            import fold
+            from autograd import value_and_grad
+            flat_value_and_grad = value_and_grad(lambda weights, batch: fold.maml_loss(
+                weights, *batch[:4], steps=request["steps"]))
+
+            def objective_and_grad(params, batch):
+                value, grads = flat_value_and_grad([Wb for Wb, in params], batch)
+                return value, [(g,) for g in grads]
+            checks._inside.depth = 1  # as inside meta_train: checked once, not every call
+            maml.train.__wrapped__(None, [(Wb,) for Wb in fold.fold(params)], rng, n,
+                                   request["meta_batch"], 10,
+                                   objective_and_grad=objective_and_grad)
+            checks._inside.depth = 0
+        elif code == "loop":
             def objective(p, batch):
                 return maml.maml_loss_loop(p, *batch[:4], alpha=0.01, steps=request["steps"])
             maml.train(objective, params, rng, n, request["meta_batch"], 10)

@@ -502,6 +502,18 @@ def test_descend_primitive_gradients_to_second_order(rng, w_shape, alpha_shape):
     check_grads(lambda wga: anp.tanh(maml.descend(*wga)), modes=["rev"], order=2)([w, g, alpha])
 
 
+@pytest.mark.parametrize("p_shape, y_shape", [
+    ((5, 1), (5, 1)), ((3, 5, 2), (3, 5, 2)), ((3, 5, 1), (5, 1)), ((5, 1), (3, 5, 1))])
+def test_mean_squared_error_primitive_gradients_to_second_order(rng, p_shape, y_shape):
+    """mean_squared_error's gradient 2 (p − y) / n, with respect to p and y, to second order."""
+    from autograd.test_util import check_grads
+    p, y = rng.normal(size=p_shape), rng.normal(size=y_shape)
+    numpy.testing.assert_allclose(maml.mean_squared_error(p, y),
+                                  numpy.mean((p - y) ** 2, axis=(-2, -1)))
+    check_grads(lambda py: anp.sum(anp.tanh(maml.mean_squared_error(*py))), modes=["rev"],
+                order=2)([p, y])
+
+
 def test_cross_entropy_is_softmax_cross_entropy_and_shift_invariant(rng):
     params = maml.init_mlp((3, 5, 4), rng, std=1.0)
     x = rng.normal(size=(2, 6, 3))
@@ -527,3 +539,23 @@ def test_classification_meta_gradient_matches_finite_differences(rng):
         return maml.maml_loss(p, x_s, y_s, x_q, y_q, alpha=0.3, steps=2,
                               loss_fn=maml.cross_entropy)
     check_grads(objective, modes=["rev"], order=1)([w for pair in smooth for w in pair])
+
+
+def test_the_folded_benchmark_prototype_computes_the_same_meta_gradient(rng):
+    """bench_maml.py's "biases folded" row measures bench/fold.py: it must compute the same
+    exact meta-gradient (1 and 3 steps) for the row to say what keeping (W, b) pairs costs."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "fold", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench", "fold.py"))
+    fold = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fold)
+    params = [(W, rng.normal(size=b.shape)) for W, b in maml.init_mlp((1, 40, 40, 1), rng, 0.3)]
+    batch = tasks.sample_batch(4, 5, 7, rng)
+    for steps in (1, 3):
+        want = grad(maml.maml_loss)(params, *batch[:4], alpha=0.05, steps=steps)
+        got = grad(fold.maml_loss)(fold.fold(params), *batch[:4], alpha=0.05, steps=steps)
+        numpy.testing.assert_allclose(fold.maml_loss(fold.fold(params), *batch[:4], alpha=0.05,
+                                                     steps=steps),
+                                      maml.maml_loss(params, *batch[:4], alpha=0.05, steps=steps))
+        for g, Wb in zip(fold.fold(want), got):
+            numpy.testing.assert_allclose(Wb, g, rtol=1e-9, atol=1e-12)
