@@ -70,8 +70,8 @@ RUN = {
     ".venv/bin/python demo_variants.py --load checkpoints/variants --out docs":
         (".venv/bin/python demo_variants.py --load checkpoints/variants --eval-tasks 3 "
          "--speed-iterations 1 --quiet --out {tmp}/docs", 0),
-    ".venv/bin/python bench_maml.py --repeats 7": (".venv/bin/python bench_maml.py --repeats 1 "
-                                                   "--iterations 2", 0),
+    ".venv/bin/python bench_maml.py --repeats 15 --json docs/speed.json":
+        (".venv/bin/python bench_maml.py --repeats 1 --iterations 2 --json {tmp}/speed.json", 0),
     ".venv/bin/jupyter notebook walkthrough.ipynb": "a server that runs until stopped; "
                                                     "test_setup.py executes the notebook",
     "conda env create -f environment.yml": "no conda on this project's machines; test_setup.py "
