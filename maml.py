@@ -15,6 +15,8 @@ Shapes: parameters are a list of (W, b) pairs, W (n_in, n_out), b (n_out,). A me
 T tasks with K points each is an array (T, K, n_in); adapted parameters carry the task axis
 too, W (T, n_in, n_out), b (T, 1, n_out), so all tasks go through one batched matmul.
 
+`dense`, `descend` and `mean_squared_error` are x @ W + b, w − α g and mean((ŷ − y)²), each
+one operation to autograd (defined with their gradients at the end of the file, for speed).
 Arguments are checked once, where a call comes in from outside (`@checks.checked`, rules in
 checks.py); calls inside that call are not checked again.
 """
@@ -51,51 +53,6 @@ def init_mlp(layer_sizes=(1, 40, 40, 1), rng=None, std=0.01):
     return params
 
 
-@primitive
-def dense(x, W, b):
-    """x @ W + b. One operation to autograd instead of two (a matmul and a broadcast add)."""
-    return x @ W + b
-
-
-# dense's gradients, written in autograd's numpy so that autograd can differentiate them again:
-# the second-order term of the meta-gradient still comes from autograd, not from us.
-defvjp(dense,
-       lambda y, x, W, b: lambda g: sum_to(times_transpose(g, W), x.shape),    # ∂/∂x = g Wᵀ
-       lambda y, x, W, b: lambda g: sum_to(transpose_times(x, g), W.shape),    # ∂/∂W = xᵀ g
-       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                        # ∂/∂b = Σ g
-
-
-@primitive
-def times_transpose(a, b):
-    """a @ bᵀ (over the last two axes), one operation to autograd rather than two."""
-    return a @ numpy.swapaxes(b, -1, -2)
-
-
-@primitive
-def transpose_times(a, b):
-    """aᵀ @ b (over the last two axes), one operation to autograd rather than two."""
-    return numpy.swapaxes(a, -1, -2) @ b
-
-
-# The gradient of a matrix product is a matrix product: each of the two is the other's gradient
-# (so autograd can take the meta-gradient's second-order term through dense's gradients).
-defvjp(times_transpose,
-       lambda y, a, b: lambda g: sum_to(g @ b, a.shape),                       # ∂/∂a = g b
-       lambda y, a, b: lambda g: sum_to(transpose_times(g, a), b.shape))        # ∂/∂b = gᵀ a
-defvjp(transpose_times,
-       lambda y, a, b: lambda g: sum_to(times_transpose(b, g), a.shape),        # ∂/∂a = b gᵀ
-       lambda y, a, b: lambda g: sum_to(a @ g, b.shape))                       # ∂/∂b = a g
-
-
-def sum_to(g, shape):
-    """Sum g over the axes that broadcasting added to an array of `shape` (the gradient of a
-    broadcast is the sum over the copies)."""
-    if g.ndim > len(shape):
-        g = np.sum(g, axis=tuple(range(g.ndim - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else g
-
-
 def relu(x):
     """max(x, 0), elementwise."""
     # x * (x > 0) rather than np.maximum(x, 0): the mask is a constant to autograd, so this
@@ -120,26 +77,6 @@ def mlp(params, x):
 def loss(params, x, y):
     """Mean squared error of each task: shape (T,) for x (T, N, n), a scalar for x (N, n)."""
     return mean_squared_error(mlp(params, x), y)
-
-
-@primitive
-def mean_squared_error(prediction, y):
-    """mean((prediction − y)²) over the last two axes (points, outputs): one operation to
-    autograd rather than three (a subtract, a square, a mean)."""
-    return numpy.mean(numpy.square(prediction - y), axis=(-2, -1))
-
-
-def squared_error_gradient(g, prediction, y):
-    """g · 2 (prediction − y) / n: the gradient of mean_squared_error with respect to the
-    prediction, g (one number per task) spread over the task's n = points × outputs.
-    In autograd's numpy: the meta-gradient differentiates it again."""
-    n = prediction.shape[-2] * prediction.shape[-1]
-    return np.reshape(g, np.shape(g) + (1, 1)) * (2.0 / n) * (prediction - y)
-
-
-defvjp(mean_squared_error,
-       lambda mse, p, y: lambda g: sum_to(squared_error_gradient(g, p, y), np.shape(p)),
-       lambda mse, p, y: lambda g: sum_to(-squared_error_gradient(g, p, y), np.shape(y)))
 
 
 @checked
@@ -192,19 +129,6 @@ def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn
     else:
         grads = grad(support_loss)(weights)
     return pairs([descend(w, g, alpha) for w, g in zip(weights, grads)])
-
-
-@primitive
-def descend(w, g, alpha):
-    """w − α g: one step down the gradient g, one operation to autograd rather than two."""
-    return w - alpha * g
-
-
-# descend's gradients, in autograd's numpy (the outer gradient goes through them).
-defvjp(descend,
-       lambda y, w, g, alpha: lambda o: sum_to(o, numpy.shape(w)),                # ∂/∂w = o
-       lambda y, w, g, alpha: lambda o: sum_to(-alpha * o, numpy.shape(g)),      # ∂/∂g = −α o
-       lambda y, w, g, alpha: lambda o: sum_to(-g * o, numpy.shape(alpha)))      # ∂/∂α = −Σ g o
 
 
 def pairs(weights):
@@ -407,6 +331,91 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
 
 
 # --- speed ----------------------------------------------------------------------------------------
+
+# At this size a meta-iteration is mostly autograd's bookkeeping, a few dozen microseconds for
+# every operation it records (and the support loss's operations are recorded twice: for the
+# inner gradient and for the outer one). Each primitive below is one operation to autograd where
+# numpy would be several; its gradients are written in autograd's numpy, so autograd can
+# differentiate them again and the meta-gradient stays exact (test_maml.py checks each to
+# second order by finite differences). bench_maml.py measures each one undone.
+
+@primitive
+def dense(x, W, b):
+    """x @ W + b. One operation to autograd instead of two (a matmul and a broadcast add)."""
+    return x @ W + b
+
+
+# dense's gradients: the second-order term of the meta-gradient comes from autograd
+# differentiating these, not from us.
+defvjp(dense,
+       lambda y, x, W, b: lambda g: sum_to(times_transpose(g, W), x.shape),    # ∂/∂x = g Wᵀ
+       lambda y, x, W, b: lambda g: sum_to(transpose_times(x, g), W.shape),    # ∂/∂W = xᵀ g
+       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                        # ∂/∂b = Σ g
+
+
+@primitive
+def times_transpose(a, b):
+    """a @ bᵀ (over the last two axes), one operation to autograd rather than two."""
+    return a @ numpy.swapaxes(b, -1, -2)
+
+
+@primitive
+def transpose_times(a, b):
+    """aᵀ @ b (over the last two axes), one operation to autograd rather than two."""
+    return numpy.swapaxes(a, -1, -2) @ b
+
+
+# The gradient of a matrix product is a matrix product: each of the two is the other's gradient
+# (so autograd can take the meta-gradient's second-order term through dense's gradients).
+defvjp(times_transpose,
+       lambda y, a, b: lambda g: sum_to(g @ b, a.shape),                       # ∂/∂a = g b
+       lambda y, a, b: lambda g: sum_to(transpose_times(g, a), b.shape))        # ∂/∂b = gᵀ a
+defvjp(transpose_times,
+       lambda y, a, b: lambda g: sum_to(times_transpose(b, g), a.shape),        # ∂/∂a = b gᵀ
+       lambda y, a, b: lambda g: sum_to(a @ g, b.shape))                       # ∂/∂b = a g
+
+
+def sum_to(g, shape):
+    """Sum g over the axes that broadcasting added to an array of `shape` (the gradient of a
+    broadcast is the sum over the copies)."""
+    if g.ndim > len(shape):
+        g = np.sum(g, axis=tuple(range(g.ndim - len(shape))))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return np.sum(g, axis=axes, keepdims=True) if axes else g
+
+
+@primitive
+def descend(w, g, alpha):
+    """w − α g: one step down the gradient g, one operation to autograd rather than two."""
+    return w - alpha * g
+
+
+# descend's gradients, in autograd's numpy (the outer gradient goes through them).
+defvjp(descend,
+       lambda y, w, g, alpha: lambda o: sum_to(o, numpy.shape(w)),                # ∂/∂w = o
+       lambda y, w, g, alpha: lambda o: sum_to(-alpha * o, numpy.shape(g)),      # ∂/∂g = −α o
+       lambda y, w, g, alpha: lambda o: sum_to(-g * o, numpy.shape(alpha)))      # ∂/∂α = −Σ g o
+
+
+@primitive
+def mean_squared_error(prediction, y):
+    """mean((prediction − y)²) over the last two axes (points, outputs): one operation to
+    autograd rather than three (a subtract, a square, a mean)."""
+    return numpy.mean(numpy.square(prediction - y), axis=(-2, -1))
+
+
+def squared_error_gradient(g, prediction, y):
+    """g · 2 (prediction − y) / n: the gradient of mean_squared_error with respect to the
+    prediction, g (one number per task) spread over the task's n = points × outputs.
+    In autograd's numpy: the meta-gradient differentiates it again."""
+    n = prediction.shape[-2] * prediction.shape[-1]
+    return np.reshape(g, np.shape(g) + (1, 1)) * (2.0 / n) * (prediction - y)
+
+
+defvjp(mean_squared_error,
+       lambda mse, p, y: lambda g: sum_to(squared_error_gradient(g, p, y), np.shape(p)),
+       lambda mse, p, y: lambda g: sum_to(-squared_error_gradient(g, p, y), np.shape(y)))
+
 
 def keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
