@@ -559,3 +559,67 @@ def test_the_folded_benchmark_prototype_computes_the_same_meta_gradient(rng):
                                       maml.maml_loss(params, *batch[:4], alpha=0.05, steps=steps))
         for g, Wb in zip(fold.fold(want), got):
             numpy.testing.assert_allclose(Wb, g, rtol=1e-9, atol=1e-12)
+
+
+def _composite(name):
+    """Each speed primitive as the plain autograd-numpy expression it replaces."""
+    return {"dense": lambda x, W, b: x @ W + b,
+            "times_transpose": lambda a, b: a @ anp.swapaxes(b, -1, -2),
+            "transpose_times": lambda a, b: anp.swapaxes(a, -1, -2) @ b,
+            "descend": lambda w, g, alpha: w - alpha * g,
+            "mean_squared_error": lambda p, y: anp.mean(anp.square(p - y), axis=(-2, -1))}[name]
+
+
+def _primitive_arguments(draw, name):
+    """Shapes of the kinds the library passes: shared or per-task (a leading task axis T on
+    either argument), any sizes."""
+    from hypothesis import strategies as st
+    T, N, n, m = (draw(st.integers(1, 4)) for _ in range(4))
+    task = lambda: draw(st.sampled_from([(), (T,)]))   # noqa: E731 (shared or per task)
+    if name == "dense":
+        bias = draw(st.sampled_from([(m,), (1, m)] + [(T, 1, m)] * 2))
+        return [task() + (N, n), task() + (n, m), bias]
+    if name == "times_transpose":
+        return [task() + (N, m), task() + (n, m)]
+    if name == "transpose_times":
+        return [task() + (N, n), task() + (N, m)]
+    if name == "descend":
+        shape = task() + (n, m)
+        return [shape, shape, draw(st.sampled_from([(), (n, m), (1, m)]))]
+    shape = task() + (N, m)
+    return [shape, draw(st.sampled_from([shape, shape[-2:]]))]
+
+
+@pytest.mark.parametrize("name", ["dense", "times_transpose", "transpose_times", "descend",
+                                  "mean_squared_error"])
+def test_each_primitive_equals_the_numpy_it_replaces_to_second_order(name):
+    """Generated shapes (shared and per-task mixed) and values: value, gradient and a
+    Hessian-vector product of each primitive equal those autograd takes of the plain numpy
+    expression it stands for. (bench_maml.py measures the plain expressions as "undone".)"""
+    from hypothesis import given, strategies as st
+
+    @given(st.data())
+    def check(data):
+        shapes = _primitive_arguments(data.draw, name)
+        rng = numpy.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+        args = [rng.normal(size=s) for s in shapes]
+        if name == "descend":
+            args[2] = rng.uniform(0.01, 1.0, size=shapes[2])
+        ours, plain = getattr(maml, name), _composite(name)
+        out_shape = numpy.shape(plain(*args))
+        weights, v = rng.normal(size=out_shape), [rng.normal(size=s) for s in shapes]
+
+        def scalar(f):
+            return lambda a: anp.sum(anp.tanh(f(*a)) * weights)
+
+        def hvp(f):  # ∇(∇f · v): second derivatives, as the meta-gradient takes them
+            return grad(lambda a: sum(anp.sum(g * u) for g, u in zip(grad(scalar(f))(a), v)))
+
+        numpy.testing.assert_allclose(ours(*args), plain(*args), rtol=1e-12, atol=1e-12)
+        for want, got in zip(grad(scalar(plain))(args), grad(scalar(ours))(args)):
+            assert numpy.shape(got) == numpy.shape(want)
+            numpy.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        for want, got in zip(hvp(plain)(args), hvp(ours)(args)):
+            numpy.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+    check()
