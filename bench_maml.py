@@ -5,11 +5,13 @@
     .venv/bin/python bench_maml.py --threads 2      # let BLAS use two threads
     .venv/bin/python bench_maml.py --json docs/speed.json   # the figures README.md quotes
 
-Each row times whole meta-iterations of maml.meta_train: task sampling, the meta-gradient and
-the Adam step. Every row runs in a worker process of its own (the frozen reference of
-bench/reference/, or the current code with one kept speed trick undone), and the rows are
-measured round-robin, one worker at a time, so noise from other work on the machine hits them
-all alike. A row's figure is the median of --repeats runs after a warm-up.
+Each row times whole meta-iterations of maml.train (what maml.meta_train runs): task sampling,
+the meta-gradient and the Adam step. Every row runs in a worker process of its own (the frozen
+reference of bench/reference/, the current code, the current code with one kept speed trick
+undone, the per-task loop, or bench/fold.py's folded biases), and the rows are measured
+round-robin, one worker at a time, so noise from other work on the machine hits them all alike.
+A row's figure is the median of --repeats runs after a warm-up; for each trick undone, the
+table also counts the rounds in which it was slower than the kept code in the same round.
 """
 import argparse
 import json
@@ -23,7 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "bench", "reference")  # maml.py as it was before the speed work
 
 # name: (code, meta_batch T, inner steps, first_order, slowdown). Code "reference" is the frozen
-# copy; "kept" the current code; any other name undoes that trick (see undo()).
+# copy; "kept" the current code; "loop" maml_loss_loop; "fold" bench/fold.py; a name of TRICKS
+# the current code with that trick undone (see undo()).
 ROWS = {
     "exact, T=25, 1 step (paper)": ("kept", 25, 1, False, 1),
     "reference code, T=25, 1 step (paper)": ("reference", 25, 1, False, 1),
@@ -113,8 +116,9 @@ def undo(trick, maml, checks):
 
 
 def worker(code, iterations):
-    """Serve timing requests on stdin (JSON lines: meta_batch, steps, first_order, n); answer
-    milliseconds per meta-iteration and the peak traced MB of the run, one JSON line each."""
+    """Serve requests on stdin (JSON lines: meta_batch, steps, first_order, n, and "memory" or
+    "nodes"): answer milliseconds per meta-iteration, or the peak traced MB of a short run, or
+    the number of nodes autograd records in one meta-iteration; one JSON line each."""
     import tracemalloc
     sys.path.insert(0, REFERENCE if code == "reference" else HERE)
     sys.path.append(os.path.join(HERE, "bench"))  # bench/fold.py
@@ -188,8 +192,9 @@ def machine():
 
 
 def measure(args):
-    """Measure every row round-robin: {"rows": {name: ms per meta-iteration}, "peaks": {name:
-    peak traced MB}} plus what the run was on."""
+    """Measure every row round-robin: {"ms": {name: median ms per meta-iteration}, "runs":
+    {name: every run's ms, in round order}, "peak_mb": {name: MB}, "nodes": {name: count}} and
+    what the run was on."""
     rows = dict(ROWS)
     rows.update({f"undo: {text}": (trick, 25, 1, False, 1) for trick, text in TRICKS.items()})
     workers = {}
@@ -211,17 +216,19 @@ def measure(args):
         for name in rows:
             times[name].append(ask(name))
     peaks = {name: ask(name, memory=True) for name in ROWS}
-    nodes = {name: ask(name, nodes=True) for name in ("exact, T=25, 1 step (paper)",
-                                                     "reference code, T=25, 1 step (paper)")}
+    nodes = {name: ask(name, nodes=True) for name in (
+        "exact, T=25, 1 step (paper)", "reference code, T=25, 1 step (paper)",
+        "biases folded into W (bench/fold.py), T=25, 1 step")}
     for process in workers.values():
         process.stdin.close()
         process.wait()
 
     import numpy
     return {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "threads": args.threads,
-            "repeats": args.repeats, "numpy": numpy.__version__,
+            "repeats": args.repeats, "iterations": args.iterations, "numpy": numpy.__version__,
             "python": sys.version.split()[0],
-            "ms": {name: statistics.median(t) for name, t in times.items()}, "peak_mb": peaks,
+            "ms": {name: statistics.median(t) for name, t in times.items()}, "runs": times,
+            "peak_mb": peaks,
             "nodes": nodes}
 
 
@@ -240,22 +247,30 @@ def tables(data):
             not first_order) else "—"
         lines.append(f"| {name} | {1e3 / ms[name]:.0f} | {versus} | {paper / ms[name]:.2f}x "
                      f"| {peaks[name]:.1f} |")
-    lines += ["", "Operations autograd records per meta-iteration of the paper configuration: "
-              f"{data['nodes']['exact, T=25, 1 step (paper)']} "
-              f"(the reference code: {data['nodes']['reference code, T=25, 1 step (paper)']}).",
+    nodes = data["nodes"]
+    lines += ["", "Nodes autograd records per meta-iteration of the paper configuration: "
+              f"{nodes['exact, T=25, 1 step (paper)']} (the reference code: "
+              f"{nodes['reference code, T=25, 1 step (paper)']}; biases folded: "
+              f"{nodes['biases folded into W (bench/fold.py), T=25, 1 step']}).",
               "", "Each kept trick undone, one at a time (paper configuration):", "",
-              "| variant | meta-iterations/s | time vs kept code |", "|---|---:|---:|",
-              f"| kept code | {1e3 / paper:.0f} | 1.00x |"]
+              "| variant | meta-iterations/s | time vs kept code | rounds slower than kept |",
+              "|---|---:|---:|---:|", f"| kept code | {1e3 / paper:.0f} | 1.00x | |"]
+    kept_runs = data["runs"]["exact, T=25, 1 step (paper)"]
     for trick, text in TRICKS.items():
         name = f"undo: {text}"
-        lines.append(f"| {text} | {1e3 / ms[name]:.0f} | {ms[name] / paper:.2f}x |")
+        slower = sum(u > k for u, k in zip(data["runs"][name], kept_runs))
+        lines.append(f"| {text} | {1e3 / ms[name]:.0f} | {ms[name] / paper:.2f}x "
+                     f"| {slower} of {len(kept_runs)} |")
     return "\n".join(lines)
 
 
 def main(args):
     """Measure, print both tables, and save the figures if --json was given."""
-    if args.json:
+    if args.json is not None:
         import files
+        if not args.json.strip():
+            print(f"bench_maml.py: error: --json needs a file path, got {args.json!r}", file=sys.stderr)
+            sys.exit(2)
         folder, name = os.path.split(os.path.abspath(args.json))
         try:
             files.check_writable({folder: [name]})
@@ -270,8 +285,12 @@ def main(args):
           "to other machines; absolute figures vary by 20% or more between machines of one kind.")
     print()
     print(tables(data))
-    if args.json:
-        files.commit(folder, {name: (json.dumps(data, indent=1) + "\n").encode()})
+    if args.json is not None:
+        try:
+            files.commit(folder, {name: (json.dumps(data, indent=1) + "\n").encode()})
+        except OSError as e:
+            print(f"bench_maml.py: could not write --json {args.json!r}: {e}", file=sys.stderr)
+            sys.exit(1)
         print(f"\nwrote {args.json}")
 
 

@@ -120,7 +120,7 @@ def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn
         return np.sum(loss_fn(pairs(weights), x_support, y_support))
 
     # A flat list of arrays rather than the nested list of pairs: autograd's bookkeeping for
-    # nested containers costs more (bench_maml.py, "nested grad").
+    # nested containers costs more (bench_maml.py, "gradients over the nested (W, b) pairs").
     weights = [w for pair in params for w in pair]
     if first_order:
         # autograd has no stop_gradient: we take the gradient at getval(θ), θ's plain values,
@@ -216,7 +216,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     keep_freed_memory()
     if objective_and_grad is None:
         # The gradient over a flat list [W0, b0, W1, ...] rather than the list of pairs: less
-        # container bookkeeping in autograd (bench_maml.py, "nested grad").
+        # container bookkeeping in autograd (bench_maml.py: "gradients over the nested (W, b)
+        # pairs").
         flat_value_and_grad = value_and_grad(lambda weights, batch: objective(pairs(weights), batch))
 
         def objective_and_grad(params, batch):
@@ -332,48 +333,14 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
 
 # --- speed ----------------------------------------------------------------------------------------
 
-# At this size a meta-iteration is mostly autograd's bookkeeping, a few dozen microseconds for
-# every operation it records (and the support loss's operations are recorded twice: for the
-# inner gradient and for the outer one). Each primitive below is one operation to autograd where
-# numpy would be several; its gradients are written in autograd's numpy, so autograd can
-# differentiate them again and the meta-gradient stays exact (test_maml.py checks each to
-# second order by finite differences). bench_maml.py measures each one undone.
-
-@primitive
-def dense(x, W, b):
-    """x @ W + b. One operation to autograd instead of two (a matmul and a broadcast add)."""
-    return x @ W + b
-
-
-# dense's gradients: the second-order term of the meta-gradient comes from autograd
-# differentiating these, not from us.
-defvjp(dense,
-       lambda y, x, W, b: lambda g: sum_to(times_transpose(g, W), x.shape),    # ∂/∂x = g Wᵀ
-       lambda y, x, W, b: lambda g: sum_to(transpose_times(x, g), W.shape),    # ∂/∂W = xᵀ g
-       lambda y, x, W, b: lambda g: sum_to(g, b.shape))                        # ∂/∂b = Σ g
-
-
-@primitive
-def times_transpose(a, b):
-    """a @ bᵀ (over the last two axes), one operation to autograd rather than two."""
-    return a @ numpy.swapaxes(b, -1, -2)
-
-
-@primitive
-def transpose_times(a, b):
-    """aᵀ @ b (over the last two axes), one operation to autograd rather than two."""
-    return numpy.swapaxes(a, -1, -2) @ b
-
-
-# The gradient of a matrix product is a matrix product: each of the two is the other's gradient
-# (so autograd can take the meta-gradient's second-order term through dense's gradients).
-defvjp(times_transpose,
-       lambda y, a, b: lambda g: sum_to(g @ b, a.shape),                       # ∂/∂a = g b
-       lambda y, a, b: lambda g: sum_to(transpose_times(g, a), b.shape))        # ∂/∂b = gᵀ a
-defvjp(transpose_times,
-       lambda y, a, b: lambda g: sum_to(times_transpose(b, g), a.shape),        # ∂/∂a = b gᵀ
-       lambda y, a, b: lambda g: sum_to(a @ g, b.shape))                       # ∂/∂b = a g
-
+# autograd records every numpy operation of a traced function as a node, and the meta-gradient
+# records the support loss's operations twice (for the inner gradient and for the outer one) and
+# the inner gradient's once more. Each primitive below is one node where numpy would be several:
+# its forward pass is plain numpy (autograd records nothing inside a primitive), its gradients
+# are written in autograd's numpy so that autograd can differentiate them again, and the
+# meta-gradient stays exact (test_maml.py checks each to second order). bench_maml.py measures
+# each one undone. Shapes: any that numpy's matmul and broadcasting accept, shared (n_in, n_out)
+# or per task (T, n_in, n_out); each gradient has its argument's shape.
 
 def sum_to(g, shape):
     """Sum g over the axes that broadcasting added to an array of `shape` (the gradient of a
@@ -385,30 +352,66 @@ def sum_to(g, shape):
 
 
 @primitive
+def times_transpose(a, b):
+    """a @ bᵀ over the last two axes: (..., N, m), (..., n, m) -> (..., N, n)."""
+    return a @ numpy.swapaxes(b, -1, -2)
+
+
+@primitive
+def transpose_times(a, b):
+    """aᵀ @ b over the last two axes: (..., N, n), (..., N, m) -> (..., n, m)."""
+    return numpy.swapaxes(a, -1, -2) @ b
+
+
+# The gradient of a matrix product is a matrix product: each of the two appears in the other's
+# gradient, so autograd can differentiate dense's gradients (the meta-gradient's second order).
+defvjp(times_transpose,
+       lambda y, a, b: lambda g: sum_to(g @ b, np.shape(a)),                     # ∂/∂a = g b
+       lambda y, a, b: lambda g: sum_to(transpose_times(g, a), np.shape(b)))      # ∂/∂b = gᵀ a
+defvjp(transpose_times,
+       lambda y, a, b: lambda g: sum_to(times_transpose(b, g), np.shape(a)),      # ∂/∂a = b gᵀ
+       lambda y, a, b: lambda g: sum_to(a @ g, np.shape(b)))                     # ∂/∂b = a g
+
+
+@primitive
+def dense(x, W, b):
+    """x @ W + b: (..., N, n_in), (..., n_in, n_out), (..., n_out) -> (..., N, n_out).
+    One node instead of two (a matmul and a broadcast add)."""
+    return x @ W + b
+
+
+# dense's gradients: the meta-gradient's second-order term comes from autograd differentiating
+# these, not from us.
+defvjp(dense,
+       lambda y, x, W, b: lambda g: sum_to(times_transpose(g, W), np.shape(x)),    # g Wᵀ
+       lambda y, x, W, b: lambda g: sum_to(transpose_times(x, g), np.shape(W)),    # xᵀ g
+       lambda y, x, W, b: lambda g: sum_to(g, np.shape(b)))                        # Σ g
+
+
+@primitive
 def descend(w, g, alpha):
-    """w − α g: one step down the gradient g, one operation to autograd rather than two."""
+    """w − α g: one step down the gradient g, one node instead of two. alpha: a number, or an
+    array that broadcasts against w (a learned step size per weight, as in Meta-SGD)."""
     return w - alpha * g
 
 
-# descend's gradients, in autograd's numpy (the outer gradient goes through them).
 defvjp(descend,
-       lambda y, w, g, alpha: lambda o: sum_to(o, numpy.shape(w)),                # ∂/∂w = o
-       lambda y, w, g, alpha: lambda o: sum_to(-alpha * o, numpy.shape(g)),      # ∂/∂g = −α o
-       lambda y, w, g, alpha: lambda o: sum_to(-g * o, numpy.shape(alpha)))      # ∂/∂α = −Σ g o
+       lambda y, w, g, alpha: lambda out: sum_to(out, np.shape(w)),               # ∂/∂w = out
+       lambda y, w, g, alpha: lambda out: sum_to(-alpha * out, np.shape(g)),     # ∂/∂g = −α out
+       lambda y, w, g, alpha: lambda out: sum_to(-g * out, np.shape(alpha)))     # ∂/∂α = −Σ g out
 
 
 @primitive
 def mean_squared_error(prediction, y):
-    """mean((prediction − y)²) over the last two axes (points, outputs): one operation to
-    autograd rather than three (a subtract, a square, a mean)."""
+    """mean((prediction − y)²) over the last two axes (points, outputs): (T, N, m) -> (T,), or
+    (N, m) -> a number. One node instead of three (a subtract, a square, a mean)."""
     return numpy.mean(numpy.square(prediction - y), axis=(-2, -1))
 
 
 def squared_error_gradient(g, prediction, y):
-    """g · 2 (prediction − y) / n: the gradient of mean_squared_error with respect to the
-    prediction, g (one number per task) spread over the task's n = points × outputs.
-    In autograd's numpy: the meta-gradient differentiates it again."""
-    n = prediction.shape[-2] * prediction.shape[-1]
+    """g · 2 (prediction − y) / n: mean_squared_error's gradient with respect to the
+    prediction, g (one number per task) spread over the n = points × outputs averaged."""
+    n = numpy.prod(numpy.broadcast_shapes(np.shape(prediction), np.shape(y))[-2:])
     return np.reshape(g, np.shape(g) + (1, 1)) * (2.0 / n) * (prediction - y)
 
 

@@ -586,8 +586,11 @@ def _primitive_arguments(draw, name):
     if name == "descend":
         shape = task() + (n, m)
         return [shape, shape, draw(st.sampled_from([(), (n, m), (1, m)]))]
-    shape = task() + (N, m)
-    return [shape, draw(st.sampled_from([shape, shape[-2:]]))]
+    # prediction and y: equal shapes as the library passes them, or any that broadcast (a
+    # (N, 1) prediction against a (N,) or (N, m) y averages over the broadcast shape)
+    prediction = task() + (N, draw(st.sampled_from([1, m])))
+    y = draw(st.sampled_from([prediction, prediction[-2:], (N, m), (N, 1), (m,), (1, m)]))
+    return [prediction, y]
 
 
 @pytest.mark.parametrize("name", ["dense", "times_transpose", "transpose_times", "descend",

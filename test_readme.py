@@ -158,3 +158,23 @@ def test_speed_tables_are_the_ones_docs_speed_json_holds():
     assert paper / ms["biases folded into W (bench/fold.py), T=25, 1 step"] <= 1.0  # "no faster"
     nodes = data["nodes"]
     assert nodes["exact, T=25, 1 step (paper)"] < nodes["reference code, T=25, 1 step (paper)"]
+    folded = "biases folded into W (bench/fold.py), T=25, 1 step"
+    assert nodes[folded] < nodes["exact, T=25, 1 step (paper)"]    # "records fewer nodes"
+    gain = {(T, steps): ms[f"reference code, T={T}, {steps} step{'s' * (steps > 1)}"
+                          + (" (paper)" if (T, steps) == (25, 1) else "")]
+            / ms[f"exact, T={T}, {steps} step{'s' * (steps > 1)}"
+                 + (" (paper)" if (T, steps) == (25, 1) else "")]
+            for T, steps in [(5, 1), (25, 1), (100, 1), (25, 3), (25, 5)]}
+    assert gain[5, 1] > gain[100, 1] and gain[25, 1] > gain[100, 1]   # docs/speed.md's claims
+    assert max(gain[25, s] for s in (1, 3, 5)) < 1.1 * min(gain[25, s] for s in (1, 3, 5))
+    threads = "one thread" if data["threads"] == 1 else f"{data['threads']} threads"
+    assert " ".join(f"in one run ({data['date']}, {data['machine']}, {threads}, median of "
+                    f"{data['repeats']})".split()) in " ".join(readme().split())
+
+
+@pytest.mark.parametrize("path", ["", " ", "/proc/no/speed.json", "docs", "x" * 300 + ".json"])
+def test_bench_refuses_a_bad_json_path_before_measuring(path):
+    result = subprocess.run([sys.executable, os.path.join(HERE, "bench_maml.py"), "--json", path],
+                            cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "--json" in result.stderr
