@@ -43,8 +43,10 @@ def number(name, value, low=0.0, strict=False, high=numpy.inf):
             value, (numbers.Integral, float, numpy.floating)):
         raise ValueError(f"{name} must be a real number, got {_describe(value)}")
     if not numpy.isfinite(value) or value < low or (strict and value == low) or value > high:
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}"
-                         f"{f' and <= {high:g}' if high < numpy.inf else ''}, got {_short(value)}")
+        bounds = [f"{'>' if strict else '>='} {low:g}"] if low > -numpy.inf else []
+        bounds += [f"<= {high:g}"] if high < numpy.inf else []
+        raise ValueError(f"{name} must be a finite number{' ' if bounds else ''}"
+                         f"{' and '.join(bounds)}, got {_short(value)}")
     return float(value)
 
 
@@ -191,6 +193,56 @@ def batch_of_tasks(value):
         raise ValueError("batch's arrays must hold the same number of tasks")
 
 
+def wave(x, amplitude, phase, name):
+    """x a finite real array; for x (T, N, 1), amplitude and phase finite real arrays (T,),
+    otherwise finite real numbers (tasks.sinusoid, variants.oracle_inputs)."""
+    x = getval(x)
+    if not isinstance(x, numpy.ndarray) or x.dtype.kind not in "fiu" or (
+            not numpy.isfinite(x).all()) or (name == "oracle_inputs" and (
+                x.ndim != 3 or x.shape[-1] != 1)):
+        shape = "(T, N, 1)" if name == "oracle_inputs" else "(T, N, 1) or any shape"
+        raise ValueError(f"x must be a finite real array of shape {shape}, got {_describe(x)}")
+    for what, v in (("amplitude", amplitude), ("phase", phase)):
+        if x.ndim == 3:
+            v = getval(v)
+            v = numpy.asarray(v) if isinstance(v, (list, tuple)) else v
+            if not isinstance(v, numpy.ndarray) or v.shape != x.shape[:1] or (
+                    v.dtype.kind not in "fiu") or not numpy.isfinite(v).all():
+                raise ValueError(f"{what} must be a finite real array of shape "
+                                 f"({x.shape[0]},), one per task of x {x.shape}, got "
+                                 f"{_describe(v)}")
+        else:
+            number(what, v, low=-numpy.inf)
+
+
+def adam(given):
+    """adam_step's arguments: grads of params' shapes, state None or (t, m, v) from an earlier
+    adam_step on the same shapes, 0 <= b1, b2 < 1, eps > 0."""
+    params(given["params"], per_task=False)
+    shapes = [tuple(getval(a).shape for a in pair) for pair in getval(given["params"])]
+
+    def like_params(name, value, low=-numpy.inf):
+        params(value, name, per_task=False)
+        if [tuple(getval(a).shape for a in pair) for pair in getval(value)] != shapes:
+            raise ValueError(f"{name} must have the shapes of params {shapes}")
+        if low > -numpy.inf and any((getval(a) < low).any() for pair in value for a in pair):
+            raise ValueError(f"{name} must be >= {low:g} everywhere")
+
+    like_params("grads", given["grads"])
+    state = given["state"]
+    if state is not None:
+        if not isinstance(state, (tuple, list)) or len(state) != 3:
+            raise ValueError("state must be None (the first step) or the (t, m, v) an earlier "
+                             f"adam_step returned, got {_describe(state)}")
+        count("state's step count t", state[0], low=0, high=MAX_COUNT)
+        like_params("state's m", state[1])
+        like_params("state's v", state[2], low=0.0)
+    for name in ("b1", "b2"):
+        number(name, given[name], high=1.0)
+        if given[name] == 1:
+            raise ValueError(f"{name} must be < 1, got {_short(given[name])}")
+
+
 def machine_memory():
     """This machine's physical memory in bytes, or None where it can't be read."""
     try:
@@ -241,6 +293,7 @@ RULES = {
     "phase_range": lambda v: interval("phase_range", v),
     "x_range": lambda v: interval("x_range", v),
     "lr": lambda v: number("lr", v, strict=True),
+    "eps": lambda v: number("eps", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
     "std": lambda v: number("std", v, strict=True, high=1e3),
     "layer_sizes": layer_sizes,
@@ -262,6 +315,11 @@ def arguments(name, given):
     for key, value in given.items():
         if key in RULES:
             RULES[key](value)
+    if name in ("sinusoid", "oracle_inputs"):
+        wave(given["x"], given["amplitude"], given["phase"], name)
+    if name == "adam_step":
+        adam(given)
+        return
     if name == "sample_batch":
         points = given["n_tasks"] * (given["k_support"] + given["k_query"])
         if points > MAX_ELEMENTS:

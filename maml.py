@@ -175,6 +175,7 @@ def maml_loss_loop(params, x_support, y_support, x_query, y_query, alpha=0.01, s
 
 # --- training: MAML and the pretrained baseline ----------------------------------------------
 
+@checked
 def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     """One Adam step (Kingma & Ba 2015) on a list of (W, b) pairs.
 

@@ -29,6 +29,7 @@ amplitude, phase:     (T,)                 the true waves, for plotting and chec
 """
 
 
+@checked
 def sinusoid(x, amplitude, phase):
     """y = A sin(x - phi). x (T, N, 1) with amplitude, phase (T,); or any x with scalars."""
     amplitude, phase = np.asarray(amplitude), np.asarray(phase)

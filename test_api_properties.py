@@ -51,6 +51,10 @@ CALLS = {  # function -> its valid keyword arguments
     variants.train_method: dict(method="maml-1", init=PARAMS, rng=RNG, iterations=1,
                                 meta_batch=2, k=2),
     variants.reptile_direction: dict(params=PARAMS, batch=BATCH, alpha=0.01, steps=2),
+    maml.adam_step: dict(params=PARAMS, grads=PARAMS, state=maml.adam_step(PARAMS, PARAMS, None)[1],
+                         lr=1e-3, b1=0.9, b2=0.999, eps=1e-8),
+    tasks.sinusoid: dict(x=BATCH.x_query, amplitude=BATCH.amplitude, phase=BATCH.phase),
+    variants.oracle_inputs: dict(x=BATCH.x_query, amplitude=BATCH.amplitude, phase=BATCH.phase),
 }
 
 
@@ -72,3 +76,26 @@ def test_one_hostile_argument_is_a_result_or_one_clear_error(function, data):
 @pytest.mark.parametrize("function", list(CALLS), ids=lambda f: f.__name__)
 def test_the_valid_arguments_work(function):
     function(**CALLS[function])
+
+
+@pytest.mark.parametrize("function, arguments, message", [
+    (maml.adam_step, dict(grads=PARAMS[:1]), "grads must have the shapes of params"),
+    (maml.adam_step, dict(state="x"), "state must be None (the first step) or the (t, m, v)"),
+    (maml.adam_step, dict(state=(1, PARAMS, [(-abs(W) - 1, b) for W, b in PARAMS])),
+     "state's v must be >= 0 everywhere"),
+    (maml.adam_step, dict(b1=1.0), "b1 must be < 1, got 1.0"),
+    (maml.adam_step, dict(eps=0.0), "eps must be a finite number > 0, got 0.0"),
+    (tasks.sinusoid, dict(amplitude=numpy.ones(2)), "amplitude must be a finite real array of "
+                                                    "shape (3,), one per task of x (3, 4, 1)"),
+    (tasks.sinusoid, dict(x=numpy.zeros(4), phase=numpy.nan), "phase must be a finite number, "
+                                                              "got nan"),
+    (variants.oracle_inputs, dict(x=numpy.zeros((3, 4))), "x must be a finite real array of "
+                                                          "shape (T, N, 1)"),
+])
+def test_the_error_names_the_argument_and_what_was_expected(function, arguments, message):
+    valid = CALLS[function]
+    if "x" in arguments and arguments["x"].ndim < 3 and function is tasks.sinusoid:
+        valid = dict(valid, amplitude=1.0, phase=0.5)
+    with pytest.raises(ValueError) as error:
+        function(**dict(valid, **arguments))
+    assert message in str(error.value)

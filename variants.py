@@ -96,6 +96,7 @@ def evaluate_head(params, x_support, y_support, x_query, y_query, alpha=0.01, ma
 
 # --- the oracle --------------------------------------------------------------------------------------
 
+@checked
 def oracle_inputs(x, amplitude, phase):
     """(x, A, φ) per point: x (T, N, 1), amplitude and phase (T,) -> (T, N, 3)."""
     T, N, _ = x.shape
