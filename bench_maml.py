@@ -68,8 +68,11 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.iterations, args.repeats = 60, 3
-    if args.threads < 1 or args.iterations < 1 or args.repeats < 1:
-        p.exit(2, f"{p.prog}: error: --threads, --iterations and --repeats must be >= 1\n")
+    for flag, value, high in (("--threads", args.threads, 256),
+                              ("--iterations", args.iterations, 100_000),
+                              ("--repeats", args.repeats, 1_000)):
+        if not 1 <= value <= high:
+            p.exit(2, f"{p.prog}: error: {flag} must be from 1 to {high:,}, got {value}\n")
     return args
 
 

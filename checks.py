@@ -114,10 +114,10 @@ def data(sizes, **arrays):
     network's input width, y's its output width, and each x with the same tasks and points
     as its y."""
     for name, a in arrays.items():
-        if not isinstance(a, numpy.ndarray) or a.ndim not in (2, 3) or a.shape[-2] < 1 or (
+        if not isinstance(a, numpy.ndarray) or a.ndim not in (2, 3) or min(a.shape[:-1]) < 1 or (
                 a.dtype.kind not in "fiu"):
             raise ValueError(f"{name} must be a real array of shape (K, n) or (T, K, n) with "
-                             f"K >= 1, got {_describe(a)}")
+                             f"T, K >= 1, got {_describe(a)}")
         width = sizes[0] if name.startswith("x") else sizes[-1]
         if a.shape[-1] != width:
             raise ValueError(f"{name} has shape {a.shape}: its last axis must be {width} to fit "
@@ -177,20 +177,38 @@ def flag(name, value):
         raise ValueError(f"{name} must be True or False, got {_describe(value)}")
 
 
-def batch_of_tasks(value):
+def one_hot(y):
+    """Raise unless every row of y (along its last axis) is one-hot: zeros and a single one."""
+    bad = ~(numpy.isin(y, (0, 1)).all(axis=-1) & (y.sum(axis=-1) == 1))
+    if bad.any():
+        raise ValueError(f"y must be one-hot class labels (each row zeros and a single 1) for a "
+                         f"classification loss, got {bad.sum():,} of {bad.size:,} rows that are "
+                         f"not, e.g. {_short(y[numpy.nonzero(bad)][0])}")
+
+
+def batch_of_tasks(value, name="batch"):
     """A Batch (tasks.Batch, or any namedtuple with its four first fields): x_support,
     y_support, x_query, y_query real, finite (T, K, n) arrays of the same T."""
     fields = ("x_support", "y_support", "x_query", "y_query")
     if not all(hasattr(value, f) for f in fields):
-        raise ValueError(f"batch must be a tasks.Batch, got {_describe(value)}")
+        raise ValueError(f"{name} must be a tasks.Batch, got {_describe(value)}")
     for f in fields:
         a = getattr(value, f)
         if not isinstance(a, numpy.ndarray) or a.ndim != 3 or a.dtype.kind not in "fiu" or (
-                not numpy.isfinite(a).all()):
-            raise ValueError(f"batch.{f} must be a finite real array (T, K, n), got "
-                             f"{_describe(a)}")
+                min(a.shape) < 1 or not numpy.isfinite(a).all()):
+            raise ValueError(f"{name}: {f} must be a finite real array (T, K, n) with T, K, "
+                             f"n >= 1, got {_describe(a)}")
     if len({len(getattr(value, f)) for f in fields}) != 1:
-        raise ValueError("batch's arrays must hold the same number of tasks")
+        raise ValueError(f"{name}: its arrays must hold the same number of tasks")
+
+
+def scores(per_task_score, shape):
+    """Raise unless per_task_score (what evaluate's score_fn returned, step by step) is None
+    or real numbers of `shape`: one per task and step."""
+    if per_task_score is not None and (numpy.shape(per_task_score) != shape or numpy.asarray(
+            per_task_score).dtype.kind not in "fiub"):
+        raise ValueError(f"score_fn must return one real number per task, shape ({shape[-1]},), "
+                         f"got {_describe(numpy.asarray(per_task_score))} over the steps")
 
 
 def wave(x, amplitude, phase, name):
@@ -283,12 +301,14 @@ RULES = {
     "max_steps": lambda v: count("max_steps", v, low=0, high=MAX_STEPS),
     "first_order": lambda v: flag("first_order", v),
     "rng": rng,
+    "seed": lambda v: count("seed", v, low=0, high=2 ** 63 - 1),
     "iterations": lambda v: count("iterations", v, low=0, high=MAX_COUNT),
     "meta_batch": lambda v: count("meta_batch", v, high=MAX_ELEMENTS),
     "k": lambda v: count("k", v, high=MAX_ELEMENTS),
     "n_tasks": lambda v: count("n_tasks", v, high=MAX_ELEMENTS),
     "k_support": lambda v: count("k_support", v, high=MAX_ELEMENTS),
     "k_query": lambda v: count("k_query", v, high=MAX_ELEMENTS),
+    "query_points": lambda v: count("query_points", v, high=MAX_ELEMENTS),
     "amplitude_range": lambda v: interval("amplitude_range", v),
     "phase_range": lambda v: interval("phase_range", v),
     "x_range": lambda v: interval("x_range", v),
@@ -303,9 +323,12 @@ RULES = {
     "score_fn": lambda v: v is None or function("score_fn", v),
     "sample_tasks": lambda v: function("sample_tasks", v),
     "objective": lambda v: v is None or function("objective", v),
+    "objective_and_grad": lambda v: v is None or function("objective_and_grad", v),
     "callback": lambda v: v is None or function("callback", v),
 }
 DATA = ("x", "y", "x_support", "y_support", "x_query", "y_query")
+ADAPTING = ("inner_update", "adapt", "maml_loss", "maml_loss_loop", "adapt_head", "anil_loss")
+# (these hold a copy of θ per task, and the activations of every step, for a meta-gradient)
 PER_TASK = ("mlp", "loss", "cross_entropy", "accuracy", "inner_update", "adapt", "maml_loss",
             "maml_loss_loop", "adapt_head")  # these take θ with a task axis too (see per_task)
 
@@ -317,13 +340,18 @@ def arguments(name, given):
             RULES[key](value)
     if name in ("sinusoid", "oracle_inputs"):
         wave(given["x"], given["amplitude"], given["phase"], name)
+    if name == "train" and given.get("objective") is None and (
+            given.get("objective_and_grad") is None):
+        raise ValueError("train needs an objective (or an objective_and_grad), got None")
     if name == "adam_step":
         adam(given)
         return
-    if name == "sample_batch":
-        points = given["n_tasks"] * (given["k_support"] + given["k_query"])
+    if name in ("sample_batch", "held_out"):
+        support, query = (("k_support", "k_query") if name == "sample_batch" else
+                          ("k", "query_points"))
+        points = given["n_tasks"] * (given[support] + given[query])
         if points > MAX_ELEMENTS:
-            raise ValueError(f"n_tasks * (k_support + k_query) = {points:,} points is more "
+            raise ValueError(f"n_tasks * ({support} + {query}) = {points:,} points is more "
                              f"than the limit of {MAX_ELEMENTS:,}")
     if "meta_batch" in given and "k" in given and given["meta_batch"] * 2 * given["k"] > MAX_ELEMENTS:
         raise ValueError(f"meta_batch * 2k = {given['meta_batch'] * 2 * given['k']:,} points per "
@@ -354,6 +382,18 @@ def arguments(name, given):
         if name in ("evaluate", "evaluate_head") and (tasks_of.get("x_support") or 0) < 2:
             raise ValueError("evaluate needs (T, K, n) support and query sets with T >= 2 tasks "
                              f"(the interval needs a spread), got {getval(given['x_support']).shape}")
+        classifies = {name} | {getattr(given.get(f), "__name__", None)
+                               for f in ("loss_fn", "score_fn")}
+        if classifies & {"cross_entropy", "accuracy"}:   # maml's classification losses
+            for key in ("y", "y_support", "y_query"):
+                if key in arrays:
+                    one_hot(getval(arrays[key]))
+        if name in ADAPTING and tasks_of.get("x_support"):
+            T = tasks_of["x_support"]
+            K = max(getval(a).shape[1] for a in arrays.values())
+            steps = given.get("steps", 1)
+            fits(f"{name} on {T:,} tasks of {K:,} points with {steps} inner step(s)",
+                 training_bytes(sizes, T, K, steps))
 
 
 _inside = threading.local()

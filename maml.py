@@ -109,13 +109,22 @@ def per_task(params, n_tasks):
     return [(zeros + W, zeros + b) for W, b in params]
 
 
+def per_task_if_needed(params, x):
+    """θ with a copy per task (per_task) if x has a task axis (T, K, n) and θ has none yet."""
+    if numpy.ndim(x) == 3 and numpy.ndim(getval(params)[0][0]) == 2:
+        return per_task(params, len(x))
+    return params
+
+
 @checked
 def inner_update(params, x_support, y_support, alpha, first_order=False, loss_fn=loss):
     """One gradient step on each task's own support set:  θ' = θ − α ∇_θ L^support(θ).
 
-    params carry the task axis (see per_task) when x_support is (T, K, n). Summing the tasks'
-    losses leaves in each task's copy of θ the gradient of that task's loss alone.
+    With x_support (T, K, n) each task steps from its own copy of θ (see per_task). Summing the
+    tasks' losses leaves in each task's copy of θ the gradient of that task's loss alone.
     """
+    params = per_task_if_needed(params, x_support)
+
     def support_loss(weights):  # weights = [W0, b0, W1, b1, ...]
         return np.sum(loss_fn(pairs(weights), x_support, y_support))
 
@@ -143,8 +152,7 @@ def adapt(params, x_support, y_support, alpha=0.01, steps=1, first_order=False, 
     x_support, y_support: (T, K, n) -> adapted params with a task axis; (K, n) -> shared shapes.
     steps = 0 returns θ itself (per task).
     """
-    if numpy.ndim(x_support) == 3 and numpy.ndim(getval(params)[0][0]) == 2:  # shared θ: a copy per task
-        params = per_task(params, len(x_support))
+    params = per_task_if_needed(params, x_support)
     for _ in range(steps):
         params = inner_update(params, x_support, y_support, alpha, first_order, loss_fn)
     return params
@@ -227,7 +235,8 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
     state, losses = None, numpy.empty(iterations)
     for i in range(iterations):
         batch = sample_tasks(meta_batch, k, k, rng)
-        # the first batch is checked where the objective uses it (sample_tasks may be yours)
+        if i == 0:  # sample_tasks may be yours: the first batch is checked, and where it is used
+            checks.batch_of_tasks(batch, "the batch sample_tasks returned")
         with checks.again(i == 0), numpy.errstate(over="ignore", invalid="ignore"):
             losses[i], grads = objective_and_grad(params, batch)
         largest_grad = max(numpy.abs(g).max() for layer in grads for g in layer)
@@ -291,21 +300,24 @@ DIVERGED = 1e3   # a task whose loss grows this many times past its start has di
 def summarise(per_task_loss, per_task_score=None):
     """per_task_loss (steps + 1, T) -> Evaluation (see its docstring); with per_task_score of
     the same shape, its mean, interval and median instead of the loss's."""
+    checks.scores(per_task_score, numpy.shape(per_task_loss))
     per_task_loss = numpy.where(numpy.isnan(per_task_loss), numpy.inf, per_task_loss)
-    diverged = ~(per_task_loss <= DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12))
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        grown = per_task_loss > DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12)
+    diverged = ~numpy.isfinite(per_task_loss) | grown
     if per_task_score is None:  # the loss itself: the tasks that diverged are left out
         per_task_score, left_out = per_task_loss, diverged
     else:  # a score (accuracy, say) means something even where the loss blew up: keep them
         left_out = ~numpy.isfinite(per_task_score)
     summaries = []
-    for losses, bad in zip(per_task_score, left_out):
-        kept = losses[~bad]
-        ci95 = 1.96 * kept.std(ddof=1) / numpy.sqrt(len(kept)) if len(kept) > 1 else numpy.nan
-        summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,
-                          numpy.median(kept) if len(kept) else numpy.nan))
-    mse, ci95, median = numpy.array(summaries).T
-    with numpy.errstate(over="ignore", invalid="ignore"):
+    with numpy.errstate(over="ignore", invalid="ignore"):  # huge finite losses: inf, not a warning
+        for losses, bad in zip(per_task_score, left_out):
+            kept = losses[~bad]
+            ci95 = 1.96 * kept.std(ddof=1) / numpy.sqrt(len(kept)) if len(kept) > 1 else numpy.nan
+            summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,
+                              numpy.median(kept) if len(kept) else numpy.nan))
         plain_mean = per_task_score.mean(axis=1)
+    mse, ci95, median = numpy.array(summaries).T
     return Evaluation(mse, ci95, median, diverged.sum(axis=1), plain_mean, per_task_score,
                       per_task_loss)
 

@@ -59,6 +59,7 @@ def sample_batch(n_tasks, k_support, k_query, rng,
 QUERY_POINTS = 100   # query points of each held-out task (the paper's Fig. 2 used a dense grid)
 
 
+@checked
 def held_out(seed, n_tasks, k, query_points=QUERY_POINTS):
     """The held-out tasks of an evaluation: `n_tasks` waves with K support points and
     `query_points` query points each, from a random stream kept apart from training's (the

@@ -99,3 +99,58 @@ def test_the_error_names_the_argument_and_what_was_expected(function, arguments,
     with pytest.raises(ValueError) as error:
         function(**dict(valid, **arguments))
     assert message in str(error.value)
+
+
+EMPTY = numpy.zeros((0, 4, 1))
+ONE_HOT = numpy.eye(3)[RNG.integers(0, 3, size=(3, 4))]          # 3 tasks, 4 points, 3 classes
+CLASSIFIER = maml.init_mlp((1, 5, 3), RNG, std=0.3)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: maml.maml_loss(PARAMS, EMPTY, EMPTY, EMPTY, EMPTY), "T, K >= 1"),
+    (lambda: variants.anil_loss(PARAMS, EMPTY, EMPTY, EMPTY, EMPTY), "T, K >= 1"),
+    (lambda: maml.adapt(PARAMS, EMPTY, EMPTY), "T, K >= 1"),
+    (lambda: variants.reptile_direction(PARAMS, BATCH._replace(x_query=EMPTY[:, :0])),
+     "T, K, n >= 1"),
+    (lambda: maml.cross_entropy(CLASSIFIER, BATCH.x_query, ONE_HOT * 0.5), "one-hot"),
+    (lambda: maml.accuracy(CLASSIFIER, BATCH.x_query, -ONE_HOT), "one-hot"),
+    (lambda: maml.maml_loss(CLASSIFIER, BATCH.x_support, ONE_HOT + 1, BATCH.x_query, ONE_HOT,
+                            loss_fn=maml.cross_entropy), "one-hot"),
+    (lambda: maml.evaluate(CLASSIFIER, BATCH.x_support, ONE_HOT, BATCH.x_query, ONE_HOT * 2,
+                           loss_fn=maml.cross_entropy, score_fn=maml.accuracy), "one-hot"),
+    (lambda: maml.meta_train(PARAMS, RNG, 2, loss_fn=maml.cross_entropy), "one-hot"),
+    (lambda: maml.meta_train(PARAMS, RNG, 2, sample_tasks=lambda *a: 5),
+     "the batch sample_tasks returned must be a tasks.Batch"),
+    (lambda: maml.train(None, PARAMS, RNG, 2), "train needs an objective"),
+    (lambda: maml.evaluate(PARAMS, *BATCH[:4], score_fn=lambda p, x, y: 1.0),
+     "score_fn must return one real number per task"),
+    (lambda: maml.evaluate(PARAMS, *BATCH[:4], score_fn=lambda p, x, y: numpy.ones(7)),
+     "score_fn must return one real number per task"),
+    (lambda: tasks.held_out("0", 2, 5), "seed must be a whole number"),
+    (lambda: tasks.held_out(None, 2, 5), "seed must be a whole number"),
+    (lambda: tasks.held_out(0, 10 ** 7, 10), "n_tasks * (k + query_points)"),
+])
+def test_each_case_the_black_box_tester_found_is_one_clear_error(call, message):
+    """Found by a tester who saw only the docs: each is now a ValueError naming the value."""
+    with pytest.raises(ValueError) as error:
+        call()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("function", ["inner_update", "adapt", "maml_loss", "maml_loss_loop",
+                                      "adapt_head", "anil_loss"])
+def test_every_function_that_copies_theta_per_task_refuses_what_memory_cannot_hold(
+        function, monkeypatch):
+    """The memory estimate guards every function that holds a copy of θ per task, not only
+    meta_train and evaluate: a machine of 1 GiB refuses 1-2000-2000-1 on 100 tasks."""
+    import checks
+    monkeypatch.setattr(checks, "machine_memory", lambda: 2 ** 30)
+    big = [(numpy.zeros((1, 2000)), numpy.zeros(2000)), (numpy.zeros((2000, 2000)),
+                                                         numpy.zeros(2000)),
+           (numpy.zeros((2000, 1)), numpy.zeros(1))]
+    batch = tasks.sample_batch(100, 2, 2, RNG)
+    f = getattr(variants if function in ("adapt_head", "anil_loss") else maml, function)
+    arguments = [big, *batch[:2]] + ([] if function in ("inner_update", "adapt", "adapt_head")
+                                     else list(batch[2:4]))
+    with pytest.raises(ValueError, match="would need about"):
+        f(*arguments, **({"alpha": 0.01} if function == "inner_update" else {}))

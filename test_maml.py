@@ -626,3 +626,27 @@ def test_each_primitive_equals_the_numpy_it_replaces_to_second_order(name):
             numpy.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
     check()
+
+
+def test_inner_update_with_shared_theta_steps_each_task_from_its_own_copy(rng):
+    """Shared θ and a batch of tasks: each task takes its own step (as adapt does), never one
+    step on the tasks' summed gradient (a black-box tester found that mixing)."""
+    params = maml.init_mlp((1, 8, 1), rng, std=0.5)
+    batch = tasks.sample_batch(3, 5, 5, rng)
+    stepped = maml.inner_update(params, batch.x_support, batch.y_support, 0.1)
+    for i in range(3):
+        alone = maml.inner_update(params, batch.x_support[i], batch.y_support[i], 0.1)
+        for (W, b), (W_i, b_i) in zip(stepped, alone):
+            numpy.testing.assert_allclose(W[i], W_i, rtol=1e-12)
+            numpy.testing.assert_allclose(b[i, 0], b_i, rtol=1e-12)
+
+
+@pytest.mark.parametrize("start", [numpy.inf, numpy.nan, 1e308])
+def test_a_task_whose_loss_is_not_finite_counts_as_diverged_even_from_the_start(start):
+    """Not finite is diverged, whatever the loss before any step was (it was counted only
+    against a finite start before)."""
+    losses = numpy.array([[1.0, start, 2.0], [0.5, numpy.inf, 2e3 + 1], [0.4, 1.0, numpy.nan]])
+    result = maml.summarise(losses)
+    expected_first = 0 if numpy.isfinite(start) else 1
+    assert list(result.diverged) == [expected_first, 2, 1]   # steps 0, 1, 2 (tasks: columns)
+    assert numpy.isnan(maml.summarise(numpy.full((2, 3), numpy.nan)).mse).all()
