@@ -65,6 +65,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="3 repeats of 60 iterations")
     p.add_argument("--json", metavar="PATH", help="also save the figures to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.error = lambda message: p.exit(2, f"{p.prog}: error: {message} (--help for usage)\n")
     args = p.parse_args(argv)
     if args.quick:
         args.iterations, args.repeats = 60, 3

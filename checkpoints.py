@@ -333,7 +333,13 @@ def _checked_path(path):
 
 
 def _write(path, data):
-    """Replace the file at `path` by `data`, atomically (files.commit of one file)."""
+    """Replace the file at `path` by `data`, atomically (files.commit of one file), once the
+    loader has read `data` back: nothing is saved that load_models would refuse."""
+    path = _checked_path(path)
+    try:
+        decode_models(read_npz(io.BytesIO(data)))
+    except ValueError as e:
+        raise ValueError(f"not saved to {path!r}: load_models would refuse it ({e})") from None
     folder, name = os.path.split(os.path.abspath(path))
     files.commit(folder, {name: data})
 

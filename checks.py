@@ -343,6 +343,22 @@ def arguments(name, given):
     if name == "train" and given.get("objective") is None and (
             given.get("objective_and_grad") is None):
         raise ValueError("train needs an objective (or an objective_and_grad), got None")
+    if name in ("oracle_train", "evaluate_oracle"):
+        layers, _ = params(given["params"], per_task=False)
+        if layers[0] != 3:
+            raise ValueError(f"the oracle's network takes (x, A, φ), 3 inputs: params has "
+                             f"{layers[0]}")
+    if name == "per_task":
+        layers, _ = params(given["params"], per_task=False)
+        weights = sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
+        fits(f"per_task for {given['n_tasks']:,} tasks", 8 * given["n_tasks"] * weights)
+    if name == "summarise":
+        losses = getval(given["per_task_loss"])
+        if not isinstance(losses, numpy.ndarray) or losses.ndim != 2 or min(losses.shape) < 1 or (
+                losses.dtype.kind not in "fiu"):
+            raise ValueError("per_task_loss must be a real array (steps + 1, T) with T >= 1, got "
+                             f"{_describe(losses)}")
+        scores(given["per_task_score"], losses.shape)
     if name == "adam_step":
         adam(given)
         return

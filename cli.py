@@ -10,6 +10,7 @@ import io
 import math
 import re
 import os
+import signal
 import sys
 import time
 
@@ -337,6 +338,13 @@ def png_bytes(fig):
 
 
 # --- the command line -----------------------------------------------------------------------------
+
+def finish(status):
+    """sys.exit(status), Ctrl-C ignored from here on: the run is over and its line printed, so
+    a Ctrl-C while Python shuts down (matplotlib's clean-up, say) changes nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
 
 def main(prog, parse_args, run, argv):
     """run(parse_args(argv), state), with one line on stderr and an exit status for each way

@@ -315,4 +315,4 @@ def parse_args(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.finish(main())

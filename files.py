@@ -415,8 +415,13 @@ def _plan(sets, overwrite):
 def _may_replace(overwrite, folder):
     """overwrite (a bool, or {folder: bool} with True for folders not named) for folder."""
     if isinstance(overwrite, dict):
-        return bool({_path(k, "folder"): v for k, v in overwrite.items()}.get(folder, True))
-    return bool(overwrite)
+        value = {_path(k, "folder"): v for k, v in overwrite.items()}.get(folder, True)
+    else:
+        value = overwrite
+    if not isinstance(value, bool):  # 'no' would be true
+        raise ValueError(f"overwrite must be True or False (or {{folder: bool}}), got "
+                         f"{value!r:.40}")
+    return value
 
 
 def _merge(plan):
@@ -584,8 +589,13 @@ def check_writable(sets, overwrite=True):
     the same file named twice. Changes nothing. A full disk or a permission changed later can
     still only be found by the commit itself."""
     seen = {}
+    if not isinstance(sets, dict):
+        raise ValueError(f"check_writable takes {{folder: [names]}}, got {sets!r:.80}")
     for folder, names in sets.items():
         folder = _path(folder, "folder")
+        if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+            raise ValueError(f"the names for {folder!r} must be a list of file names, got "
+                             f"{names!r:.80}")
         may = _may_replace(overwrite, folder)
         existing, missing = os.path.abspath(folder), []
         while not os.path.lexists(existing):

@@ -99,6 +99,7 @@ def accuracy(params, x, y):
 
 # --- MAML -----------------------------------------------------------------------------------
 
+@checked
 def per_task(params, n_tasks):
     """Give each of T tasks its own view of θ: W -> (T, n_in, n_out), b -> (T, 1, n_out).
 
@@ -297,10 +298,10 @@ per_task_loss: (max_steps + 1, T), the loss of every task, which divergence is j
 DIVERGED = 1e3   # a task whose loss grows this many times past its start has diverged
 
 
+@checked
 def summarise(per_task_loss, per_task_score=None):
     """per_task_loss (steps + 1, T) -> Evaluation (see its docstring); with per_task_score of
     the same shape, its mean, interval and median instead of the loss's."""
-    checks.scores(per_task_score, numpy.shape(per_task_loss))
     per_task_loss = numpy.where(numpy.isnan(per_task_loss), numpy.inf, per_task_loss)
     with numpy.errstate(over="ignore", invalid="ignore"):
         grown = per_task_loss > DIVERGED * numpy.maximum(per_task_loss[:1], 1e-12)
@@ -341,7 +342,8 @@ def evaluate(params, x_support, y_support, x_query, y_query, alpha=0.01, max_ste
             losses.append(loss_fn(adapted, x_query, y_query))
             if score_fn:
                 scores.append(score_fn(adapted, x_query, y_query))
-    return summarise(numpy.array(losses), numpy.array(scores) if score_fn else None)
+    with checks.again():  # score_fn may be yours: what it returned is checked
+        return summarise(numpy.array(losses), numpy.array(scores) if score_fn else None)
 
 
 # --- speed ----------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ def check_episodes(x_support, y_support, x_query, y_query):
                          f"(T, M, n), y_query (T, M, N), got shapes {shapes}")
     if not (numpy.sum(getval(y_support), axis=1) > 0).all():
         raise ValueError("every class of every episode needs at least one support point")
+    for y in (y_support, y_query):
+        checks.one_hot(getval(y))
 
 
 # --- the model ---------------------------------------------------------------------------------

@@ -154,3 +154,36 @@ def test_every_function_that_copies_theta_per_task_refuses_what_memory_cannot_ho
                                      else list(batch[2:4]))
     with pytest.raises(ValueError, match="would need about"):
         f(*arguments, **({"alpha": 0.01} if function == "inner_update" else {}))
+
+
+def test_each_case_the_second_black_box_tester_found_is_one_clear_error(tmp_path):
+    """A second tester who saw only the docs: each is now a ValueError naming the value, and
+    a checkpoint that load_params would refuse is not saved."""
+    import checkpoints
+    import files
+    import protonets
+    episodes_y = numpy.eye(3)[numpy.tile(numpy.arange(3), (2, 1))]          # (2, 3, 3)
+    x = RNG.normal(size=(2, 3, 4))
+    embedding = protonets.init_embedding((4, 5), RNG)
+    cases = [
+        (lambda: maml.per_task(PARAMS, 2.5), "n_tasks must be a whole number"),
+        (lambda: maml.per_task(PARAMS, 0), "n_tasks must be a whole number"),
+        (lambda: maml.summarise(numpy.ones(3)), "per_task_loss must be a real array"),
+        (lambda: maml.summarise(numpy.ones((2, 3)), numpy.ones(4)), "score_fn must return"),
+        (lambda: variants.evaluate_oracle(PARAMS, BATCH), "3 inputs"),
+        (lambda: protonets.prototypical_loss(embedding, x, episodes_y, x, episodes_y * 0),
+         "one-hot"),
+        (lambda: protonets.prototypical_loss(embedding, x, episodes_y * 3, x, episodes_y),
+         "one-hot"),
+        (lambda: checkpoints.save_params(str(tmp_path / "big.npz"), PARAMS, x="a" * 50_000_000),
+         "load_models would refuse it"),
+        (lambda: checkpoints.save_params(3, PARAMS), "must be a non-empty str"),
+        (lambda: files.commit(str(tmp_path), {"a.txt": b"x"}, overwrite="no"),
+         "overwrite must be True or False"),
+        (lambda: files.check_writable({str(tmp_path): "x.txt"}), "must be a list of file names"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError) as error:
+            call()
+        assert message in str(error.value) and "\n" not in str(error.value), message
+    assert not (tmp_path / "big.npz").exists() and not (tmp_path / "a.txt").exists()

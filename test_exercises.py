@@ -521,8 +521,9 @@ def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_pat
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "a").write_text("")
-    for destination in ("full", os.path.join(HERE, "sub"), HERE, "nowhere/copy", "/proc/x"):
-        result = handout(destination)
+    for destination in ("full", os.path.join(HERE, "sub"), HERE, "nowhere/copy", "/proc/x",
+                        [], ["a", "b"]):
+        result = handout(*([destination] if isinstance(destination, str) else destination))
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result
         assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
@@ -536,3 +537,32 @@ def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_pat
     with pytest.raises(OSError):
         module.handout(str(tmp_path / "copy"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
+    """Ctrl-C while an answer runs (the answer is in its own session, so the terminal's
+    Ctrl-C does not reach it): exit 130, one line, and the answer's process is gone too."""
+    import signal
+    import time
+    (tmp_path / "ex2_inner_update.py").write_text(
+        "import os\nopen(os.environ.get('PID_FILE', '/dev/null'), 'w')\n"
+        "def inner_update(params, x, y, alpha):\n    while True:\n        pass\n")
+    process = subprocess.Popen([sys.executable, os.path.join(EX, "check.py"), "2", "--file",
+                                str(tmp_path / "ex2_inner_update.py")], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)   # the answer is looping by now
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-f", "exercises/child.py"], capture_output=True,
+                              text=True).stdout.split()
+    assert children == [], "the answer's process outlived the checker"
+
+
+def test_class_mode_refuses_a_report_without_a_file_name(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(EX, "check.py"), "--class",
+                             os.path.join(EX, "solutions"), "--report", ""], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result
+    assert list(tmp_path.iterdir()) == []

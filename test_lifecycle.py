@@ -358,3 +358,24 @@ def test_the_sinusoid_demo_loads_a_variants_checkpoint(tmp_path, capsys):
     report = json.loads((tmp_path / "results.json").read_text())
     assert {r["model"] for r in report["results"]} == {"maml-1"}
     assert report["training"]["layers"] == [1, 40, 40, 1]
+
+
+def test_ctrl_c_after_the_results_are_written_changes_nothing_and_prints_no_traceback(tmp_path):
+    """A Ctrl-C that lands once the run has printed its last line (while Python shuts down)
+    is ignored: exit 0, the files whole, nothing on stderr (it used to kill the process by
+    the signal, with no line at all)."""
+    for delay in (0.0, 0.005, 0.02):
+        out = tmp_path / f"out{delay}"
+        process = subprocess.Popen(
+            [sys.executable, "demo_sinusoid.py", "--quiet", "--iterations", "20",
+             "--eval-tasks", "10", "--out", str(out)],
+            cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in process.stdout:
+            if "wrote" in line:
+                time.sleep(delay)
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=60)
+        assert process.returncode in (0, 130) and "Traceback" not in err, (delay, err)
+        assert process.returncode == 0 or len(err.strip().splitlines()) == 1, (delay, err)
+        assert (out / "results.json").exists()

@@ -174,9 +174,10 @@ def test_speed_tables_are_the_ones_docs_speed_json_holds():
 
 @pytest.mark.parametrize("flags", [["--json", path] for path in (
     "", " ", "/proc/no/speed.json", "docs", "x" * 300 + ".json")] + [
-    ["--repeats", "100000"], ["--threads", "0"], ["--iterations", "1000000"]])
+    ["--repeats", "100000"], ["--threads", "0"], ["--iterations", "1000000"], ["--bogus"],
+    ["--repeats", "x"]])
 def test_bench_refuses_bad_flags_before_measuring(flags):
     result = subprocess.run([sys.executable, os.path.join(HERE, "bench_maml.py"), *flags],
                             cwd=HERE, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1 and flags[0] in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and flags[0] in result.stderr, result

@@ -116,6 +116,7 @@ def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, cal
 
 
 @checked
+@checked
 def evaluate_oracle(params, batch, max_steps=10):
     """The oracle's query MSE, the same after any number of steps (it does not adapt)."""
     mse = maml.loss(params, oracle_inputs(batch.x_query, batch.amplitude, batch.phase),

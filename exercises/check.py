@@ -102,6 +102,10 @@ def run_student(exercise, path, calls, timeout=TIMEOUT, memory_mb=MEMORY_MB):
             child.communicate()
             raise Failed(f"your code ran past {timeout:g} s (the time limit; --timeout changes "
                          "it): is there a loop that never ends?") from None
+        except BaseException:  # Ctrl-C: the answer runs in its own session, stop it too
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise
         if not os.path.exists(result_path):
             status = child.returncode
             if status < 0:
@@ -1092,6 +1096,10 @@ def supervised(student, folder, seed, timeout, memory_mb):
         except subprocess.TimeoutExpired:
             os.killpg(supervisor.pid, signal.SIGKILL)
             out, err = supervisor.communicate()
+        except BaseException:  # Ctrl-C: the supervisor runs in its own session, stop it too
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.communicate()
+            raise
         for line in out.decode("utf-8", "replace").splitlines():
             try:
                 v = json.loads(line)
@@ -1120,6 +1128,8 @@ def report_stem(report):
     """FILE of --report FILE.csv, once it is sure FILE.csv and FILE.json can be written (a
     probe file is made and removed); else a one-line reason (ValueError)."""
     stem = os.path.splitext(report)[0]
+    if not os.path.basename(stem).strip():
+        raise ValueError("needs a file name, e.g. --report grades.csv")
     folder = os.path.dirname(os.path.abspath(stem))
     if not os.path.isdir(folder):
         raise ValueError(f"no folder {folder} for the report")
@@ -1232,7 +1242,8 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON only")
     p.add_argument("--class", dest="class_folder", help="a folder of student folders or zips")
     p.add_argument("--report", default="report.csv", help="with --class: the report to write "
-                   "(FILE.csv and FILE.json)")
+                   "(FILE.csv and FILE.json; default report.csv and report.json in the current "
+                   "folder)")
     p.add_argument("--seed", type=seed_number, help="repeat the checks of an earlier run")
     p.add_argument("--timeout", type=seconds, default=TIMEOUT, help=f"seconds per exercise "
                    f"({MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}; default {TIMEOUT:g})")
@@ -1285,4 +1296,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("check.py: interrupted; no report was written", file=sys.stderr)
+        sys.exit(130)

@@ -101,6 +101,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Write a copy of the project for students: no "
                                 "reference solutions, answer folders or git history.")
     p.add_argument("destination", help="a new (or empty) folder outside the project")
+    p.error = lambda message: p.exit(2, f"handout.py: error: {message} (--help for usage)\n")
     args = p.parse_args(argv)
     try:
         handout(args.destination)
