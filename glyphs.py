@@ -385,7 +385,15 @@ def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
     label n goes to classes[t, n], an order that is random per episode. Points are grouped by
     label (label 0's K supports first). Returns Episodes (shapes in its docstring).
     """
+    images = numpy.asarray(images)
+    if images.ndim != 4 or min(images.shape) < 1 or images.dtype.kind != "f":
+        raise ValueError(f"images must be a float array (classes C, instances I, height, "
+                         f"width), got an array of shape {images.shape} and dtype {images.dtype}")
     classes = numpy.asarray(classes)
+    if classes.ndim != 1 or classes.dtype.kind not in "iu" or not (
+            (0 <= classes) & (classes < len(images))).all() or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct whole numbers from 0 to {len(images) - 1} "
+                         f"(rows of images), got {str(classes.tolist())[:60]}")
     checks.rng(rng)
     checks.count("n_way", n_way, low=1, high=len(classes))
     checks.count("k_shot", k_shot, low=1)

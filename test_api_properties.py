@@ -161,7 +161,9 @@ def test_each_case_the_second_black_box_tester_found_is_one_clear_error(tmp_path
     a checkpoint that load_params would refuse is not saved."""
     import checkpoints
     import files
+    import glyphs
     import protonets
+    images = RNG.random((4, 5, 28, 28))
     episodes_y = numpy.eye(3)[numpy.tile(numpy.arange(3), (2, 1))]          # (2, 3, 3)
     x = RNG.normal(size=(2, 3, 4))
     embedding = protonets.init_embedding((4, 5), RNG)
@@ -181,6 +183,10 @@ def test_each_case_the_second_black_box_tester_found_is_one_clear_error(tmp_path
         (lambda: files.commit(str(tmp_path), {"a.txt": b"x"}, overwrite="no"),
          "overwrite must be True or False"),
         (lambda: files.check_writable({str(tmp_path): "x.txt"}), "must be a list of file names"),
+        (lambda: glyphs.sample_episodes(images, [0, 0, 0], 3, 1, 1, 2, RNG), "distinct"),
+        (lambda: glyphs.sample_episodes(images, [0, 99], 2, 1, 1, 2, RNG), "from 0 to 3"),
+        (lambda: glyphs.sample_episodes(images, [-1, 2], 2, 1, 1, 2, RNG), "from 0 to 3"),
+        (lambda: glyphs.sample_episodes(images[0], [0, 1], 2, 1, 1, 2, RNG), "images must be"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError) as error:
