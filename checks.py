@@ -144,13 +144,18 @@ def _describe(value):
     return f"{type(value).__name__} {_short(value)}"
 
 
+def weight_count(sizes):
+    """How many weights (W and b) an MLP with these layer sizes has."""
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def layer_sizes(value):
     """Two or more whole numbers, with fewer than MAX_ELEMENTS weights in all."""
     if not isinstance(value, (list, tuple)) or len(value) < 2:
         raise ValueError(f"layer_sizes must be two or more whole numbers, got {_describe(value)}")
     for n in value:
         count("each of layer_sizes", n, low=1, high=MAX_ELEMENTS)
-    weights = sum((a + 1) * b for a, b in zip(value[:-1], value[1:]))
+    weights = weight_count(value)
     if weights > MAX_ELEMENTS:
         raise ValueError(f"layer_sizes {tuple(value)} make {weights:,} weights, more than the "
                          f"limit of {MAX_ELEMENTS:,}")
@@ -274,7 +279,7 @@ def training_bytes(layer_sizes, meta_batch, k, steps):
     activations of every inner step, kept for the meta-gradient. Constants fitted to
     tracemalloc peaks of maml.meta_train (1-40-40-1 to 1-200-200-1, T up to 100, K up to
     1,000, 1 to 5 steps)."""
-    weights = sum((a + 1) * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    weights = weight_count(layer_sizes)
     points = 2 * meta_batch * k * sum(layer_sizes[1:])
     return 8 * (steps + 1) * (4 * meta_batch * weights + 1.2 * points)
 
@@ -282,7 +287,7 @@ def training_bytes(layer_sizes, meta_batch, k, steps):
 def evaluation_bytes(layer_sizes, n_tasks, k_support, k_query):
     """Roughly the memory maml.evaluate holds: each task's weights, their gradient and the
     activations of one step (nothing is kept for a meta-gradient)."""
-    weights = sum((a + 1) * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    weights = weight_count(layer_sizes)
     return 8 * n_tasks * (6 * weights + 3 * (k_support + k_query) * sum(layer_sizes[1:]))
 
 
@@ -350,8 +355,8 @@ def arguments(name, given):
                              f"{layers[0]}")
     if name == "per_task":
         layers, _ = params(given["params"], per_task=False)
-        weights = sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
-        fits(f"per_task for {given['n_tasks']:,} tasks", 8 * given["n_tasks"] * weights)
+        fits(f"per_task for {given['n_tasks']:,} tasks",
+             8 * given["n_tasks"] * weight_count(layers))
     if name == "summarise":
         losses = getval(given["per_task_loss"])
         if not isinstance(losses, numpy.ndarray) or losses.ndim != 2 or min(losses.shape) < 1 or (

@@ -212,8 +212,8 @@ def check_fits(flags, layers, meta_batch, k, steps, iterations, eval_tasks=0, ev
         checks.fits("--eval-tasks", checks.evaluation_bytes(layers, eval_tasks, *eval_k))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    seconds = (0.0025 * steps + 2e-9 * meta_batch * k * sum(
-        (a + 1) * b for a, b in zip(layers[:-1], layers[1:])) * (steps + 1)) * iterations
+    seconds = (0.0025 * steps + 2e-9 * meta_batch * k * checks.weight_count(layers)
+               * (steps + 1)) * iterations
     return f"about {need / 2 ** 20:,.0f} MB and {duration(seconds)}"
 
 
