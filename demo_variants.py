@@ -195,7 +195,7 @@ def load_all(args):
         expected = [3 if method == "oracle" else 1, *LAYERS[1:]]
         return None if sizes == expected else f"{expected} for {method!r}"
 
-    return cli.load_methods(args.load, args.methods, layers_ok)
+    return cli.load_methods(args.load, args.methods, layers_ok, checkpoints.VARIANTS_TRAINING)
 
 
 # --- the command line ---------------------------------------------------------------------------
