@@ -32,8 +32,8 @@ STUDENT_PAGES = (
     ("README.md", " For teachers, one command grades a folder of student folders (or zips) into one\n"
      "CSV and JSON report, and another writes a hand-out copy without solutions, answer folders or\n"
      "git history (both in EXERCISES.md).", ""),
-    ("README.md", "| `exercises/` | starters, checker, solutions, typical wrong, correct and shortcut "
-     "answers |", "| `exercises/` | the exercises' starters and their checker |"),
+    ("README.md", "`exercises/` (starters, checker, example answers)",
+     "`exercises/` (the exercises' starters and their checker)"),
     ("README.md", "- The exercise checkers: every typical wrong answer fails with its hint, every "
      "correct answer\n  written differently passes, over many seeds; shortcuts change only their "
      "own verdict.\n", ""),
