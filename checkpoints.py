@@ -267,7 +267,7 @@ def load_models(path, names=None):
     try:
         files.check_regular(path, limit=MAX_BYTES + MAX_METADATA_BYTES * 4 + (1 << 20))
     except files.Refused as e:
-        raise ValueError(f"{path!r} is not a valid checkpoint: {e}") from None
+        raise ValueError(str(e)) from None
     try:
         models, metadata = decode_models(read_npz(path))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
