@@ -167,7 +167,12 @@ def _refuse(constant):
 
 
 def _finite_number(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(numpy.isfinite(v))
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond a float
+        return False
 
 
 MAX_LOSS = 1e30            # a loss in a file's history (a plot's log axis takes it)
@@ -323,7 +328,7 @@ def _write(path, data):
 # The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
 SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
                        alpha="number", inner_steps="positive count", first_order="flag",
-                       meta_lr="number", seed="count", layers="layers")
+                       meta_lr="number", seed="count")  # and layers: the models' own
 VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
                          alpha="number", meta_lr="number", seed="count")
 FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
@@ -363,7 +368,11 @@ def load_trained(path):
             layers=layers_of(saved[method]))
         losses = {method: metadata.get("losses")}
     else:
-        config = check_schema(metadata.get("config"), SINUSOID_CONFIG, "its training setting")
+        config = metadata.get("config")
+        if isinstance(config, dict):  # the layers it names are replaced by the models' own
+            config = {key: value for key, value in config.items() if key != "layers"}
+        config = check_schema(config, SINUSOID_CONFIG, "its training setting")
+        config["layers"] = layers_of(saved["maml"])
         losses = metadata.get("losses")
         if not isinstance(losses, dict):
             raise ValueError(f"its losses must be a JSON object {{model: [numbers]}}, got "
@@ -374,9 +383,6 @@ def load_trained(path):
     layers = {tuple(layers_of(p)) for p, _, _ in models.values()}
     if len(layers) != 1:
         raise ValueError(f"its models have different layers {sorted(layers)}")
-    if list(layers.pop()) != config["layers"]:
-        raise ValueError(f"its training setting layers {config['layers']} is not what its "
-                         f"models have, {layers_of(next(iter(models.values()))[0])}")
     return models, config
 
 

@@ -1,6 +1,7 @@
-"""Files that survive a crash, a kill or a second run: sets of files replaced as one. Plumbing,
-kept apart from maml.py so the algorithm stays short to read; the checkpoint format is in
-checkpoints.py.
+"""Files that survive a crash, a kill or a second run: sets of files replaced as one; and the one
+reader of every file the project reads from outside (Omniglot, the glyph cache, checkpoints),
+within budgets checked before anything is decoded (see "reading" below). Plumbing, kept apart
+from maml.py so the algorithm stays short to read; the checkpoint format is in checkpoints.py.
 
 How a set of files is replaced as one (`commit`, `commit_many`):
 1. Take the folder's lock: an OS file lock (flock) on `<folder>/.commit-lock`. Every commit and
@@ -810,6 +811,24 @@ class Budget:
             raise Refused(f"{self.what} inflates to more than {self.limit:,} bytes in all")
 
 
+def check_zip_directory(f, max_entries, where):
+    """Refuse a zip whose directory lists more than max_entries entries, from its end record
+    alone (zipfile would otherwise build an object per entry before anyone can count them).
+    f: a binary file object, rewound after; where: the archive's name, for the message."""
+    try:
+        end = zipfile._EndRecData(f)  # the end record (zip64's too): counts, directory size
+    except (OSError, ValueError, AttributeError, IndexError):
+        end = None
+    finally:
+        f.seek(0)
+    if end is None:
+        return  # not a zip: zipfile says so in its own words
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > max_entries or size > max_entries * (46 + 1024):
+        raise Refused(f"{where} lists {entries:,} entries ({size:,} bytes of "
+                      f"directory), more than the {max_entries:,} this reader takes")
+
+
 def open_zip(path, root=None, limit=None, max_entries=None):
     """A zipfile.ZipFile of the regular file `path` (see open_regular), its directory read and
     its number of entries within max_entries (default MAX_ENTRIES). Raises Refused naming the
@@ -817,7 +836,11 @@ def open_zip(path, root=None, limit=None, max_entries=None):
     max_entries = MAX_ENTRIES if max_entries is None else max_entries
     f = open_regular(path, root, limit)
     try:
+        check_zip_directory(f, max_entries, shown(path))
         archive = zipfile.ZipFile(f)
+    except Refused:
+        f.close()
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
             NotImplementedError) as e:
         f.close()
@@ -914,6 +937,7 @@ def read_npz(source, expected, max_bytes, max_members=1_000):
             return read_npz(f, expected, max_bytes, max_members)
     if not zipfile.is_zipfile(source):
         raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
+    check_zip_directory(source, max_members, "it")
     with zipfile.ZipFile(source) as archive:
         members = archive.infolist()
         _check_npz_members(members, max_bytes, max_members)

@@ -2,6 +2,7 @@
 reader and cache, checkpoints.py's schemas): each is refused in one line naming the file, or
 (the optional glyph cache) rebuilt in memory with one warning; never a traceback, never a hang,
 never a run that trains first and fails after. Every file is made here, in tmp_path."""
+import copy
 import io
 import json
 import os
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 
 import numpy
 import pytest
+from hypothesis import event, given, settings, strategies as st
 from PIL import Image, ImageDraw
 
 import checkpoints
+import checks
 import cli
 import demo_fewshot
 import demo_sinusoid
@@ -534,3 +537,134 @@ def test_too_many_eval_episodes_are_refused_with_the_estimate(tmp_path, capsys, 
     data = glyphs.load_glyphs(0)
     assert (demo_fewshot.evaluation_bytes(data, most, 5) <= 0.8 * 4 * 2 ** 30
             < demo_fewshot.evaluation_bytes(data, most + 1, 5))
+
+
+def test_a_zip_listing_too_many_entries_is_refused_from_its_end_record(tmp_path, monkeypatch):
+    root = write_zips(tmp_path / "omniglot", layout())
+    monkeypatch.setattr(files, "MAX_ENTRIES", 20)
+    parsed = []
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents",
+                        lambda self: parsed.append(self) or None)
+    with pytest.raises(files.Refused, match="lists 60 entries"):
+        glyphs.load_omniglot(root)
+    assert parsed == []  # refused before zipfile read its directory
+
+
+# --- the property: load refuses in one line, or everything after it works ------------------------
+
+VALUES = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70)
+          | st.sampled_from([0, 1, -1, 2 ** 53, 2 ** 53 + 1, 10 ** 30, 1e308, -1e308, 5e-324])
+          | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+          | st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3)
+          | st.lists(st.integers(-5, 2000), max_size=6)
+          | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@st.composite
+def changed(draw, metadata):
+    """The metadata of a committed checkpoint, with one to three keys (top level or inside its
+    settings) deleted, set to another JSON value, or added."""
+    metadata = copy.deepcopy(metadata)
+    for _ in range(draw(st.integers(1, 3))):
+        containers = [metadata] + [v for v in metadata.values() if isinstance(v, dict)]
+        target = draw(st.sampled_from(containers))
+        key = draw(st.sampled_from(sorted(target)) if target and draw(st.booleans())
+                   else st.text(max_size=6))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(VALUES)
+    return metadata
+
+
+def committed_metadata(path):
+    return json.loads(str(checkpoints.read_npz(path)["metadata"]))
+
+
+def refuses_in_one_line_or_prints(load, consume):
+    """load() raises a ValueError (cli.UsageError included) of one line, or consume(what it
+    returned) runs without an exception."""
+    try:
+        loaded = load()
+    except (ValueError, cli.UsageError) as e:
+        assert str(e) and "\n" not in str(e), str(e)
+        event("refused")
+        return
+    consume(loaded)
+    event("accepted")
+
+
+def sinusoid_lines(loaded):
+    models, config = loaded
+    args = demo_sinusoid.parse_args(["--eval-tasks", "2"])
+    demo_sinusoid.describe(config)
+    json.dumps(demo_sinusoid.results_json({}, config, args), allow_nan=False)
+    demo_sinusoid.committed_results(args, config)
+    for params, losses, block in models.values():
+        numpy.arange(len(losses)) * block  # the training figure's x axis
+        assert all(0 <= x <= checkpoints.MAX_LOSS for x in losses)
+
+
+@given(metadata=changed(committed_metadata("checkpoints/sinusoid.npz")))
+def test_sinusoid_metadata_property(tmp_path_factory, metadata):
+    path = tmp_path_factory.mktemp("ck") / "sinusoid.npz"
+    resave("checkpoints/sinusoid.npz", path, lambda m: (m.clear(), m.update(metadata)))
+    refuses_in_one_line_or_prints(lambda: demo_sinusoid.load(str(path)), sinusoid_lines)
+
+
+def fewshot_lines(loaded):
+    trained, config = loaded
+    demo_fewshot.describe(config)
+    json.dumps(dict(training=config), allow_nan=False)
+
+
+@given(metadata=changed(committed_metadata("checkpoints/fewshot/protonets.npz")))
+def test_fewshot_metadata_property(tmp_path_factory, metadata):
+    folder = tmp_path_factory.mktemp("ck")
+    for method in ("maml", "fomaml", "pretrained"):  # the same settings in all but one
+        resave(f"checkpoints/fewshot/{method}.npz", folder / f"{method}.npz",
+               lambda m: m["training"].update(metadata.get("training") or {})
+               if isinstance(metadata.get("training"), dict) else None)
+    resave("checkpoints/fewshot/protonets.npz", folder / "protonets.npz",
+           lambda m: (m.clear(), m.update(metadata)))
+    refuses_in_one_line_or_prints(lambda: demo_fewshot.load_all(str(folder)), fewshot_lines)
+
+
+def variants_lines(loaded):
+    trained, protocol = loaded
+    demo_variants.describe(protocol)
+    json.dumps(dict(training=protocol), allow_nan=False)
+
+
+@given(metadata=changed(committed_metadata("checkpoints/variants/anil.npz")))
+def test_variants_metadata_property(tmp_path_factory, metadata):
+    folder = tmp_path_factory.mktemp("ck")
+    resave("checkpoints/variants/anil.npz", folder / "anil.npz",
+           lambda m: (m.clear(), m.update(metadata)))
+    args = demo_variants.parse_args(["--methods", "anil", "--load", str(folder)])
+    refuses_in_one_line_or_prints(lambda: demo_variants.load_all(args), variants_lines)
+
+
+@pytest.mark.slow
+@settings(max_examples=8)
+@given(metadata=changed(committed_metadata("checkpoints/sinusoid.npz")))
+def test_sinusoid_metadata_whole_run(tmp_path_factory, metadata):
+    """The property on the whole run: --load refuses in one line (exit 2), or every file is
+    written (exit 0)."""
+    folder = tmp_path_factory.mktemp("ck")
+    resave("checkpoints/sinusoid.npz", folder / "s.npz",
+           lambda m: (m.clear(), m.update(metadata)))
+    status = demo_sinusoid.main(["--load", str(folder / "s.npz"), "--eval-tasks", "2",
+                                 "--quiet", "--out", str(folder / "out")])
+    assert status in (0, 2)
+    assert (status == 0) == (folder / "out" / "results.json").exists()
+
+
+@pytest.mark.parametrize("main, flag", [(demo_variants.main, "--eval-tasks"),
+                                        (demo_sinusoid.main, "--eval-tasks")])
+def test_every_demo_estimates_its_evaluation_before_training(tmp_path, capsys, monkeypatch,
+                                                            main, flag):
+    monkeypatch.setattr(checks, "machine_memory", lambda: 2 ** 30)
+    status = main([flag, "100000", "--quiet", "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "--eval-tasks would need about" in lines[0], lines
