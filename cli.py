@@ -377,6 +377,29 @@ def finish(status):
     sys.exit(status)
 
 
+def matplotlib_cache():
+    """Matplotlib keeps its font cache in $XDG_CACHE_HOME/matplotlib (or $MPLCONFIGDIR). Where
+    that folder cannot be made or written (XDG_CACHE_HOME a file, say), it warns in two lines
+    and uses a temporary folder: make that choice for it, quietly (the glyph cache's one
+    warning already says the cache folder is unusable). Call before matplotlib loads fonts."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(root, "matplotlib")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return
+    except (OSError, ValueError):
+        pass
+    import atexit
+    import shutil
+    import tempfile
+    temporary = tempfile.mkdtemp(prefix="matplotlib-")
+    atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = temporary
+
+
 def one_line_warning(prog):
     """A warnings.showwarning that prints one line, 'prog: warning: ...', to stderr (not the
     default two, the second a line of library source)."""
@@ -393,6 +416,7 @@ def main(prog, parse_args, run, argv):
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line_warning(prog)
+            matplotlib_cache()
             run(parse_args(argv), state)
         return 0
     except UsageError as e:

@@ -800,15 +800,16 @@ def walk(root, wanted, max_depth=None, max_entries=None):
 
 
 class Budget:
-    """A number of bytes to share between reads (all the members read from one zip, say)."""
+    """A number of bytes (or pixels, ...) to share between reads: all the members read from
+    one zip, say. take(n) raises Refused once more than `limit` have been taken."""
 
-    def __init__(self, limit, what):
-        self.left, self.limit, self.what = limit, limit, what
+    def __init__(self, limit, what, verb="inflates to", unit="bytes"):
+        self.left, self.limit, self.what, self.verb, self.unit = limit, limit, what, verb, unit
 
     def take(self, n):
         self.left -= n
         if self.left < 0:
-            raise Refused(f"{self.what} inflates to more than {self.limit:,} bytes in all")
+            raise Refused(f"{self.what} {self.verb} more than {self.limit:,} {self.unit} in all")
 
 
 def check_zip_directory(f, max_entries, where):

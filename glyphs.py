@@ -329,7 +329,7 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
     cache_path(seed, instances) if a valid file is there, else generated (a few seconds) and
     written there. The cache is optional: a file that cannot be read or trusted, or a cache
     folder that cannot be written, means the set is made in memory, with one warning
-    (UserWarning) saying why, never an error. scripts: names of SCRIPTS to keep (default all).
+    (UserWarning, one line) saying why, never an error. scripts: names of SCRIPTS to keep (default all).
     """
     checks.count("seed", seed, low=0)
     checks.count("instances", instances, low=1, high=10_000)
@@ -347,18 +347,25 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
         try:
             glyphs = read_cache(path, instances)
         except Exception as e:  # noqa: BLE001 -- the cache is optional: any failure, rebuild
-            problems.append(f"regenerating it: {_first_line(e)}")
+            problems.append(f"not used ({_reason(e).replace(files.shown(path), 'it')})")
     if glyphs is None:
         glyphs = generate(seed, instances, scripts)
         if cache:
             try:
                 write_cache(path, glyphs)
             except Exception as e:  # noqa: BLE001 -- an unwritable cache is no error
-                problems.append(f"not written: {_first_line(e)}")
-    if problems:
-        warnings.warn(f"the glyph cache {files.shown(path)}: {'; '.join(problems)} (the "
-                      "glyphs were made in memory)", stacklevel=2)
+                problems.append(f"not written ({_reason(e)})")
+    if problems:  # one line of at most 73 characters (a demo's prefix takes 27 of 100)
+        text = "glyph cache " + "; ".join(problems) + "; made in memory"
+        warnings.warn(text if len(text) <= 73 else text[:70] + "...", stacklevel=2)
     return glyphs._replace(images=glyphs.images.astype(numpy.float32) / 255)
+
+
+def _reason(error):
+    """Why a cache could not be used, in few words: an OSError's reason and file name."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {files.shown(error.filename or '', 40)}"
+    return _first_line(error)
 
 
 def _first_line(error):
@@ -380,12 +387,18 @@ def printable(name, limit=60):
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def decode_drawing(data, where):
+MAX_OMNIGLOT_PIXELS = 2_000_000_000  # decoded in one load_omniglot (Omniglot: 358 million)
+
+
+def decode_drawing(data, where, pixels=None):
     """One Omniglot drawing, 28×28 float32 with ink = 1, from PNG bytes: its size read from
     the PNG header and checked before decoding (files.png_size), then resized with Lanczos
     resampling (as in the MAML paper's code) and inverted. Raises files.Refused naming
-    `where` (the file, or the archive and member) for anything that is not such an image."""
-    files.png_size(data, where)
+    `where` (the file, or the archive and member) for anything that is not such an image.
+    pixels: a files.Budget the image's pixels are taken from, if given."""
+    width, height = files.png_size(data, where)
+    if pixels is not None:
+        pixels.take(width * height)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -402,11 +415,14 @@ def omniglot_split(path, part):
     budgets of files.py (regular files only, entries, depth, inflated bytes, image sizes)."""
     folder, archive = os.path.join(path, part), os.path.join(path, part + ".zip")
     found = {}
+    pixels = files.Budget(MAX_OMNIGLOT_PIXELS, f"{part} in {files.shown(path, 60)}",
+                          "holds images of", "pixels")
     if os.path.isdir(folder):
         for parts, file in files.walk(folder, lambda name: name.endswith(".png")):
             if len(parts) == 2:
                 data = files.read_regular(file, folder, files.MAX_MEMBER_BYTES)
-                found.setdefault(parts, []).append(decode_drawing(data, files.shown(file)))
+                found.setdefault(parts, []).append(decode_drawing(data, files.shown(file),
+                                                                  pixels))
     elif os.path.lexists(archive):
         z = files.open_zip(archive)
         try:
@@ -416,7 +432,8 @@ def omniglot_split(path, part):
                 if info.filename.endswith(".png") and len(parts) == 4 and parts[0] == part:
                     data = files.read_member(z, info, archive, budget=budget)
                     where = f"{files.shown(archive)}: the member {files.shown(info.filename)}"
-                    found.setdefault(tuple(parts[1:3]), []).append(decode_drawing(data, where))
+                    found.setdefault(tuple(parts[1:3]), []).append(
+                        decode_drawing(data, where, pixels))
         finally:
             files.close_zip(z)
     else:
