@@ -475,7 +475,8 @@ def parse_args(argv):
                                   "--iterations" in cli.typed(argv)):
         raise cli.UsageError("--load evaluates saved checkpoints: drop --save and --iterations")
     if args.omniglot is not None and not os.path.isdir(args.omniglot):
-        raise cli.UsageError(f"--omniglot {args.omniglot!r}: no such folder")
+        raise cli.UsageError(f"--omniglot {cli.shown(args.omniglot)}: " + (
+            "not a folder" if os.path.lexists(args.omniglot) else "no such folder"))
     args.replaceable = cli.check_out_and_save(args, OUTPUTS,
                                               [f"{m}.npz" for m in METHODS[:-1]])
     if args.load is not None and not os.path.isdir(args.load):

@@ -880,6 +880,8 @@ def read_member(archive, info, where, limit=None, budget=None):
     limit = MAX_MEMBER_BYTES if limit is None else limit
     check_member(info, where)
     name = f"{shown(where)}: the member {shown(info.filename)}"
+    if info.file_size > limit:  # the directory's word is enough to refuse, not to accept
+        raise Refused(f"{name} inflates to {info.file_size:,} bytes, more than {limit:,}")
     pieces, size = [], 0
     try:
         with archive.open(info) as f:

@@ -153,7 +153,7 @@ def test_a_valid_small_omniglot_runs_from_folders_and_zips_alike(tmp_path):
     ("encrypted member", ["is encrypted", "character01/0101.png"]),
     ("compression method 99", ["compression method 99", "character01/0101.png"]),
     ("png header claiming 30000 x 30000", ["30,000 × 30,000", "Alpha"]),
-    ("zip bomb member", ["inflates to more than", "bomb.png"]),
+    ("zip bomb member", ["inflates to", "bomb.png"]),
     ("not a zip", ["not a readable zip archive", "images_background.zip"]),
     ("a broken png", ["not a readable PNG image", "character01/0101.png"]),
 ])
@@ -247,6 +247,18 @@ def test_budgets_on_entries_bytes_and_pixels(tmp_path, monkeypatch):
     assert files.png_size(drawing(0), "x.png") == (105, 105)
 
 
+def test_a_member_whose_directory_entry_lies_is_capped_while_inflating(tmp_path):
+    made = layout()
+    made["images_background/Alpha/character01/bomb.png"] = bytes(files.MAX_MEMBER_BYTES + 1)
+    size = (files.MAX_MEMBER_BYTES + 1).to_bytes(4, "little")
+
+    def lie(data):  # the central directory says 100 bytes
+        return data.replace(size, (100).to_bytes(4, "little"))
+    root = write_zips(tmp_path / "omniglot", made, lie)
+    with pytest.raises(files.Refused, match="bomb.png' (inflates to more than|cannot be read)"):
+        glyphs.load_omniglot(root)
+
+
 def test_the_inflated_total_of_a_zip_is_capped_while_reading(tmp_path, monkeypatch):
     root = write_zips(tmp_path / "omniglot", layout())
     monkeypatch.setattr(files, "MAX_INFLATED_BYTES", 5_000)
@@ -255,6 +267,13 @@ def test_the_inflated_total_of_a_zip_is_capped_while_reading(tmp_path, monkeypat
 
 
 # --- what the data must hold is checked before the first iteration ------------------------------
+
+def test_an_omniglot_path_that_is_a_file_is_not_a_folder(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    status, lines = run_fewshot(capsys, "--omniglot", str(tmp_path / "afile"))
+    assert status == 2 and lines == [f"demo_fewshot.py: error: --omniglot "
+                                     f"{cli.shown(str(tmp_path / 'afile'))}: not a folder"]
+
 
 def test_too_few_classes_or_drawings_are_refused_before_training(tmp_path, capsys):
     few = layout({"images_background": {"Alpha": 6}, "images_evaluation": {"Gamma": 4}})
