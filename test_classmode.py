@@ -207,3 +207,12 @@ def test_a_class_of_100_is_faster_with_jobs(tmp_path):
         assert {r["verdict"] for r in rows if r["exercise"] == "2"} == {"passed"}
     print(f"100 students: --jobs 1 {seconds['1']:.1f} s, --jobs 2 {seconds['2']:.1f} s")
     assert seconds["2"] < seconds["1"]
+
+
+def test_a_symbolic_link_in_the_class_folder_is_that_students_row(tmp_path):
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "link").symlink_to(os.path.join(EX, "solutions"))
+    result = grade(tmp_path / "class", tmp_path / "r.csv")
+    rows = rows_of(tmp_path / "r.csv")
+    assert result.returncode == 1 and {r["student"] for r in rows} == {"link"}, result
+    assert all("symbolic link" in r["hint"] and r["verdict"] == "failed" for r in rows)

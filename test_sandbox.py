@@ -326,3 +326,40 @@ def test_ctrl_c_leaves_no_answer_running(tmp_path):
         time.sleep(0.2)
     else:
         pytest.fail("the answer outlived the checker by 10 s")
+
+
+def test_odd_text_from_an_answer_or_a_file_name_is_printed_not_a_crash(tmp_path):
+    """A lone surrogate in an answer's error message and a file name that is not UTF-8: one
+    verdict line and valid JSON, escaped."""
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(folder)
+    path = folder + b"/ex2_inner_update.py"
+    with open(path, "w") as f:
+        f.write("raise ValueError('\\udcff and \\ud800')\n")
+    for extra in ([], ["--json"]):
+        done = subprocess.run([sys.executable, os.path.join(EX, "check.py"), "2", "--file",
+                               os.fsdecode(path), *extra], capture_output=True, timeout=300)
+        assert done.returncode == 1 and b"Traceback" not in done.stderr, done
+        text = done.stdout.decode("utf-8")
+        if extra:
+            verdict = json.loads(text)["verdicts"][0]
+            assert "\\udcff" in verdict["message"] and "caf\\xe9" in verdict["file"], verdict
+        else:
+            assert "raised ValueError" in text and "\\udcff" in text, text
+
+
+def test_an_answer_cannot_pass_itself_off_as_a_failure_of_the_checker(tmp_path):
+    """Only the launcher, before its exec, can report that the wall failed (on a pipe the exec
+    closes): an answer printing the launcher's words and its exit status is its own verdict."""
+    path = tmp_path / "ex2_inner_update.py"
+    path.write_text("import os, sys\nsys.stderr.write('sandbox: could not build the wall: x\\n')"
+                    "\nsys.stderr.flush()\nos._exit(125)\n")
+    v = check.check(2, str(path), SEED)
+    assert v["status"] == "failed" and "exited (status 125)" in v["message"], v
+
+
+@needs_os
+def test_a_wall_that_cannot_be_built_is_the_checkers_failure(monkeypatch):
+    monkeypatch.setattr(sandbox, "readable", lambda: ["/nonexistent-folder-for-the-wall"])
+    v = check.check(2, SOLUTION, SEED)
+    assert v["status"] == "error" and "could not build the wall" in v["message"], v

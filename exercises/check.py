@@ -36,7 +36,7 @@ from classmode import (MEMBER_MB, SUPERVISOR, grade_class, report_stem, starter_
 from compare import *  # noqa: E402,F401,F403
 from exercise_checks import *  # noqa: E402,F401,F403
 from exercise_checks import EXERCISES, STARTERS  # noqa: E402
-from classmode import EMPTY  # noqa: E402
+from classmode import EMPTY, shown  # noqa: E402
 from grading import MEMORY_MB, TIMEOUT, check, rebuild, run_student  # noqa: E402,F401
 import sandbox  # noqa: E402
 
@@ -151,8 +151,13 @@ def main(argv=None):
             stem = report_stem(args.report)
         except ValueError as e:
             p.error(f"--report {args.report}: {e}")
-        rows = grade_class(args.class_folder, stem, seed, args.timeout, args.memory,
-                           jobs=args.jobs, level=level)
+        try:
+            rows = grade_class(args.class_folder, stem, seed, args.timeout, args.memory,
+                               jobs=args.jobs, level=level)
+        except OSError as e:  # the class folder unreadable, the disk full: nothing written
+            print(f"check.py: {shown(e.filename or args.class_folder)}: {e.strerror or e}; no "
+                  "report was written", file=sys.stderr)
+            return 3
         if not rows:
             print(f"check.py: no student folder or .zip in {args.class_folder}: nothing graded, "
                   "no report written", file=sys.stderr)
@@ -165,7 +170,7 @@ def main(argv=None):
     for n in chosen:
         path = args.file if args.file else os.path.join(args.dir, STARTERS[n])
         v = check(n, path, seed, args.timeout, args.memory)
-        verdicts.append(dict(exercise=n, file=os.path.relpath(path), **v))
+        verdicts.append(dict(exercise=n, file=shown(os.path.relpath(path)), **v))
     if args.json:
         print(json.dumps(dict(seed=seed, isolation=level, verdicts=verdicts), indent=1,
                          ensure_ascii=False))

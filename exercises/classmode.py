@@ -95,6 +95,9 @@ def student_folders(class_folder, unpacked):
             continue
         if stat.S_ISDIR(mode):
             found.append((shown(name), path, shown(path), None))
+        elif stat.S_ISLNK(mode):
+            found.append((shown(name), path, shown(name), "a symbolic link in the class folder: "
+                          "put the student's folder or zip itself there"))
         elif name.lower().endswith(".zip"):
             student = name[:-4] if name[:-4] not in names else name
             target = os.path.join(unpacked, str(i))

@@ -42,7 +42,8 @@ def megabytes(n):
 
 def one_line(text, limit=MESSAGE_CHARS):
     """`text` as one line of printable characters, at most `limit` long."""
-    text = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -146,6 +147,8 @@ NOT_A_RESULT = (ValueError, TypeError, KeyError, AttributeError, RecursionError,
 def received(finished, timeout):
     """(outline, arrays) of what the answer's process sent back, or Failed saying why there
     is none or what exceeded a budget."""
+    if finished.failure:  # only the launcher can say so: a failure of the checker's
+        raise RuntimeError(one_line(finished.failure))
     if finished.over in ("stdout", "stderr"):
         raise Failed(f"your code printed over {megabytes(sandbox.PRINT_BYTES)} (to its "
                      f"{finished.over}; the limit): print less")
@@ -155,8 +158,6 @@ def received(finished, timeout):
     if finished.timed_out:
         raise Failed(f"your code ran past {timeout:g} s (the time limit; --timeout changes "
                      "it): is there a loop that never ends?")
-    if finished.status == 125 and finished.stderr.startswith(b"sandbox:"):
-        raise RuntimeError(one_line(finished.stderr.decode("utf-8", "replace")))
     if not finished.result:
         status = finished.status
         if status < 0:

@@ -26,6 +26,13 @@ between fork and exec:
   abstract sockets outside (ABI >= 6). no_new_privs, no capabilities, nice 10, a new session,
   and limits on address space, CPU time, file size, open files and core dumps.
 Stat of a path outside (existence, size, times) is not hidden by Landlock: the contents are.
+Without user namespaces the scratch folder is on disk, bounded per file (FILE_MB), not in all.
+
+Why this way: Landlock is the kernel's allow-list for unprivileged processes, and with
+no_new_privs and a seccomp filter it needs neither root nor a setuid helper, so a student's
+laptop gets the same wall as CI; a few lines of stdlib ctypes make the calls (the PyPI binding
+is a development release; bubblewrap is a separate binary most machines lack, and needs user
+namespaces anyway). Namespaces are added where they work, for what Landlock cannot express.
 
 Where Landlock or the seccomp filter is missing (macOS, Windows, old kernels, another CPU), the
 level is "guard": only the in-process guard of child.py (audit hooks), which a determined answer
@@ -54,11 +61,13 @@ OPEN_FILES, FILE_MB = 256, 64
 class Finished:
     """What came back from one run: exit `status` (negative: killed by that signal), the first
     PRINT_BYTES of stdout/stderr, the result bytes, `over` (None, or what exceeded a budget:
-    'stdout', 'stderr', 'result'), `timed_out`, and `sent` (bytes read from each stream)."""
+    'stdout', 'stderr', 'result'), `timed_out`, `sent` (bytes read from each stream) and
+    `failure`: why the wall could not be built ('' if it was; the launcher says so on a pipe
+    that its exec closes, so no answer can claim it)."""
 
-    def __init__(self, status, stdout, stderr, result, over, timed_out, sent):
+    def __init__(self, status, stdout, stderr, result, over, timed_out, sent, failure=""):
         self.status, self.stdout, self.stderr, self.result = status, stdout, stderr, result
-        self.over, self.timed_out, self.sent = over, timed_out, sent
+        self.over, self.timed_out, self.sent, self.failure = over, timed_out, sent, failure
 
 
 class SandboxError(RuntimeError):
@@ -78,7 +87,8 @@ def run(files, argv, timeout, memory_mb, level=None):
             os.makedirs(os.path.dirname(os.path.join(scratch, name)), exist_ok=True)
             with open(os.path.join(scratch, name), "wb") as f:
                 f.write(data)
-        read_end, write_end = os.pipe()
+        read_end, write_end = os.pipe()        # the answer's result
+        failed_end, failure_end = os.pipe()    # the launcher's failure, closed by its exec
         try:
             command = [sys.executable, "-I", "-B", "-X", "utf8", *argv[1:], str(write_end)]
             env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": scratch,
@@ -86,28 +96,31 @@ def run(files, argv, timeout, memory_mb, level=None):
                    "MKL_NUM_THREADS": "1"}
             if level.startswith("os"):
                 config = dict(scratch=scratch, command=command, env=env, memory_mb=memory_mb,
-                              parent=os.getpid(),
+                              parent=os.getpid(), failure_fd=failure_end,
                               cpu_seconds=int(timeout) + 5, namespaces="namespaces" in level,
                               read=readable(), execute=executables())
                 command = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
                            "--launch", json.dumps(config)]
             child = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     pass_fds=(write_end,), start_new_session=True)
+                                     pass_fds=(write_end, failure_end), start_new_session=True)
         except BaseException:
             os.close(read_end)
+            os.close(failed_end)
             raise
         finally:
             os.close(write_end)
-        return supervise(child, read_end, timeout)
+            os.close(failure_end)
+        return supervise(child, read_end, failed_end, timeout)
 
 
-def supervise(child, read_end, timeout):
-    """Read the child's stdout, stderr and result pipe within the budgets until it ends, the
-    time is up or a budget is exceeded (then its session is killed). -> Finished."""
+def supervise(child, read_end, failed_end, timeout):
+    """Read the child's stdout, stderr, result and failure pipes within the budgets until it
+    ends, the time is up or a budget is exceeded (then its session is killed). -> Finished."""
     streams = {child.stdout.fileno(): "stdout", child.stderr.fileno(): "stderr",
-               read_end: "result"}
-    budgets = {"stdout": PRINT_BYTES, "stderr": PRINT_BYTES, "result": RESULT_BYTES}
+               read_end: "result", failed_end: "failure"}
+    budgets = {"stdout": PRINT_BYTES, "stderr": PRINT_BYTES, "result": RESULT_BYTES,
+               "failure": 2**16}
     kept = {name: bytearray() for name in budgets}
     sent = {name: 0 for name in budgets}
     over, timed_out = None, False
@@ -150,11 +163,12 @@ def supervise(child, read_end, timeout):
     finally:
         selector.close()
         os.close(read_end)
+        os.close(failed_end)
         child.stdout.close()
         child.stderr.close()
         kill(child)  # anything it left behind in its session
     return Finished(status, bytes(kept["stdout"]), bytes(kept["stderr"]), bytes(kept["result"]),
-                    over, timed_out, sent)
+                    over, timed_out, sent, bytes(kept["failure"]).decode("utf-8", "replace"))
 
 
 def kill(child):
@@ -225,7 +239,8 @@ def isolation():
         finished = run({"probe.py": probe}, ["python", "probe.py"], 30.0, 512, level=level)
         if finished.status == 0 and finished.result == b"ok":
             return level
-        why = finished.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+        why = (finished.failure or finished.stderr.decode("utf-8", "replace")).strip(
+        ).splitlines()[-1:]
     return f"guard: the in-process guard only (the OS sandbox failed: {why[0] if why else '?'})"
 
 
@@ -243,6 +258,7 @@ def landlock_abi():
 
 def launch(config):
     """Build the wall around this process, then exec config['command']."""
+    os.set_inheritable(config["failure_fd"], False)  # closed by the exec: the answer lacks it
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -359,7 +375,7 @@ def landlock(libc, check, config):
 
 # x86-64 system call numbers the filter looks at
 KILL, TKILL, TGKILL, RT_SIGQUEUEINFO, RT_TGSIGQUEUEINFO = 62, 200, 234, 129, 297
-PRLIMIT64, SETPRIORITY, IOPRIO_SET, CLONE, CLONE3 = 302, 141, 251, 56, 435
+PRLIMIT64, SETPRIORITY, IOPRIO_SET, CLONE, CLONE3, PRCTL = 302, 141, 251, 56, 435, 157
 SCHED_SET = (142, 144, 203, 314)  # setparam, setscheduler, setaffinity, setattr
 REFUSED = {41: "socket", 53: "socketpair", 57: "fork", 58: "vfork", 101: "ptrace",
            310: "process_vm_readv", 311: "process_vm_writev", 312: "kcmp", 434: "pidfd_open",
@@ -380,7 +396,8 @@ REFUSED = {41: "socket", 53: "socketpair", 57: "fork", 58: "vfork", 101: "ptrace
 def seccomp(libc, check, own):
     """Install the filter: the calls of REFUSED fail with EPERM; signals, prlimit,
     setpriority, sched_set* and ioprio_set only on this process (0 or `own`); clone only for
-    threads; clone3 says ENOSYS (so that the C library falls back to clone)."""
+    threads; clone3 says ENOSYS (so that the C library falls back to clone); prctl may not
+    change the parent-death signal."""
     import ctypes
     allow, eperm, enosys = 0x7fff0000, 0x00050000 | 1, 0x00050000 | 38
     program, labels, jumps = [], {}, []
@@ -437,6 +454,13 @@ def seccomp(libc, check, own):
     syscall_block([IOPRIO_SET], only_self((0, (1,)), (1, me)))    # IOPRIO_WHO_PROCESS, self
     syscall_block([CLONE3], lambda b: ret(enosys))
 
+    def keep_parent_death_signal(b):  # PR_SET_PDEATHSIG: its launcher's end stays its end
+        load(0)
+        op(0x15, 1, jt=0, jf=1)
+        ret(eperm)
+        ret(allow)
+    syscall_block([PRCTL], keep_parent_death_signal)
+
     def threads_only(b):
         load(0)
         op(0x45, 0x10000, jt=1, jf=0)             # CLONE_THREAD set?
@@ -460,8 +484,9 @@ def seccomp(libc, check, own):
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--launch"]:
+    settings = json.loads(sys.argv[2])
     try:
-        launch(json.loads(sys.argv[2]))
+        launch(settings)
     except (SandboxError, OSError, ValueError) as e:
-        os.write(2, f"sandbox: could not build the wall: {e}\n".encode())
+        os.write(settings["failure_fd"], f"sandbox: could not build the wall: {e}".encode())
         os._exit(125)
