@@ -231,9 +231,9 @@ def a_valid_result():
     return child.encode(outline, arrays), calls
 
 
-def verdict_for(data, monkeypatch):
+def verdict_for(data, monkeypatch, status=0, stderr=b""):
     """The verdict of exercise 2 when the answer's process sent back `data`."""
-    finished = sandbox.Finished(0, b"", b"", data, None, False, {})
+    finished = sandbox.Finished(status, b"", stderr, data, None, False, {})
     monkeypatch.setattr(sandbox, "run", lambda *args, **kwargs: finished)
     return grading.check(2, SOLUTION, SEED)
 
@@ -262,6 +262,16 @@ def test_any_bytes_sent_back_give_a_verdict_never_a_checker_failure(data, monkey
         data = b"MAMLRES1" + len(header).to_bytes(8, "little") + header
     v = verdict_for(data, monkeypatch)
     assert v["status"] in ("failed", "not yet", "passed") and v["status"] != "error", v
+    assert "\n" not in v["message"] and len(v["message"]) <= grading.MESSAGE_CHARS
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(status=st.integers(-64, 255), stderr=st.binary(max_size=400),
+       result=st.one_of(st.just(b""), st.binary(max_size=40)))
+def test_any_exit_status_and_output_give_a_verdict(status, stderr, result, monkeypatch):
+    v = verdict_for(result, monkeypatch, status, stderr)
+    assert v["status"] == "failed", v
     assert "\n" not in v["message"] and len(v["message"]) <= grading.MESSAGE_CHARS
 
 
