@@ -22,9 +22,10 @@ between fork and exec:
 - Always: a seccomp filter refusing (EPERM) what namespaces would otherwise have to cover:
   sockets, fork (threads are allowed), ptrace, process_vm_*, signals, prlimit, setpriority,
   sched_set* and ioprio_set aimed at any process but itself, mount, unshare, setns, keyrings,
-  bpf, io_uring, perf events; Landlock refuses TCP bind/connect (ABI >= 4), signals and
-  abstract sockets outside (ABI >= 6). no_new_privs, no capabilities, nice 10, a new session,
-  and limits on address space, CPU time, file size, open files and core dumps.
+  bpf, io_uring, perf events, System V and POSIX IPC, inotify and fanotify. Landlock refuses
+  TCP bind/connect (ABI >= 4), signals and abstract sockets outside (ABI >= 6). no_new_privs,
+  no capabilities, nice 10, a new session, and limits on address space, CPU time, file size,
+  open files and core dumps.
 Stat of a path outside (existence, size, times) is not hidden by Landlock: the contents are.
 Without user namespaces the scratch folder is on disk, bounded per file (FILE_MB), not in all.
 
@@ -390,7 +391,16 @@ REFUSED = {41: "socket", 53: "socketpair", 57: "fork", 58: "vfork", 101: "ptrace
            304: "open_by_handle_at", 246: "kexec_load", 320: "kexec_file_load",
            175: "init_module", 313: "finit_module", 176: "delete_module", 163: "acct",
            167: "swapon", 168: "swapoff", 169: "reboot", 103: "syslog", 172: "iopl",
-           173: "ioperm", 179: "quotactl"}
+           173: "ioperm", 179: "quotactl",
+           # System V and POSIX message queues, shared memory and semaphores: Landlock does
+           # not cover them and, without an IPC namespace, they are shared with the machine
+           29: "shmget", 30: "shmat", 31: "shmctl", 67: "shmdt", 64: "semget", 65: "semop",
+           66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv",
+           71: "msgctl", 240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend",
+           243: "mq_timedreceive", 244: "mq_notify", 245: "mq_getsetattr",
+           # watching other folders' files
+           253: "inotify_init", 294: "inotify_init1", 254: "inotify_add_watch",
+           300: "fanotify_init", 301: "fanotify_mark"}
 
 
 def seccomp(libc, check, own):
