@@ -97,6 +97,12 @@ def escapes(checker, outside, port):
         "tcp_connect": (f"refused(lambda: socket.create_connection(('127.0.0.1', {port}), 2))",
                         {"EPERM", "EACCES", "ENETUNREACH"}),
         "fork": ("refused(lambda: os.fork() or 0)", {"EPERM"}),
+        "sysv_shared_memory": ("refused(lambda: libc.shmget(0, 4096, 0o1600))", {"EPERM"}),
+        "posix_queue": ("refused(lambda: libc.syscall(240, b'q', 0o102, 0o600, None))",
+                        {"EPERM"}),
+        "watch_solutions": ("fd = libc.inotify_init1(0)\nrefused(lambda: fd if fd < 0 else "
+                            f"libc.inotify_add_watch(fd, {EX.encode()!r}, 0xfff))",
+                            {"EPERM", "EACCES"}),
         "exec_shell": ("refused(lambda: os.execv('/bin/sh', ['sh', '-c', 'true']))",
                        {"EACCES", "EPERM"}),
     }
