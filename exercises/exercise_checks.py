@@ -31,9 +31,9 @@ from autograd.tracer import getval  # noqa: E402
 import checkpoints  # noqa: E402
 import maml  # noqa: E402
 import tasks  # noqa: E402
-from compare import (Failed, Ledger, Mistake, Other, answer, close, compare, compare_number,  # noqa: E402
-                     describe, earlier_calls, flat, same_inputs_same_answer, same_shapes,
-                     scaled, show, step, tolerance, traceable)
+from compare import (Failed, Ledger, Mistake, Other, answer, close, compare,  # noqa: E402
+                     compare_number, describe, earlier_calls, flat, same_inputs_same_answer,
+                     same_shapes, scaled, show, step, tolerance, traceable)
 
 STARTERS = {1: "ex1_measure.py", 2: "ex2_inner_update.py", 3: "ex3_first_order.py",
             4: "ex4_several_steps.py", 5: "ex5_new_tasks.py", 6: "ex6_meta_sgd.py",
@@ -508,8 +508,8 @@ def exercise_4(rng):
                 + [check(i, results) for i in (0, 2, 3, 4, 5, 6)]
                 + [("the meta-gradient through adapt_batch", lambda: through_steps(results))])
     return calls, checks, (f"every task adapted on its own (T = {T1} and {T2}) for "
-                           f"{', '.join(str(cases[i][3]) for i in (0, 2, 5, 6))} steps, on other data "
-                           "and new data, the same for the same inputs, and MAML "
+                           f"{', '.join(str(cases[i][3]) for i in (0, 2, 5, 6))} steps, on "
+                           "other data and new data, the same for the same inputs, and MAML "
                            "differentiates through it")
 
 
@@ -760,9 +760,9 @@ def exercise_6(rng):
             float(numpy.ravel(v)[0]), meta_sgd(params, a, *data), tolerance(v))
             for v, a in ((got, alphas), (equal, same))]
         if right == [False, True]:
-            raise Failed("with equal α's your loss is right, with a different α per weight it "
-                         "is wrong: α must multiply the gradient elementwise (α ⊙ ∇L), one step "
-                         "size per weight")
+            raise Failed("with equal α's your loss is right, with a different α per weight "
+                         "it is wrong: α must multiply the gradient elementwise (α ⊙ ∇L), one "
+                         "step size per weight")
 
     def gradient(results, argnum, what):
         want = grad(meta_sgd, argnum)(params, alphas, *data)
