@@ -371,10 +371,28 @@ def png_bytes(fig):
 
 # --- the command line -----------------------------------------------------------------------------
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader left
+
+
+def pipe_closed():
+    """The reader of stdout left (`demo_sinusoid.py --help | head -1`): nothing more to write
+    and no traceback; -> PIPE_CLOSED, the exit status."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return PIPE_CLOSED
+
+
 def finish(status):
     """sys.exit(status), Ctrl-C ignored from here on: the run is over and its line printed, so
-    a Ctrl-C while Python shuts down (matplotlib's clean-up, say) changes nothing."""
+    a Ctrl-C while Python shuts down (matplotlib's clean-up, say) changes nothing. A reader of
+    stdout that left is exit status PIPE_CLOSED, quietly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = pipe_closed()
     sys.exit(status)
 
 
@@ -420,6 +438,14 @@ def main(prog, parse_args, run, argv):
             matplotlib_cache()
             run(parse_args(argv), state)
         return 0
+    except SystemExit:  # --help, or argparse's own usage error
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return pipe_closed()
+        raise
+    except BrokenPipeError:
+        return pipe_closed()
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
