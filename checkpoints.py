@@ -17,11 +17,13 @@ import zlib
 import numpy
 
 import checks
+from checks import checked
 import files
 
 MAX_METADATA_BYTES = 10_000_000
 
 
+@checked
 def to_json(metadata):
     """Strict JSON (no NaN, no Infinity) of metadata; numpy numbers and arrays become plain
     numbers and lists. Raises ValueError for what JSON cannot hold."""
@@ -55,6 +57,7 @@ def _string_keys(value):
             _string_keys(item)
 
 
+@checked
 def encode_models(models, metadata):
     """{name or None: params}, metadata -> npz bytes. None: the plain layout W0, b0, W1, ...;
     a name: name.W0, name.b0, ..."""
@@ -77,6 +80,7 @@ MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
 READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what numpy writes
 
 
+@checked
 def read_npz(path, max_bytes=None):
     """Every array of an .npz file, read defensively: no pickles; float arrays and one text
     scalar `metadata` only; sizes from the zip directory and each .npy header are bounded
@@ -184,6 +188,7 @@ def _json_depth(text):
     return deepest
 
 
+@checked
 def parse_metadata(text):
     """The metadata dict from its JSON text; ValueError for anything else: not JSON, nested
     deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN."""
@@ -211,6 +216,7 @@ def _float(text):
     return value
 
 
+@checked
 def decode_models(arrays):
     """The arrays of a checkpoint -> ({name or None: params}, metadata dict)."""
     meta = arrays.pop("metadata", None)
@@ -253,6 +259,7 @@ KINDS = {"count": ("a whole number from 0 to 2^53",
          "flag": ("true or false", lambda v: isinstance(v, bool))}
 
 
+@checked
 def expect(value, kind, what):
     """Return value (from a file's metadata) if it is of the kind expected, one of KINDS;
     raise a ValueError naming `what` otherwise."""
@@ -264,12 +271,14 @@ def expect(value, kind, what):
 
 # --- saving and loading ---------------------------------------------------------------
 
+@checked
 def save_params(path, params, **metadata):
     """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
     load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
     _write(path, encode_models({None: params}, metadata))
 
 
+@checked
 def save_models(path, models, **metadata):
     """Several named models in one .npz file, atomically: models = {name: params}. One file
     cannot hold a half-updated pair."""
@@ -280,6 +289,7 @@ def save_models(path, models, **metadata):
     _write(path, encode_models(models, metadata))
 
 
+@checked
 def load_models(path, names=None):
     """Read a checkpoint written by save_models or save_params: path a str or os.PathLike.
 
@@ -307,6 +317,7 @@ def load_models(path, names=None):
     return models, metadata
 
 
+@checked
 def load_params(path, model=None):
     """Read one model: a file from save_params, or the named `model` of a file from
     save_models. Returns (params, metadata dict). Raises as load_models."""
@@ -350,6 +361,7 @@ CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="nu
                     inner_steps="count", first_order="flag", meta_lr="number", seed="count")
 
 
+@checked
 def load_trained(path):
     """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
     config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
@@ -393,6 +405,7 @@ def load_trained(path):
     return models, config
 
 
+@checked
 def load_method(path, method):
     """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
     metadata naming `method`, its training settings and loss history. Returns (params,

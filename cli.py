@@ -12,6 +12,7 @@ import re
 import os
 import signal
 import sys
+import threading
 import time
 
 import numpy
@@ -20,6 +21,7 @@ import checkpoints
 import checks
 import files
 import maml
+import threads
 
 
 class UsageError(Exception):
@@ -86,6 +88,15 @@ EVAL_TASKS = whole(2, 100_000)
 TASKS = whole(1, 100_000)
 ALPHA = real(0.0)
 LEARNING_RATE = real(0.0, strict=True)
+
+
+def add_threads_flag(parser):
+    """--threads N: BLAS threads (threads.py sets them from the command line before numpy
+    loads; this flag documents and checks it)."""
+    parser.add_argument("--threads", type=whole(1, threads.HIGHEST), default=threads.DEFAULT,
+                        help="threads for numpy's matrix products (BLAS); one is faster for "
+                             "these small matrices, measured in docs/speed.md; the flag wins "
+                             "over OPENBLAS_NUM_THREADS and OMP_NUM_THREADS")
 
 
 def parse(parser, argv):
@@ -228,9 +239,65 @@ def duration(seconds):
 
 # --- during the run -------------------------------------------------------------------------------
 
+WIDTH = 100        # every line a demo prints fits this many columns
+SILENCE = 4.5      # seconds: a run says where it is at least this often (Phases)
+_said = {"at": time.perf_counter()}
+_lock = threading.Lock()
+
+
+def say(line, end="\n"):
+    """Print a progress line to stderr (cut to WIDTH columns) and restart Phases' clock."""
+    with _lock:
+        head = "\r" if line.startswith("\r") else ""
+        print(head + line[len(head):][:WIDTH], end=end, file=sys.stderr, flush=True)
+        _said["at"] = time.perf_counter()
+
+
+class Phases:
+    """Where a run is, on stderr: a line when each phase starts (start), and while it lasts
+    a line whenever nothing was said for SILENCE seconds (a thread keeps the time), with the
+    phase's `detail` if set: a long step is never silent. quiet=True says nothing.
+
+        with cli.Phases(args.quiet) as phases:
+            phases.start("evaluating")
+            phases.detail = "MAML, 300 of 1,000 episodes"
+    """
+
+    def __init__(self, quiet=False, every=None):
+        self.quiet, self.every = quiet, SILENCE if every is None else every
+        self.text, self.detail, self.since = None, "", time.perf_counter()
+        self.began = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        if not self.quiet:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return False
+
+    def start(self, text, announce=True):
+        """A new phase: say it now (unless not `announce`: the phase says it itself)."""
+        self.text, self.detail, self.since = text, "", time.perf_counter()
+        if announce and not self.quiet:
+            say(f"{text} ...")
+
+    def _watch(self):
+        while not self._stop.wait(0.2):
+            now = time.perf_counter()
+            if self.text and now - _said["at"] >= self.every:
+                detail = f"{self.detail}, " if self.detail else ""
+                say(f"{self.text}: {detail}{duration(now - self.since)} so far")
+
+
 class Progress:
     """Iteration, loss, iterations/s and time left, to stderr: the first line after about a
-    second, then every 5 s; on a terminal one line updated in place, 4 times a second."""
+    second, then every 4 s; on a terminal one line updated in place, 4 times a second."""
 
     def __init__(self, label, total, quiet=False):
         self.label, self.total, self.quiet = label, total, quiet
@@ -242,12 +309,12 @@ class Progress:
         done, now = i + 1, time.perf_counter()
         if self.quiet or (now < self.next and done != self.total):
             return
-        self.next = now + (0.25 if self.tty else 5.0)
+        self.next = now + (0.25 if self.tty else 4.0)
         rate = done / max(now - self.start, 1e-9)
         line = (f"{self.label}: iteration {done:,}/{self.total:,}  loss {loss:8.3g}  "
                 f"{rate:5.0f} it/s  ETA {duration((self.total - done) / rate)}")
         end = "\n" if done == self.total or not self.tty else ""
-        print(("\r" if self.tty else "") + line.ljust(78), end=end, file=sys.stderr, flush=True)
+        say(("\r" if self.tty else "") + line.ljust(78), end=end)
 
 
 def measure(runs, iterations, repeats):

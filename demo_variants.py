@@ -18,6 +18,11 @@ measured side by side in this run.
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -62,29 +67,38 @@ def main(argv=None):
 def run(args, state):
     """Train (or load) every method, evaluate, measure speed, then commit the checkpoints and
     the --out files, every file staged before any is replaced."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    if args.load is not None:
-        trained, protocol = load_all(args)
-    else:
-        trained, protocol = train_all(args), settings(args)
-    results = evaluate_all(trained, args)
-    speed = measure_speed(args.methods, args) if args.speed_iterations else None
-    data = report(results, speed, protocol, args)
-    fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
-                         f"gradient steps at test time (α = {args.alpha:g})",
-                         f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)",
-                         "The MAML family on one protocol: same tasks, same budget, same "
-                         "evaluation", dashed=("pretrained", "oracle"))
-    sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
-        data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
-    plt.close(fig)
-    if args.save is not None:
-        sets.setdefault(os.path.abspath(args.save), {}).update(
-            {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
-             for m, (params, losses) in trained.items()})
-    cli.commit(sets, args.replaceable, state)
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        if args.load is not None:
+            phases.start(f"reading the checkpoints in {args.load}")
+            trained, protocol = load_all(args)
+        else:
+            phases.start("training", announce=False)  # each method's Progress says it
+            trained, protocol = train_all(args), settings(args)
+        phases.start(f"evaluating on {args.eval_tasks:,} held-out tasks")
+        results = evaluate_all(trained, args)
+        if args.speed_iterations:
+            phases.start(f"measuring the training speed ({args.speed_iterations} "
+                         "iterations per round)")
+        speed = measure_speed(args.methods, args) if args.speed_iterations else None
+        data = report(results, speed, protocol, args)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        phases.start("drawing the figure")
+        fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
+                             f"gradient steps at test time (α = {args.alpha:g})",
+                             f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)",
+                             "The MAML family on one protocol: same tasks, same budget, same "
+                             "evaluation", dashed=("pretrained", "oracle"))
+        sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
+            data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
+        plt.close(fig)
+        if args.save is not None:
+            sets.setdefault(os.path.abspath(args.save), {}).update(
+                {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
+                 for m, (params, losses) in trained.items()})
+        phases.start("writing the results")
+        cli.commit(sets, args.replaceable, state)
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
@@ -224,6 +238,7 @@ def parse_args(argv):
     p.add_argument("--load", metavar="FOLDER",
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     args = cli.parse(p, argv)
     if args.iterations is None:
         args.iterations = 70000 if args.paper else 2000

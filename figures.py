@@ -17,6 +17,7 @@ import numpy
 
 import maml
 import tasks
+from checks import checked
 
 STEP_STYLES = [(0, "before any step", dict(color="0.45", ls=":", lw=1.8)),
                (1, "after 1 gradient step", dict(color="C0", ls="--", lw=1.8)),
@@ -29,6 +30,7 @@ def _plt():
     return plt
 
 
+@checked
 def spread_tasks(batch, n_tasks=3, among=60):
     """Indices of n_tasks waves spread from the lowest to the highest amplitude among the
     first held-out tasks, so a figure shows the whole family, not look-alikes."""
@@ -49,6 +51,7 @@ def _adapted(params, batch, i, alpha, steps):
                                                         batch.y_query[i]))
 
 
+@checked
 def short(mse):
     """0.86, 12.31, 3e+05, or 'diverged': an MSE that keeps a note short."""
     if not numpy.isfinite(mse) or mse > 1e30:
@@ -66,6 +69,7 @@ def _y_limits(curves, amplitude):
     return low - pad, high + pad
 
 
+@checked
 def adaptation(params_by_model, batches, alpha, names):
     """The paper's Fig. 2. params_by_model {model: params}; batches {K: held-out Batch}.
     One column per (K, model), one row per wave (low, middle, high amplitude): the truth, the
@@ -108,6 +112,7 @@ def adaptation(params_by_model, batches, alpha, names):
     return fig
 
 
+@checked
 def animation_gif(params_by_model, batch, alpha, names, max_steps=10):
     """One held-out wave (the highest-amplitude of spread_tasks) and its support points, each
     model fine-tuned step by step, the query MSE of each frame in the panel's title. Returns
@@ -153,6 +158,7 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10):
     return data
 
 
+@checked
 def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
     """The learned starting function f_θ of each model (black), and, for a few held-out waves
     of different amplitudes (one panel each), where one gradient step on K points takes it."""
@@ -184,6 +190,7 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
     return fig
 
 
+@checked
 def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=()):
     """Loss against test-time gradient steps, one panel per K, one line and 95% band per
     method: results {(method, K): maml.Evaluation}, labels {method: legend text}. Bands are
@@ -214,6 +221,7 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=()):
     return fig
 
 
+@checked
 def training(histories, block, titles):
     """Loss over training, one panel per model (they are different quantities): histories
     {model: block means of the loss}, each mean over `block` iterations."""
@@ -239,6 +247,7 @@ def training(histories, block, titles):
     return fig
 
 
+@checked
 def episode(x_support, labels_support, x_query, labels_query, guesses):
     """One N-way episode: the support images (one per class, labelled) on top, then one row
     per method of the query images, each framed green where the method's guess is right and red
@@ -275,12 +284,22 @@ def episode(x_support, labels_support, x_query, labels_query, guesses):
     return fig
 
 
+MAX_SCRIPTS = 40  # rows of glyph_scripts
+
+
+def plain(text):
+    """text shown as it is: a '$' would start matplotlib's math mode."""
+    return text.replace("$", r"\$")
+
+
+@checked
 def glyph_scripts(glyphs, rng, characters=6, instances=3):
-    """A figure with one row per script: `characters` random letters of it, `instances`
-    random instances of each, labelled with the script and its split. Returns a
+    """A figure with one row per script (the first MAX_SCRIPTS): `characters` random letters
+    of it, `instances` random instances of each, labelled with the script and its split. Returns a
     matplotlib Figure (no pyplot, no window): save it with fig.savefig(path)."""
     from matplotlib.figure import Figure
-    scripts = list(dict.fromkeys(glyphs.script))
+    every = list(dict.fromkeys(glyphs.script))
+    scripts = every[:MAX_SCRIPTS]  # a readable figure (and seconds, not minutes, to draw)
     split = {s: "background" for s in glyphs.script[glyphs.background]}
     split.update({s: "evaluation" for s in glyphs.script[glyphs.evaluation]})
     figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.4),
@@ -298,8 +317,9 @@ def glyph_scripts(glyphs, rng, characters=6, instances=3):
         ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"{script}\n({split[script]}, {len(members)})", rotation=0,
+        ax.set_ylabel(f"{plain(script)}\n({split[script]}, {len(members)})", rotation=0,
                       ha="right", va="center", fontsize=8)
-    figure.suptitle(f"{len(glyphs.images)} characters of {len(scripts)} scripts: "
+    shown = f"the first {len(scripts)} of " if len(scripts) < len(every) else ""
+    figure.suptitle(f"{len(glyphs.images)} characters of {shown}{len(every)} scripts: "
                     f"{characters} characters × {instances} instances per script", fontsize=9)
     return figure

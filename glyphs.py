@@ -37,6 +37,7 @@ from matplotlib import ft2font
 from PIL import Image, ImageFilter
 
 import checks
+from checks import checked
 
 VERSION = 4
 SIZE = 28                  # side of the images, pixels
@@ -206,6 +207,7 @@ def distort(master, angle, scale, shear, shift, thickness):
     return numpy.round(small * (255 / max(small.max(), 1))).astype(numpy.uint8)  # darkest: 255
 
 
+@checked
 def generate(seed=0, instances=20, scripts=None):
     """Render the set (no cache): Glyphs with uint8 images in 0..255. scripts: a few names of
     SCRIPTS for a smaller set (letters are then deduplicated among those scripts only)."""
@@ -290,6 +292,7 @@ def read_cache(path, instances):
     return glyphs
 
 
+@checked
 def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
     """The glyph set for a seed: Glyphs with images (C, instances, 28, 28) float32 in [0, 1].
 
@@ -349,6 +352,7 @@ def omniglot_split(path, part):
     return found
 
 
+@checked
 def load_omniglot(path):
     """Real Omniglot (Lake et al. 2015) as Glyphs, with its standard split: background = the
     30 alphabets of images_background, evaluation = the 20 of images_evaluation.
@@ -378,6 +382,7 @@ def load_omniglot(path):
 
 # --- episodes -------------------------------------------------------------------------------
 
+@checked
 def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
     """n_episodes N-way K-shot episodes from the given classes of images (C, I, 28, 28).
 
@@ -417,6 +422,7 @@ def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
                     chosen)
 
 
+@checked
 def episode_sampler(images, classes, n_way, n_query=None):
     """sample(meta_batch, k_support, k_query, rng) -> Episodes, the signature maml.train asks
     for: meta_batch episodes of n_way classes with k_support shots each and n_query (if
@@ -431,6 +437,7 @@ def episode_sampler(images, classes, n_way, n_query=None):
     return sample
 
 
+@checked
 def nearest_neighbour_accuracy(episodes):
     """The plain baseline: each query takes the label of its nearest support image in pixel
     (Euclidean) distance. Returns the accuracy of each episode, (T,)."""
