@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -507,6 +508,46 @@ def test_hints_name_the_mistake_and_no_warning_is_printed(tmp_path):
     result = run("5", "--file", str(tmp_path / "one_line.py"))
     assert result.returncode == 1 and "Warning" not in result.stderr + result.stdout, result
     assert "takes only 1 different values" in result.stdout
+
+
+def test_the_handouts_pages_say_nothing_of_what_it_leaves_out():
+    """Issue 23: the hand-out's README.md and EXERCISES.md are the students' pages: no
+    mention of the removed folders or of the teachers' section, every exercise still there,
+    every `exercises/...` path they name in the hand-out. Each passage handout.py rewrites is
+    in the project's page exactly once (so an edit of the page can't silently undo this)."""
+    import handout
+    for page, passage, _ in handout.STUDENT_PAGES:
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            assert f.read().count(passage) == 1, (page, passage)
+    for page in ("README.md", "EXERCISES.md"):
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            text = handout.student_page(page, f.read())
+        for word in ("solution", "shortcut", "wrong answer", "correct answer", "answer folder",
+                     "For teachers", "exercises/wrong", "exercises/correct"):
+            assert word.lower() not in text.lower(), (page, word)
+        for path in re.findall(r"exercises/[\w./]+", text):
+            assert handout.kept(path.rstrip(".")) and os.path.exists(
+                os.path.join(HERE, path.rstrip("."))), (page, path)
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        text = handout.student_page("EXERCISES.md", f.read())
+    assert [int(n) for n in re.findall(r"^## (\d)\. ", text, flags=re.M)] == EXERCISES
+
+
+def test_exercises_md_puts_the_exercises_first_and_asks_without_answering():
+    """Issue 23: exercise 1 near the top, the guard and class mode in the teachers' section
+    at the end; exercise 7's questions are not answered in the next sentences."""
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("## 1. "))
+    teachers = next(i for i, line in enumerate(lines) if line == "## For teachers")
+    assert first < 25 and teachers > max(i for i, line in enumerate(lines)
+                                          if line.startswith("## 7. "))
+    for word in ("--class", "audit hook", "handout.py", "supervisor"):
+        assert all(word not in line for line in lines[:teachers]), word
+    seven = "\n".join(lines[next(i for i, line in enumerate(lines)
+                                  if line.startswith("## 7. ")):teachers])
+    for answer in ("closed-form", "least total squared distance", "in another order"):
+        assert answer not in seven
 
 
 def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_path,
