@@ -99,8 +99,7 @@ def run(args, state):
                  for m, (params, losses) in trained.items()})
         phases.start("writing the results")
         cli.commit(sets, args.replaceable, state)
-    print(f"trained: {describe(protocol)}")
-    print(markdown_table(data))
+    print(printed_table(data, protocol))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
           + (f" and the checkpoints to {args.save}/" if args.save else ""))
 
@@ -167,6 +166,36 @@ def report(results, speed, protocol, args):
                  "ratios are what carries over to another machine",
             methods={m: dict(iterations_per_second=s, peak_bytes_per_iteration=b)
                      for m, (s, b) in speed.items()}))
+
+
+def printed_table(data, protocol):
+    """What the run prints: the training settings, then markdown_table's numbers in lines of
+    at most 100 columns (one block per K, then the speeds)."""
+    import textwrap
+    rows = {(r["method"], r["k"], r["steps"]): r for r in data["results"]}
+    speed = (data.get("speed") or {}).get("methods", {})
+    base = speed.get("maml-1", {}).get("iterations_per_second")
+    lines = textwrap.wrap(f"trained: {describe(protocol)}", 100, subsequent_indent="  ")
+    for k in EVAL_K:
+        lines.append(f"{f'query MSE, K = {k}':<30}" + "".join(
+            f"{f'after {s} step' + 's' * (s > 1):<32}" for s in (1, EVAL_STEPS)).rstrip())
+        for method, info in data["methods"].items():
+            cells = []
+            for s in (1, EVAL_STEPS):
+                r = rows[method, k, s]
+                cells.append("all diverged" if r["mse"] is None else
+                             cli.mean_and_interval(r["mse"], r["ci95"] or 0.0) +
+                             (f" ({r['diverged']} diverged)" if r.get("diverged") else ""))
+            lines.append(f"{info['label'][:28]:<30}" + "".join(f"{c:<32}" for c in cells).rstrip())
+    if speed:
+        lines.append(f"{'speed':<30}{'vs MAML-1':<12}peak MB per iteration")
+        for method, info in data["methods"].items():
+            if method in speed:
+                s = speed[method]
+                ratio = f"{s['iterations_per_second'] / base:.2f}x" if base else "—"
+                lines.append(f"{info['label'][:28]:<30}{ratio:<12}"
+                             f"{s['peak_bytes_per_iteration'] / 1e6:.1f}")
+    return "\n".join(lines)
 
 
 def markdown_table(data):

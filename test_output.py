@@ -3,6 +3,7 @@ run is doing (loading data, training, evaluating, measuring speed, drawing, writ
 line wider than 100 columns, on stdout or stderr. Short runs in this process, with the quiet
 spell the demos allow (cli.SILENCE) cut to 0.3 s, so that every phase is long enough to need
 its progress lines."""
+import os
 import sys
 import threading
 import time
@@ -35,13 +36,17 @@ class Recorder:
         return False
 
 
-RUNS = [
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = [  # the first in the quick suite, the others with the slow checks
     (demo_fewshot, ["--iterations", "3", "--eval-episodes", "30", "--speed-iterations", "1"]),
-    (demo_fewshot, ["--load", "checkpoints/fewshot", "--eval-episodes", "30",
-                    "--speed-iterations", "0"]),
-    (demo_sinusoid, ["--iterations", "30", "--eval-tasks", "20"]),
-    (demo_variants, ["--iterations", "20", "--eval-tasks", "20", "--speed-iterations", "1",
-                     "--methods", "maml-1,anil"]),
+    pytest.param(demo_fewshot, ["--load", os.path.join(HERE, "checkpoints", "fewshot"),
+                                "--eval-episodes", "30", "--speed-iterations", "0"],
+                 marks=pytest.mark.slow),
+    pytest.param(demo_sinusoid, ["--iterations", "30", "--eval-tasks", "20"],
+                 marks=pytest.mark.slow),
+    pytest.param(demo_variants, ["--iterations", "20", "--eval-tasks", "20",
+                                 "--speed-iterations", "1", "--methods", "maml-1,anil"],
+                 marks=pytest.mark.slow),
 ]
 
 
@@ -69,6 +74,7 @@ def test_never_silent_and_every_line_fits_100_columns(demo, argv, tmp_path, monk
     silence = 0.3
     monkeypatch.setattr(cli, "SILENCE", silence)
     monkeypatch.setattr(cli, "Phases", Watched)
+    monkeypatch.chdir(tmp_path)
     out, err = Recorder(), Recorder()
     samples, done = [], threading.Event()
 
@@ -81,7 +87,7 @@ def test_never_silent_and_every_line_fits_100_columns(demo, argv, tmp_path, monk
     start = time.perf_counter()
     sampler.start()
     try:
-        status = demo.main(argv + ["--out", str(tmp_path / "out")])
+        status = demo.main(argv + ["--out", "out"])  # a short path (a user's may be long)
     finally:
         done.set()
         sampler.join()

@@ -138,7 +138,7 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
         assert metadata["method"] == method and metadata["training"]["iterations"] == 5
         assert metadata["test_alpha"] == 0.01
     printed = capsys.readouterr().out
-    assert demo_variants.markdown_table(data) in printed
+    assert demo_variants.printed_table(data, data["protocol"]["training"]) in printed
     # the saved checkpoints give the same numbers again
     assert demo_variants.main(["--load", str(tmp_path / "ckpt"), "--eval-tasks", "3",
                                "--speed-iterations", "0", "--quiet",
