@@ -791,9 +791,8 @@ MODULE_RULES = {
                 "n_tasks": lambda v: count("n_tasks", v, high=100),
                 "max_steps": lambda v: count("max_steps", v, high=100),
                 "batch": wave_batch,
-                "mse": lambda v: number("mse", v, low=-numpy.inf) if not (
-                    isinstance(v, (float, numpy.floating)) and numpy.isnan(v) or v in (
-                        numpy.inf, -numpy.inf)) else None},
+                "mse": lambda v: None if isinstance(v, (float, numpy.floating)) and (
+                    not numpy.isfinite(v)) else number("mse", v, low=-numpy.inf)},
     "checkpoints": {"path": checkpoint_path,
                     "text": lambda v: _text("text", v, 4 * 10_000_000),
                     "what": lambda v: _text("what", v, 200),

@@ -94,14 +94,23 @@ def add_threads_flag(parser):
     """--threads N: BLAS threads (threads.py sets them from the command line before numpy
     loads; this flag documents and checks it)."""
     parser.add_argument("--threads", type=whole(1, threads.HIGHEST), default=threads.DEFAULT,
-                        help="threads for numpy's matrix products (BLAS); one is faster for "
-                             "these small matrices, measured in docs/speed.md; the flag wins "
+                        help="threads for numpy's matrix products (BLAS): one was never "
+                             "much slower for these small matrices, and much faster with "
+                             "other work running (measured: see threads.py); the flag wins "
                              "over OPENBLAS_NUM_THREADS and OMP_NUM_THREADS")
 
 
 def parse(parser, argv):
-    """parser.parse_args, reading sys.argv when argv is None."""
-    return parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    """parser.parse_args, reading sys.argv when argv is None. A --threads that numpy did not
+    start with (main called from Python, numpy loaded before) is one line, not ignored."""
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if "--threads" in typed(argv) and threads.in_effect() != args.threads:
+        loaded = threads.in_effect()
+        raise UsageError(f"--threads {args.threads}: numpy has already loaded, with "
+                         f"{f'{loaded} thread(s)' if loaded else 'the default threads'}; "
+                         "--threads works from the command line (or set OPENBLAS_NUM_THREADS "
+                         "before Python starts)")
+    return args
 
 
 def typed(argv):
@@ -223,9 +232,20 @@ def check_fits(flags, layers, meta_batch, k, steps, iterations, eval_tasks=0, ev
         checks.fits("--eval-tasks", checks.evaluation_bytes(layers, eval_tasks, *eval_k))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    seconds = (0.0025 * steps + 2e-9 * meta_batch * k * checks.weight_count(layers)
-               * (steps + 1)) * iterations
+    seconds = iteration_seconds(layers, meta_batch, k, steps) * iterations
     return f"about {need / 2 ** 20:,.0f} MB and {duration(seconds)}"
+
+
+def iteration_seconds(layers, meta_batch, k, steps):
+    """Roughly the seconds one meta-training iteration takes on one idle core (BLAS on one
+    thread): a cost per inner step, per weight and per activation of every point it goes
+    through. Fitted to the CPU time of maml.meta_train on this project's 2-core machine:
+    1-40-40-1 with T = 25 and 100, 1 and 3 steps, K = 10 (3.4, 8.9 and 7.5 ms), and the
+    few-shot network 784-128-64-64-5 with T = 16 and 30 points per task (46 ms). steps=0 is
+    the pretrained baseline (no inner step)."""
+    points = meta_batch * k * (steps + 1)
+    return (0.0021 * steps + 3.5e-10 * points * checks.weight_count(layers)
+            + 2.6e-8 * points * sum(layers[1:]))
 
 
 def duration(seconds):
@@ -271,11 +291,13 @@ class Phases:
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self):
+        _current.append(self)
         if not self.quiet:
             self._thread.start()
         return self
 
     def __exit__(self, *exc):
+        _current.remove(self)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -292,7 +314,25 @@ class Phases:
             now = time.perf_counter()
             if self.text and now - _said["at"] >= self.every:
                 detail = f"{self.detail}, " if self.detail else ""
-                say(f"{self.text}: {detail}{duration(now - self.since)} so far")
+                say(f"{self.text}: {detail}{clock(now - self.since)} so far")
+
+
+_current = []  # the Phases under way, innermost last
+
+
+def detail(text):
+    """Say where the current phase is (cli.Phases), in its next line: '300 of 1,000 episodes'.
+    Does nothing outside a phase."""
+    if _current:
+        _current[-1].detail = text
+
+
+def clock(seconds):
+    """'7 s', '4 min 05 s', '2 h 03 min': elapsed time that changes between lines."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 class Progress:
@@ -325,13 +365,15 @@ def measure(runs, iterations, repeats):
     import statistics
     import tracemalloc
     times = {name: [] for name in runs}
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for name, train in runs.items():
+            detail(f"{name}, round {round_ + 1} of {repeats}")
             start = time.perf_counter()
             train(iterations)
             times[name].append((time.perf_counter() - start) / iterations)
     measured = {}
     for name, train in runs.items():
+        detail(f"{name}, its memory")
         tracemalloc.start()
         train(1)
         measured[name] = (statistics.median(times[name]), tracemalloc.get_traced_memory()[1])

@@ -67,6 +67,12 @@ METHODS = ("maml", "fomaml", "protonets", "pretrained", "nearest")
 LABELS = {"maml": "MAML (exact)", "fomaml": "first-order MAML", "protonets": "ProtoNets",
           "pretrained": "pretrained + fine-tuning", "nearest": "pixel 1-NN"}
 OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
+# Seconds of one idle core (BLAS on one thread), CPU time measured on this project's 2-core
+# machine: a training iteration of each method; fine-tuning one held-out episode for EVAL_STEPS
+# steps (one method, 1- or 5-shot); the speed measurement's iterations, figures and the rest.
+ITERATION_SECONDS = dict(maml=0.046, fomaml=0.034, protonets=0.016, pretrained=0.034)
+EPISODE_SECONDS = 0.035
+OTHER_SECONDS = 5
 
 
 def main(argv=None):
@@ -78,6 +84,9 @@ def main(argv=None):
 def run(args, state):
     """Train (or load) every method, evaluate them on the same held-out episodes, measure
     speed, then commit the checkpoints and the --out files as one set each."""
+    if not args.quiet:
+        cli.say(f"about {cli.duration(run_seconds(args))} of computing in all, on an idle core "
+                "(longer while other programs keep the cores busy)")
     with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
         phases.start(f"reading Omniglot from {args.omniglot}" if args.omniglot else
                      "loading the glyphs (made from the fonts on a first run, then cached)")
@@ -121,6 +130,14 @@ def run(args, state):
     print(table(report))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}/" if args.save else ""))
+
+
+def run_seconds(args):
+    """Roughly how long the run takes on one idle core (the glyphs cached)."""
+    training = 0 if args.load else args.iterations * sum(ITERATION_SECONDS.values())
+    fine_tuned = 3 * len(EVAL_SHOTS) * args.eval_episodes + 2 * min(200, args.eval_episodes)
+    speed = 3 * args.speed_iterations * 1.5 * sum(ITERATION_SECONDS[m] for m in METHODS[:3])
+    return training + fine_tuned * EPISODE_SECONDS + speed + OTHER_SECONDS
 
 
 def load_data(args):
@@ -201,13 +218,16 @@ def held_out(data, shots, args, n_episodes=None):
                                   numpy.random.default_rng([args.seed, 2017, shots]))
 
 
-def adapt_and_score(params, episodes, chunk=100):
+def adapt_and_score(params, episodes, chunk=100, name=""):
     """maml.evaluate with accuracy as the score, `chunk` episodes at a time (the per-task
-    weights of 1,000 episodes would not fit at once)."""
-    parts = [maml.evaluate(params, *(a[i:i + chunk] for a in episodes[:4]), alpha=ALPHA,
-                           max_steps=EVAL_STEPS, loss_fn=maml.cross_entropy,
-                           score_fn=maml.accuracy)
-             for i in range(0, len(episodes[0]), chunk)]
+    weights of 1,000 episodes would not fit at once). name: for the progress lines."""
+    def part(i):
+        cli.detail(f"{name}{i:,} of {len(episodes[0]):,} episodes fine-tuned")
+        return maml.evaluate(params, *(a[i:i + chunk] for a in episodes[:4]), alpha=ALPHA,
+                             max_steps=EVAL_STEPS, loss_fn=maml.cross_entropy,
+                             score_fn=maml.accuracy)
+
+    parts = [part(i) for i in range(0, len(episodes[0]), chunk)]
     return maml.summarise(numpy.concatenate([p.per_task_loss for p in parts], axis=1),
                           numpy.concatenate([p.per_task for p in parts], axis=1))
 
@@ -221,9 +241,10 @@ def evaluate_all(trained, data, shots, args):
     results = {m: maml.summarise(numpy.zeros((EVAL_STEPS + 1, len(a))),
                                  numpy.repeat(a[None], EVAL_STEPS + 1, axis=0))
                for m, a in steady.items()}
-    results["maml"] = adapt_and_score(trained["maml"][0], episodes)
-    results["fomaml"] = adapt_and_score(trained["fomaml"][0], episodes)
-    results["pretrained"] = adapt_and_score(fresh_head(trained["pretrained"][0]), episodes)
+    results["maml"] = adapt_and_score(trained["maml"][0], episodes, name="MAML: ")
+    results["fomaml"] = adapt_and_score(trained["fomaml"][0], episodes, name="first-order: ")
+    results["pretrained"] = adapt_and_score(fresh_head(trained["pretrained"][0]), episodes,
+                                            name="pretrained: ")
     return {m: results[m] for m in METHODS}
 
 

@@ -70,6 +70,9 @@ def main(argv=None):
 def run(args, state):
     """Train (or load), evaluate, render every output in memory, then commit them all:
     --save's checkpoint and the --out folder, every file staged before any is replaced."""
+    if not args.quiet:
+        cli.say(f"about {cli.duration(run_seconds(args))} of computing in all, on an idle core "
+                "(longer while other programs keep the cores busy)")
     with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
         if args.load is not None:
             phases.start(f"reading {args.load}")
@@ -99,6 +102,16 @@ def run(args, state):
         plt.show()
 
 
+def run_seconds(args):
+    """Roughly how long the run takes on one idle core: training (cli.iteration_seconds),
+    then evaluation and the figures, CPU time measured on this project's 2-core machine
+    (0.8 ms per held-out task, model and K; 6 s for the figures and the animation)."""
+    training = 0 if args.load else args.iterations * (
+        cli.iteration_seconds(LAYERS, args.meta_batch, args.k, args.inner_steps)
+        + cli.iteration_seconds(LAYERS, args.meta_batch, 2 * args.k, 0))
+    return training + 2 * len(EVAL_K) * args.eval_tasks * 0.0008 + 6
+
+
 def train_both(args):
     """Meta-train MAML and pretrain the baseline from the same weights on the same task stream.
     Returns {model: (params, block-mean losses, block)}."""
@@ -123,10 +136,13 @@ def train_both(args):
 def evaluate_both(models, args):
     """{(model, K): maml.Evaluation}: every model fine-tuned on the same held-out tasks for
     0..EVAL_STEPS gradient steps (tasks.held_out: the same waves for every K)."""
-    return {(model, k): maml.evaluate(models[model][0], *tasks.held_out(args.seed,
-                                      args.eval_tasks, k)[:4], alpha=args.alpha,
-                                      max_steps=EVAL_STEPS)
-            for k in EVAL_K for model in models}
+    def evaluate(model, k):
+        cli.detail(f"{NAMES.get(model, model)}, K = {k}")
+        return maml.evaluate(models[model][0], *tasks.held_out(args.seed, args.eval_tasks,
+                                                               k)[:4],
+                             alpha=args.alpha, max_steps=EVAL_STEPS)
+
+    return {(model, k): evaluate(model, k) for k in EVAL_K for model in models}
 
 
 def render(models, results, config, args):
