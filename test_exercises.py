@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EX = os.path.join(HERE, "exercises")
 sys.path.insert(0, EX)
 import check  # noqa: E402
+import classmode  # noqa: E402
 
 EXERCISES = sorted(check.EXERCISES)
 SEEDS = (11, 12)  # fixed here so CI is repeatable; the command line draws fresh ones
@@ -425,7 +426,7 @@ def test_a_killed_supervisor_is_one_verdict_and_the_others_are_graded(tmp_path, 
         "print(json.dumps(dict(exercise=n, status='passed', passed=1, total=1, seconds=0.0,\n"
         "                      message='fine')), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
-    monkeypatch.setattr(check, "SUPERVISOR", [sys.executable, str(fake)])
+    monkeypatch.setattr(classmode, "SUPERVISOR", [sys.executable, str(fake)])
     (tmp_path / "class" / "bob").mkdir(parents=True)
     rows = check.grade_class(str(tmp_path / "class"), str(tmp_path / "r"), 1, 5.0, 512)
     assert [r["verdict"] for r in rows] == ["passed", "failed"] * 3 + ["passed"]
@@ -596,7 +597,7 @@ def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
     time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", "exercises/child.py"], capture_output=True,
+    children = subprocess.run(["pgrep", "-f", os.path.join(EX, "child.py")], capture_output=True,
                               text=True).stdout.split()
     assert children == [], "the answer's process outlived the checker"
 
