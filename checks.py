@@ -1,9 +1,10 @@
-"""Argument checks for the library (maml.py, tasks.py, variants.py), in one place, so the
-algorithm stays short to read.
+"""Argument checks for the library (maml.py, tasks.py, variants.py, and the few-shot half:
+protonets.py, glyphs.py, figures.py, checkpoints.py), in one place, so the algorithm stays
+short to read.
 
-`@checked` checks a function's arguments by their names (the table RULES below) when the call
-comes from outside; calls made inside a checked call are not checked again, so the traced inner
-loop pays nothing. Each check raises a ValueError that names the argument (and, for parameters,
+`@checked` checks a function's arguments by their names (the tables RULES and MODULE_RULES
+below) when the call comes from outside; calls made inside a checked call are not checked
+again, so the traced inner loop pays nothing. Each check raises a ValueError that names the argument (and, for parameters,
 the layer) and says what was expected — instead of a traceback from deep inside numpy or
 autograd, or a silent NaN. Checks read through autograd's boxes with getval.
 """

@@ -1,13 +1,24 @@
 """How many threads BLAS (numpy's matrix products) may use, set before numpy loads. Plumbing.
 
 The demos' matrices are small (a few hundred rows at most): splitting a product between threads
-costs more than it saves, and on a machine where another process is busy the threads wait for
-each other. Measured on the 2-core machine this project is developed on (docs/speed.md,
-"BLAS threads"): one thread was never much slower than two, and two were up to 10 times slower
-than one once another process kept a core busy. So the demos use one thread unless told
-otherwise: `--threads N`, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS set in
-the environment (the flag wins). numpy reads these variables once, when it loads: hence a module
-of its own, imported before numpy.
+saves little, and when other programs keep the cores busy the threads wait for each other (and
+spin while they wait). Measured on this project's 2-core machine on 7 December 2026, while
+other sessions kept it loaded (load average 20 to 26; "burner": one more `while 1: pass`),
+alternating one thread (OPENBLAS_NUM_THREADS=1) and OpenBLAS's default (both cores):
+
+    30 iterations of few-shot MAML (784-128-64-64-5, 16 episodes), wall (CPU) seconds:
+        one thread  15.9 (1.4), 11.1 (1.3), 10.8 (1.4);  burner 21.5 (1.1), 21.2 (1.2)
+        default     86.8 (13.2), 39.8 (7.2), 104.2 (12.5);  burner 128.5 (11.0), 178.6 (14.4)
+    300 iterations of sinusoid MAML (1-40-40-1, 25 tasks):
+        one thread  14.8, 13.0, 15.1;  burner 17.2, 14.3
+        default     15.4, 12.1, 10.9;  burner 16.5, 13.5   (CPU 1.0 to 1.4 s for every run)
+
+One thread was never much slower (the sinusoid: the same within the noise) and was 3.6 to 9.6
+times faster for the few-shot network, using a tenth of the CPU. So the demos use one thread
+unless told otherwise: `--threads N`, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
+MKL_NUM_THREADS set in the environment (the flag wins). numpy reads these variables once, when
+it loads: hence a module of its own, imported before numpy. (bench_maml.py and the grader pin
+one thread too.)
 """
 import os
 import sys
