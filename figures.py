@@ -201,12 +201,12 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=()):
     for ax, k in zip(axes[0], ks):
         for i, (method, label) in enumerate(labels.items()):
             r = results[method, k]
-            steps = numpy.arange(len(r.mse))
-            ok = numpy.isfinite(r.mse) & numpy.isfinite(r.ci95)
+            steps = numpy.arange(len(r.mean))
+            ok = numpy.isfinite(r.mean) & numpy.isfinite(r.ci95)
             style = "--" if method in dashed else "-"
-            ax.plot(steps[ok], r.mse[ok], style, marker="o", ms=3, color=f"C{i}", label=label)
-            ax.fill_between(steps[ok], numpy.maximum(r.mse - r.ci95, r.mse * 0.05)[ok],
-                            (r.mse + r.ci95)[ok], color=f"C{i}", alpha=0.15, lw=0)
+            ax.plot(steps[ok], r.mean[ok], style, marker="o", ms=3, color=f"C{i}", label=label)
+            ax.fill_between(steps[ok], numpy.maximum(r.mean - r.ci95, r.mean * 0.05)[ok],
+                            (r.mean + r.ci95)[ok], color=f"C{i}", alpha=0.15, lw=0)
         ax.set_yscale("log")
         ax.set_title(f"K = {k} support points")
         ax.set_xlabel(xlabel)

@@ -129,15 +129,16 @@ SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex1_prints_verdict.py": "one_step_mse is wrong",
     "ex2_hardcoded_k5.py": "does not match",
     "ex2_patch_allclose.py": "no step was taken",
-    "ex2_reload_maml.py": "shortcut: your code opens",
+    "ex2_reload_maml.py": ("shortcut: your code opens", "shortcut: your code calls maml"),
     "ex2_stack_walk.py": "no step was taken",
     "ex3_os_exit.py": "exited (status 0)",
     "ex3_variants_backdoor.py": "failed",
-    "ex4_exec_solution.py": "shortcut: your code opens exercises/solutions",
+    # behind the OS wall the solutions are not there to find: it returns None
+    "ex4_exec_solution.py": ("shortcut: your code opens exercises/solutions", "got a NoneType"),
     "ex4_hardcoded_t4.py": "raised",
     "ex5_memory_hog.py": "MemoryError",
     "ex6_loop_forever.py": "ran past 3 s",
-    "ex7_reload_protonets.py": "shortcut: your code opens",
+    "ex7_reload_protonets.py": ("shortcut: your code opens", "shortcut: your code calls"),
 }
 
 
@@ -185,8 +186,9 @@ def test_checker_fails_each_wrong_answer_with_its_hint(quick, path):
 @pytest.mark.parametrize("path", SHORTCUTS, ids=os.path.basename)
 def test_checker_credits_no_shortcut(quick, path):
     v = one(quick, path)
-    assert v["status"] == "failed" and SHORTCUT_HINTS[os.path.basename(path)] in (
-        v["status"] + ": " + v["message"]), v
+    hints = SHORTCUT_HINTS[os.path.basename(path)]
+    assert v["status"] == "failed" and any(h in v["status"] + ": " + v["message"] for h in (
+        (hints,) if isinstance(hints, str) else hints)), v
 
 
 @needs
@@ -313,7 +315,7 @@ def test_class_mode_writes_one_report_with_partial_credit(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "report.csv", encoding="utf-8")))
     assert len(rows) == 3 * len(EXERCISES) and {r["student"] for r in rows} == {"ann", "bo", "cem"}
     assert set(rows[0]) == {"student", "exercise", "verdict", "passed", "total", "hint",
-                            "seconds"}
+                            "seconds", "isolation"}
     by = {(r["student"], int(r["exercise"])): r for r in rows}
     if CORRECT:
         assert by["ann", 2]["verdict"] == "passed" and by["ann", 2]["passed"] == by["ann", 2]["total"]
@@ -376,8 +378,12 @@ ESCAPES = {  # an answer's top level -> what its verdict names; none may reach b
 }
 
 
-def test_an_answer_cannot_signal_other_processes_read_the_solutions_or_change_files(tmp_path):
-    """Issues 1 and 2: the audit hook and the replaced functions refuse each way out."""
+def test_an_answer_cannot_signal_other_processes_read_the_solutions_or_change_files(
+        tmp_path, monkeypatch):
+    """Issues 1 and 2, where there is no OS sandbox (the fallback, tried here on purpose): the
+    audit hook and the replaced functions refuse each way out. test_sandbox.py shows the
+    operating system refusing them where there is one."""
+    monkeypatch.setattr(check.sandbox, "isolation", lambda: "guard: tried by the tests")
     jobs = []
     for name, (body, _) in ESCAPES.items():
         path = tmp_path / f"ex2_{name}.py"
@@ -402,14 +408,18 @@ def test_an_answer_that_kills_its_checker_gets_a_verdict_and_the_class_is_graded
     (klass / "notzip.zip").write_text("hello\n")
     with zipfile.ZipFile(klass / "carol.zip", "w") as z:
         z.writestr("carol/readme.txt", "no answers")
+    guarded = not check.sandbox.isolation().startswith("os")
+    refused = "sends signal 9 to another process" if guarded else "failed"  # else: the OS's
     alone = run("2", "--file", str(klass / "bob" / check.STARTERS[2]))
-    assert alone.returncode == 1 and "sends signal 9 to another process" in alone.stdout, alone
-    result = run("--class", str(klass), "--report", str(tmp_path / "r.csv"), "--seed", "3")
+    assert alone.returncode == 1 and refused in alone.stdout, alone
+    result = run("--class", str(klass), "--report", str(tmp_path / "r.csv"), "--seed", "3",
+                 *(["--guard-only"] if guarded else []))
     assert result.returncode == 1, result.stdout + result.stderr
     rows = {(r["student"], int(r["exercise"])): r
             for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
     assert len(rows) == 3 * len(EXERCISES)
-    assert "sends signal 9 to another process" in rows["bob", 2]["hint"]
+    assert rows["bob", 2]["verdict"] == "failed" and (
+        not guarded or "sends signal 9 to another process" in rows["bob", 2]["hint"])
     assert rows["notzip", 4]["verdict"] == "failed" and rows["notzip", 4]["hint"].startswith(
         "could not read the zip (BadZipFile")
     assert rows["carol", 2]["hint"] == f"no file {check.STARTERS[2]} in carol.zip"
@@ -586,20 +596,28 @@ def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
     Ctrl-C does not reach it): exit 130, one line, and the answer's process is gone too."""
     import signal
     import time
+    if not check.sandbox.isolation().startswith("os"):
+        pytest.skip("the answer names itself with ctypes, which the in-process guard refuses")
+    name = f"a1x-{os.getpid() % 100000}"  # the answer names itself: other checkers differ
     (tmp_path / "ex2_inner_update.py").write_text(
-        "import os\nopen(os.environ.get('PID_FILE', '/dev/null'), 'w')\n"
+        f"import ctypes\nctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0)\n"
         "def inner_update(params, x, y, alpha):\n    while True:\n        pass\n")
     process = subprocess.Popen([sys.executable, os.path.join(EX, "check.py"), "2", "--file",
                                 str(tmp_path / "ex2_inner_update.py")], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)   # the answer is looping by now
+    for _ in range(150):  # until the answer is looping
+        time.sleep(0.2)
+        if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0:
+            break
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
-    time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", os.path.join(EX, "child.py")], capture_output=True,
-                              text=True).stdout.split()
-    assert children == [], "the answer's process outlived the checker"
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 1:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the answer's process outlived the checker")
 
 
 def test_class_mode_refuses_a_report_without_a_file_name(tmp_path):
