@@ -654,9 +654,9 @@ def figures_arguments(name, given):
         for method in labels:
             for k in ks:
                 r = results.get((method, k)) if _hashable(method, k) else None
-                if not (hasattr(r, "mse") and hasattr(r, "ci95")) or numpy.shape(
-                        r.mse) != numpy.shape(r.ci95) or numpy.ndim(r.mse) != 1 or not len(
-                        r.mse) or numpy.asarray(r.mse).dtype.kind != "f":
+                if not (hasattr(r, "mean") and hasattr(r, "ci95")) or numpy.shape(
+                        r.mean) != numpy.shape(r.ci95) or numpy.ndim(r.mean) != 1 or not len(
+                        r.mean) or numpy.asarray(r.mean).dtype.kind != "f":
                     raise ValueError(f"results must hold a maml.Evaluation for ({method!r}, "
                                      f"{k!r}), got {_describe(r)}")
     if name == "training":
