@@ -116,10 +116,17 @@ def verdicts(jobs, workers=3):
         return {key: f.result() for key, f in found.items()}
 
 
+LEVELS = [LEVEL] + ([f"os: landlock ABI {sandbox.landlock_abi()}, seccomp"]
+                    if "namespaces" in LEVEL else [])  # and without namespaces, as elsewhere
+
+
 @needs_os
-def test_every_way_out_is_refused_by_the_operating_system(tmp_path):
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_way_out_is_refused_by_the_operating_system(tmp_path, level, monkeypatch):
     """Issue 23's escapes: each call fails in the answer, nothing appears outside, the checker
-    is alive and unrestricted (a correct answer still passes after them all)."""
+    is alive and unrestricted (a correct answer still passes after them all); with user
+    namespaces and without (as where unprivileged ones are denied)."""
+    monkeypatch.setattr(sandbox, "isolation", lambda: level)
     outside = tmp_path / "outside"
     (outside / "maml-class").mkdir(parents=True)
     shutil.copy(os.path.join(HERE, "maml.py"), outside / "maml-class" / "maml.py")

@@ -193,3 +193,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("check.py: interrupted; no report was written", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `check.py --all | head -1`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
