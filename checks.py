@@ -549,9 +549,6 @@ def glyph_set(value, name="glyphs"):
                 names.dtype.kind != "U"):
             raise ValueError(f"{name}.{f} must be {n} strings, one per class, got "
                              f"{_describe(names)}")
-        bad = [s for s in names.tolist() if not s.isprintable()]
-        if bad:
-            raise ValueError(f"{name}.{f} must be printable names, got {_short(bad[0])}")
     both = numpy.concatenate([numpy.asarray(value.background), numpy.asarray(value.evaluation)])
     if both.dtype.kind not in "iu" or not numpy.array_equal(numpy.sort(both), numpy.arange(n)):
         raise ValueError(f"{name}.background and {name}.evaluation must split the class "
@@ -751,6 +748,16 @@ def _text(name, value, high):
                          f"{_describe(value)}")
 
 
+def schema(value):
+    """None, or a metadata schema {key: kind} (one of checkpoints.SCHEMAS' values)."""
+    import checkpoints
+    if value is not None and (not isinstance(value, dict) or not all(
+            isinstance(k, str) and v in checkpoints.KINDS for k, v in value.items())):
+        raise ValueError("schema must be None or {key: kind} with kinds among "
+                         f"{sorted(checkpoints.KINDS)} (checkpoints.SCHEMAS), got "
+                         f"{_describe(value)}")
+
+
 def model_names(value):
     """None, or a collection of model names (str, or None for the unnamed model)."""
     if value is not None and (not isinstance(value, (list, tuple, set, frozenset, dict)) or not all(
@@ -776,7 +783,8 @@ MODULE_RULES = {
                "k_shot": lambda v: count("k_shot", v, high=MAX_ELEMENTS),
                "n_query": lambda v: v is None or count("n_query", v, high=MAX_ELEMENTS),
                "n_episodes": lambda v: count("n_episodes", v, high=10_000_000),
-               "glyphs": glyph_set},
+               "glyphs": glyph_set,
+               "min_drawings": lambda v: count("min_drawings", v, high=10_000)},
     "figures": {"rng": rng,
                 "characters": lambda v: count("characters", v, high=50),
                 "instances": lambda v: count("instances", v, high=50),
@@ -800,7 +808,8 @@ MODULE_RULES = {
                     "method": lambda v: _text("method", v, 200),
                     "model": lambda v: v is None or _text("model", v, 200),
                     "names": model_names,
-                    "params": lambda v: params(v, per_task=False)},
+                    "params": lambda v: params(v, per_task=False),
+                    "schema": schema},
 }
 TOGETHER = {"protonets": protonets_arguments, "glyphs": glyphs_arguments,
             "figures": figures_arguments, "checkpoints": checkpoints_arguments}
