@@ -133,12 +133,15 @@ def handout(destination):
     if reason:
         raise ValueError(reason)
     target = os.path.realpath(destination)
+    temporary = None
     try:
-        temporary = tempfile.mkdtemp(dir=os.path.dirname(target),
-                                     prefix=f".{os.path.basename(target)}-")
-    except OSError as e:
-        raise ValueError(f"cannot write in {os.path.dirname(target)}: {e.strerror or e}") from None
-    try:
+        with ctrl_c_held():  # the folder exists and `temporary` names it, or neither
+            try:
+                temporary = tempfile.mkdtemp(dir=os.path.dirname(target),
+                                             prefix=f".{os.path.basename(target)}-")
+            except OSError as e:
+                raise ValueError(f"cannot write in {os.path.dirname(target)}: "
+                                 f"{e.strerror or e}") from None
         fill(temporary)
         trim_pages(temporary)
         os.chmod(temporary, 0o777 & ~current_umask())
@@ -148,7 +151,8 @@ def handout(destination):
     except BaseException:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still cleaned up
-        shutil.rmtree(temporary, ignore_errors=True)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
         raise
 
 
