@@ -386,3 +386,21 @@ def test_a_wall_that_cannot_be_built_is_the_checkers_failure(monkeypatch):
     monkeypatch.setattr(sandbox, "readable", lambda: ["/nonexistent-folder-for-the-wall"])
     v = check.check(2, SOLUTION, SEED)
     assert v["status"] == "error" and "could not build the wall" in v["message"], v
+
+
+@needs_os
+@pytest.mark.parametrize("level", LEVELS)
+def test_what_an_answer_leaves_in_its_scratch_folder_is_not_the_checkers_failure(
+        tmp_path, level, monkeypatch):
+    """3,000 nested folders (deeper than shutil.rmtree's recursion), the last one unreadable."""
+    monkeypatch.setattr(sandbox, "isolation", lambda: level)
+    path = tmp_path / "ex2_inner_update.py"
+    path.write_text("import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
+                    "os.chmod('.', 0)\n")
+    made = []
+    mkdtemp = sandbox.tempfile.mkdtemp
+    monkeypatch.setattr(sandbox.tempfile, "mkdtemp",
+                        lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+    v = check.check(2, str(path), SEED)
+    assert v["status"] == "failed" and "no function inner_update" in v["message"], v
+    assert len(made) == 1 and not os.path.exists(made[0]), made  # its scratch folder is gone

@@ -46,6 +46,7 @@ import functools
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,36 +84,57 @@ def run(files, argv, timeout, memory_mb, level=None):
     behind the wall of `level` (default: isolation()). -> Finished. The answer is killed if
     the thread that called run ends first (PR_SET_PDEATHSIG)."""
     level = level or isolation()
-    with tempfile.TemporaryDirectory(prefix="answer-") as scratch:
-        for name, data in files.items():
-            os.makedirs(os.path.dirname(os.path.join(scratch, name)), exist_ok=True)
-            with open(os.path.join(scratch, name), "wb") as f:
-                f.write(data)
-        read_end, write_end = os.pipe()        # the answer's result
-        failed_end, failure_end = os.pipe()    # the launcher's failure, closed by its exec
-        try:
-            command = [sys.executable, "-I", "-B", "-X", "utf8", *argv[1:], str(write_end)]
-            env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": scratch,
-                   "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1"}
-            if level.startswith("os"):
-                config = dict(scratch=scratch, command=command, env=env, memory_mb=memory_mb,
-                              parent=os.getpid(), failure_fd=failure_end,
-                              cpu_seconds=int(timeout) + 5, namespaces="namespaces" in level,
-                              read=readable(), execute=executables())
-                command = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
-                           "--launch", json.dumps(config)]
-            child = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     pass_fds=(write_end, failure_end), start_new_session=True)
-        except BaseException:
-            os.close(read_end)
-            os.close(failed_end)
-            raise
-        finally:
-            os.close(write_end)
-            os.close(failure_end)
-        return supervise(child, read_end, failed_end, timeout)
+    scratch = tempfile.mkdtemp(prefix="answer-")
+    try:
+        return run_in(scratch, files, argv, timeout, memory_mb, level)
+    finally:
+        remove(scratch)
+
+
+def remove(folder):
+    """Remove the scratch folder whatever the answer left there (a tree too deep for
+    shutil.rmtree's recursion, say), never raising: leftovers are not the checker's failure."""
+    try:
+        shutil.rmtree(folder)
+    except (OSError, RecursionError):
+        try:  # rm walks any depth without recursion
+            subprocess.run(["rm", "-rf", "--", folder], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def run_in(scratch, files, argv, timeout, memory_mb, level):
+    """Write `files` into `scratch`, start the answer there behind the wall, supervise it."""
+    for name, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(scratch, name)), exist_ok=True)
+        with open(os.path.join(scratch, name), "wb") as f:
+            f.write(data)
+    read_end, write_end = os.pipe()        # the answer's result
+    failed_end, failure_end = os.pipe()    # the launcher's failure, closed by its exec
+    try:
+        command = [sys.executable, "-I", "-B", "-X", "utf8", *argv[1:], str(write_end)]
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": scratch,
+               "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        if level.startswith("os"):
+            config = dict(scratch=scratch, command=command, env=env, memory_mb=memory_mb,
+                          parent=os.getpid(), failure_fd=failure_end,
+                          cpu_seconds=int(timeout) + 5, namespaces="namespaces" in level,
+                          read=readable(), execute=executables())
+            command = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
+                       "--launch", json.dumps(config)]
+        child = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 pass_fds=(write_end, failure_end), start_new_session=True)
+    except BaseException:
+        os.close(read_end)
+        os.close(failed_end)
+        raise
+    finally:
+        os.close(write_end)
+        os.close(failure_end)
+    return supervise(child, read_end, failed_end, timeout)
 
 
 def supervise(child, read_end, failed_end, timeout):
