@@ -46,6 +46,15 @@ except KeyboardInterrupt:
 EVAL_K = (5, 10)
 EVAL_STEPS = 10
 LAYERS = (1, 40, 40, 1)
+# Published sinusoid MSE, K = 5, one step, on each paper's own protocol (docs/variants.md says
+# how they differ from ours): (cell, source).
+PUBLISHED = {
+    "maml-1": ("0.67", "Finn et al. 2017, arXiv:1703.03400 v3, Table 2 (appendix C.1), MAML"),
+    "pretrained": ("2.41", "Finn et al. 2017, Table 2, 'pretrain on all tasks'"),
+    "meta-sgd": ("0.90 ± 0.16", "Li et al. 2017, arXiv:1707.09835, Table 1, Meta-SGD, 5-shot, "
+                 "2 hidden layers of 40 (their MAML: 1.13 ± 0.18)"),
+}
+LEARNED_STEP = ("meta-sgd", "per-layer-alpha")  # the kinds of method that learn their α
 VALIDATION_STREAM = 2018  # validation tasks: numpy.random.default_rng([seed, 2018]); the
                           # held-out ones are [seed, 2017] (tasks.held_out), training's its own
 LABELS = {"maml-1": "MAML, 1 inner step", "maml-3": "MAML, 3 inner steps",
@@ -73,7 +82,7 @@ def run(args, state):
         trained, protocol = train_all(args), settings(args)
     results = evaluate_all(trained, args)
     speed = measure_speed(args.methods, args) if args.speed_iterations else None
-    data = report(results, speed, protocol, args)
+    data = report(results, speed, protocol, args, trained)
     fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
                          f"gradient steps at test time (α = {args.alpha:g})",
                          f"query MSE, {args.eval_tasks:,} {tasks_name(args)} (95% band)",
@@ -90,6 +99,8 @@ def run(args, state):
     cli.commit(sets, args.replaceable, state)
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
+    if data.get("step_sizes"):
+        print("\nthe learned step sizes:\n" + step_size_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
           + (f" and the checkpoints to {args.save}/" if args.save else ""))
 
@@ -157,8 +168,11 @@ def measure_speed(methods, args, repeats=5):
             cli.measure(runs, args.speed_iterations, repeats).items()}
 
 
-def report(results, speed, protocol, args):
-    """variants.json: the protocol, each method's MSE at every step, and the speeds."""
+def report(results, speed, protocol, args, trained=None):
+    """variants.json: the protocol, each method's MSE at every step, the speeds, and the learned
+    step sizes of the methods that learn them."""
+    learned = {m: step_sizes(params) for m, (params, _) in (trained or {}).items()
+               if variants.METHODS[m][0] in LEARNED_STEP}
     return dict(
         protocol=dict(training=protocol, evaluation=dict(
             seed=args.seed, **{"validation_tasks" if args.validation else "held_out_tasks":
@@ -174,7 +188,36 @@ def report(results, speed, protocol, args):
             note="medians of 5 round-robin runs in one process, sampling and Adam included; "
                  "ratios are what carries over to another machine",
             methods={m: dict(iterations_per_second=s, peak_bytes_per_iteration=b)
-                     for m, (s, b) in speed.items()}))
+                     for m, (s, b) in speed.items()}),
+        **({"step_sizes": learned} if learned else {}))
+
+
+def step_sizes(params):
+    """A learned-step model's step sizes, array by array: how many, how many negative, and
+    their min, 5th percentile, median, 95th percentile and max."""
+    theta, sizes = variants.split_steps(params)
+    summary = []
+    for i, ((W, b), (alpha_W, alpha_b)) in enumerate(zip(theta, sizes)):
+        for name, weights, alpha in ((f"W{i}", W, alpha_W), (f"b{i}", b, alpha_b)):
+            a = numpy.ravel(alpha)
+            low, q05, median, q95, high = numpy.percentile(a, [0, 5, 50, 95, 100])
+            summary.append(dict(array=name, shape=list(numpy.shape(weights)), n=int(a.size),
+                                negative=int((a < 0).sum()), min=float(low), q05=float(q05),
+                                median=float(median), q95=float(q95), max=float(high)))
+    return summary
+
+
+def step_size_table(data):
+    """The learned step sizes of docs/variants.md, from variants.json's step_sizes."""
+    lines = ["| method | array | step sizes | negative | min | 5% | median | 95% | max |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, arrays in data.get("step_sizes", {}).items():
+        for a in arrays:
+            shape = "×".join(map(str, a["shape"]))
+            lines.append(f"| {data['methods'][method]['label']} | {a['array']} ({shape}) | "
+                         f"{a['n']:,} | {a['negative']:,} | " + " | ".join(
+                             f"{a[q]:.3g}" for q in ("min", "q05", "median", "q95", "max")) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(data):
@@ -184,7 +227,8 @@ def markdown_table(data):
     speed = (data.get("speed") or {}).get("methods", {})
     base = speed.get("maml-1", {}).get("iterations_per_second")
     lines = ["| method | K=5, 1 step | K=5, 10 steps | K=10, 1 step | K=10, 10 steps "
-             "| speed vs MAML-1 | peak MB / it |", "|---|---|---|---|---|---:|---:|"]
+             "| published, K=5, 1 step | speed vs MAML-1 | peak MB / it |",
+             "|---|---|---|---|---|---|---:|---:|"]
     for method, info in data["methods"].items():
         cells = []
         for k in EVAL_K:
@@ -196,7 +240,8 @@ def markdown_table(data):
         s = speed.get(method)
         ratio = f"{s['iterations_per_second'] / base:.2f}x" if s and base else "—"
         memory = f"{s['peak_bytes_per_iteration'] / 1e6:.1f}" if s else "—"
-        lines.append(f"| {info['label']} | " + " | ".join(cells) + f" | {ratio} | {memory} |")
+        lines.append(f"| {info['label']} | " + " | ".join(cells) +
+                     f" | {PUBLISHED.get(method, ('—',))[0]} | {ratio} | {memory} |")
     return "\n".join(lines)
 
 

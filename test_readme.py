@@ -68,18 +68,37 @@ def test_family_table_is_made_from_variants_json():
     assert list(data["methods"]) == list(__import__("variants").METHODS)
 
 
-def test_variant_checkpoints_reproduce_variants_json(tmp_path):
+def reproduce_variants(tmp_path, methods=None):
+    """docs/variants.json's rows (of `methods`, or all) from the committed checkpoints, on its
+    10,000 held-out tasks."""
     import demo_variants
-    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"),
-                               "--speed-iterations", "0", "--quiet", "--out", str(tmp_path)]) == 0
-    with open(tmp_path / "variants.json", encoding="utf-8") as f:
-        fresh = json.load(f)
     with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
         committed = json.load(f)
+    evaluation = committed["protocol"]["evaluation"]
+    assert evaluation["held_out_tasks"] == 10000
+    chosen = ["--methods", ",".join(methods)] if methods else []
+    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"), *chosen,
+                               "--eval-tasks", "10000", "--speed-iterations", "0", "--quiet",
+                               "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "variants.json", encoding="utf-8") as f:
+        fresh = json.load(f)
     assert fresh["protocol"] == committed["protocol"]
-    for a, b in zip(fresh["results"], committed["results"], strict=True):
-        assert (a["method"], a["k"], a["steps"]) == (b["method"], b["k"], b["steps"])
+    expected = [r for r in committed["results"] if not methods or r["method"] in methods]
+    for a, b in zip(fresh["results"], expected, strict=True):
+        assert (a["method"], a["k"], a["steps"], a["diverged"]) == (
+            b["method"], b["k"], b["steps"], b["diverged"])
         assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9
+    for method in fresh.get("step_sizes", {}):
+        assert fresh["step_sizes"][method] == committed["step_sizes"][method]
+
+
+def test_learned_step_checkpoints_reproduce_variants_json(tmp_path):
+    reproduce_variants(tmp_path, ["maml-1", "meta-sgd", "per-layer-alpha"])
+
+
+@pytest.mark.slow
+def test_variant_checkpoints_reproduce_variants_json(tmp_path):
+    reproduce_variants(tmp_path)
 
 
 def test_best_configuration_row_is_docs_best():

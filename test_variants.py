@@ -139,6 +139,11 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
         assert metadata["test_alpha"] == 0.01
     printed = capsys.readouterr().out
     assert demo_variants.markdown_table(data) in printed
+    assert set(data["step_sizes"]) == {"meta-sgd", "per-layer-alpha"}
+    assert demo_variants.step_size_table(data) in printed
+    per_weight = {a["array"]: a for a in data["step_sizes"]["meta-sgd"]}
+    assert per_weight["W1"]["n"] == 40 * 40 and per_weight["b2"]["n"] == 1
+    assert all(a["n"] == 1 for a in data["step_sizes"]["per-layer-alpha"])
     # the saved checkpoints give the same numbers again
     assert demo_variants.main(["--load", str(tmp_path / "ckpt"), "--eval-tasks", "3",
                                "--speed-iterations", "0", "--quiet",
