@@ -20,12 +20,14 @@ COPY requirements.txt requirements-notebook.txt ./
 RUN pip install --no-cache-dir -r requirements.txt -r requirements-notebook.txt
 
 COPY maml.py tasks.py checks.py files.py checkpoints.py cli.py figures.py demo_sinusoid.py \
-     walkthrough.ipynb ./
+     variants.py demo_variants.py protonets.py glyphs.py demo_fewshot.py \
+     walkthrough.ipynb EXERCISES.md ./
 COPY checkpoints/ ./checkpoints/
+COPY exercises/ ./exercises/
 RUN mkdir -p /work/figures && chown -R learner:learner /work
 
 USER 1000:1000
 EXPOSE 8888
-# Writes adaptation.png, learning_curve.png, training.png and results.json to /work/figures:
-# mount a folder of yours there to keep them.
+# Writes adaptation.png, adaptation.gif, learning_curve.png, what_maml_learned.png, training.png
+# and results.json to /work/figures: mount a folder of yours there to keep them.
 CMD ["python", "demo_sinusoid.py", "--out", "figures"]

@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EX = os.path.join(HERE, "exercises")
 sys.path.insert(0, EX)
 import check  # noqa: E402
+import classmode  # noqa: E402
 
 EXERCISES = sorted(check.EXERCISES)
 SEEDS = (11, 12)  # fixed here so CI is repeatable; the command line draws fresh ones
@@ -424,7 +426,7 @@ def test_a_killed_supervisor_is_one_verdict_and_the_others_are_graded(tmp_path, 
         "print(json.dumps(dict(exercise=n, status='passed', passed=1, total=1, seconds=0.0,\n"
         "                      message='fine')), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
-    monkeypatch.setattr(check, "SUPERVISOR", [sys.executable, str(fake)])
+    monkeypatch.setattr(classmode, "SUPERVISOR", [sys.executable, str(fake)])
     (tmp_path / "class" / "bob").mkdir(parents=True)
     rows = check.grade_class(str(tmp_path / "class"), str(tmp_path / "r"), 1, 5.0, 512)
     assert [r["verdict"] for r in rows] == ["passed", "failed"] * 3 + ["passed"]
@@ -509,6 +511,46 @@ def test_hints_name_the_mistake_and_no_warning_is_printed(tmp_path):
     assert "takes only 1 different values" in result.stdout
 
 
+def test_the_handouts_pages_say_nothing_of_what_it_leaves_out():
+    """Issue 23: the hand-out's README.md and EXERCISES.md are the students' pages: no
+    mention of the removed folders or of the teachers' section, every exercise still there,
+    every `exercises/...` path they name in the hand-out. Each passage handout.py rewrites is
+    in the project's page exactly once (so an edit of the page can't silently undo this)."""
+    import handout
+    for page, passage, _ in handout.STUDENT_PAGES:
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            assert f.read().count(passage) == 1, (page, passage)
+    for page in ("README.md", "EXERCISES.md"):
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            text = handout.student_page(page, f.read())
+        for word in ("solution", "shortcut", "wrong answer", "correct answer", "answer folder",
+                     "For teachers", "exercises/wrong", "exercises/correct"):
+            assert word.lower() not in text.lower(), (page, word)
+        for path in re.findall(r"exercises/[\w./]+", text):
+            assert handout.kept(path.rstrip(".")) and os.path.exists(
+                os.path.join(HERE, path.rstrip("."))), (page, path)
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        text = handout.student_page("EXERCISES.md", f.read())
+    assert [int(n) for n in re.findall(r"^## (\d)\. ", text, flags=re.M)] == EXERCISES
+
+
+def test_exercises_md_puts_the_exercises_first_and_asks_without_answering():
+    """Issue 23: exercise 1 near the top, the guard and class mode in the teachers' section
+    at the end; exercise 7's questions are not answered in the next sentences."""
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("## 1. "))
+    teachers = next(i for i, line in enumerate(lines) if line == "## For teachers")
+    assert first < 25 and teachers > max(i for i, line in enumerate(lines)
+                                          if line.startswith("## 7. "))
+    for word in ("--class", "audit hook", "handout.py", "supervisor"):
+        assert all(word not in line for line in lines[:teachers]), word
+    seven = "\n".join(lines[next(i for i, line in enumerate(lines)
+                                  if line.startswith("## 7. ")):teachers])
+    for answer in ("closed-form", "least total squared distance", "in another order"):
+        assert answer not in seven
+
+
 def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_path,
                                                                           monkeypatch):
     """Issue 6: --help is help; an existing non-empty folder, a folder inside the project, a
@@ -555,7 +597,7 @@ def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
     time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", "exercises/child.py"], capture_output=True,
+    children = subprocess.run(["pgrep", "-f", os.path.join(EX, "child.py")], capture_output=True,
                               text=True).stdout.split()
     assert children == [], "the answer's process outlived the checker"
 

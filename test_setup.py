@@ -127,9 +127,30 @@ def test_image_files_alone_run_the_command(tmp_path):
                             cwd=work, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": "", "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(work / "figures")) == [
+    written = sorted(os.listdir(work / "figures"))
+    assert written == [
         "adaptation.gif", "adaptation.png", "learning_curve.png", "results.json", "training.png",
         "what_maml_learned.png"]
+    comment = " ".join(line.lstrip("# ") for line in read("Dockerfile").splitlines()
+                       if line.startswith("#"))
+    named = set(re.findall(r"[\w]+\.(?:png|gif|json)", comment.split("Writes", 1)[1]))
+    assert named == set(written), "the Dockerfile's comment should name every file the demo writes"
+
+
+def test_image_holds_every_file_the_walkthrough_points_to():
+    """The notebook's last cell sends the reader to scripts and pages: the image has them."""
+    import nbformat
+    notebook = nbformat.read(os.path.join(HERE, "walkthrough.ipynb"), as_version=4)
+    named = set(re.findall(r"[\w]+\.(?:py|md)", notebook.cells[-1].source))
+    assert named, "the walkthrough's last cell names no file"
+    copied = set()
+    for op, arg in dockerfile():
+        if op == "COPY":
+            for source in shlex.split(arg)[:-1]:
+                copied |= {source.rstrip("/")} if os.path.isfile(os.path.join(HERE, source)) else {
+                    os.path.relpath(os.path.join(root, name), HERE)
+                    for root, _, names in os.walk(os.path.join(HERE, source)) for name in names}
+    assert named <= copied, f"not in the image: {sorted(named - copied)}"
 
 
 def test_hadolint_passes_with_no_warnings():
