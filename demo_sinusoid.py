@@ -123,19 +123,20 @@ def render(models, results, config, args):
     params = {model: m[0] for model, m in models.items()}
     names = {model: NAMES.get(model, model) for model in models}
     batches = {k: tasks.held_out(args.seed, args.eval_tasks, k) for k in (5, 10)}
+    label = models_label(config, args.label)   # every figure says which models it shows
     made = {
-        "adaptation.png": figures.adaptation(params, batches, args.alpha, names),
-        "learning_curve.png": figures.curves(
+        "adaptation.png": figures.adaptation(params, batches, args.alpha, names, label),
+        "learning_curve.png": figures.label_models(figures.curves(
             results, names, EVAL_K, "gradient steps at test time",
-            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"),
-        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names),
-        "training.png": figures.training(
+            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"), label),
+        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names,
+                                                           label=label),
+        "training.png": figures.label_models(figures.training(
             {m: models[m][1] for m in models}, models[next(iter(models))][2],
             {m: ("MAML: query MSE after the inner step" if m == "maml" else
                  "pretrained: MSE on all points (no inner step)" if m == "pretrained" else
-                 f"{m}: training loss") for m in models})}
-    label = models_label(config, args.label)
-    outputs = {name: cli.png_bytes(figures.label_models(fig, label)) for name, fig in made.items()}
+                 f"{m}: training loss") for m in models}), label)}
+    outputs = {name: cli.png_bytes(fig) for name, fig in made.items()}
     for fig in made.values():
         plt.close(fig)
     outputs["adaptation.gif"] = figures.animation_gif(params, batches[5], args.alpha, names,

@@ -13,6 +13,7 @@ demos render them to PNG in memory and commit them with the other outputs.
 """
 import os
 import tempfile
+import textwrap
 
 import numpy
 
@@ -40,7 +41,8 @@ def spread_tasks(batch, n_tasks=3, among=60):
 
 def label_models(fig, text):
     """Say which models a figure shows, in small grey type in its bottom-left corner (so that a
-    figure read on its own, e.g. docs/best/'s, says what was trained)."""
+    figure read on its own, e.g. docs/best/'s, says what was trained): for figures with no
+    legend along the bottom (the others take the words as their legend's title)."""
     fig.text(0.004, 0.004, text, ha="left", va="bottom", fontsize=8, color="0.35")
     return fig
 
@@ -74,10 +76,11 @@ def _y_limits(curves, amplitude):
     return low - pad, high + pad
 
 
-def adaptation(params_by_model, batches, alpha, names):
+def adaptation(params_by_model, batches, alpha, names, label=None):
     """The paper's Fig. 2. params_by_model {model: params}; batches {K: held-out Batch}.
     One column per (K, model), one row per wave (low, middle, high amplitude): the truth, the
-    K support points, predictions before and after 1 and 10 steps, and each one's query MSE."""
+    K support points, predictions before and after 1 and 10 steps, and each one's query MSE.
+    label, if given, heads the legend: which models these are."""
     plt = _plt()
     columns = [(k, model) for k in batches for model in params_by_model]
     rows = spread_tasks(next(iter(batches.values())))
@@ -92,10 +95,10 @@ def adaptation(params_by_model, batches, alpha, names):
             ax.plot(batch.x_support[i], batch.y_support[i], "k^", ms=8,
                     label="the K support points")
             curves, scores = [truth], []
-            for steps, label, style in STEP_STYLES:
+            for steps, name, style in STEP_STYLES:
                 prediction, mse = _adapted(params_by_model[model], batch, i, alpha, steps)
                 curves.append(prediction)
-                ax.plot(GRID, curves[-1], label=label, **style)
+                ax.plot(GRID, curves[-1], label=name, **style)
                 scores.append(short(mse))
             ax.text(0.02, 0.03, "query MSE  " + " → ".join(scores),
                     transform=ax.transAxes, fontsize=8.5, color="0.1",
@@ -108,19 +111,20 @@ def adaptation(params_by_model, batches, alpha, names):
                 ax.set_xlabel("x")
             if col == 0:
                 ax.set_ylabel(f"y   (amplitude {amplitude:.1f})")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=11)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=11,
+               title=label, title_fontsize=10)
     fig.suptitle(f"Adapting to held-out sine waves by gradient steps (α = {alpha:g}); query MSE "
                  f"on {batch.x_query.shape[1]} points of each wave: before → after 1 → after 10 "
                  "steps", fontsize=13)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.065 if label else 0.04, 1, 1))
     return fig
 
 
 def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None):
     """One held-out wave (the highest-amplitude of spread_tasks) and its support points, each
     model fine-tuned step by step, the query MSE of each frame in the panel's title; label, if
-    given, says which models these are (label_models). Returns the GIF's bytes (Pillow,
-    through matplotlib's PillowWriter)."""
+    given, heads the legend: which models these are. Returns the GIF's bytes (Pillow, through
+    matplotlib's PillowWriter)."""
     plt = _plt()
     from matplotlib.animation import FuncAnimation, PillowWriter
     i = spread_tasks(batch)[-1]
@@ -140,7 +144,8 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None
         ax.tick_params(labelsize=11)
     axes[0].set_ylim(*_y_limits([truth] + [f[0] for m in frames for f in frames[m]],
                                 batch.amplitude[i]))
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=12)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=12,
+               title=textwrap.fill(label, 85) if label else None, title_fontsize=9)
     order = list(range(max_steps + 1)) + [max_steps] * 3  # hold the last frame a little
 
     def draw(steps):
@@ -152,9 +157,8 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None
         return list(lines.values())
 
     fig.suptitle(f"One held-out wave, fine-tuned by gradient steps (α = {alpha:g})", fontsize=13)
-    fig.tight_layout(rect=(0, 0.09, 1, 0.93))
-    if label:
-        label_models(fig, label)
+    fig.tight_layout(rect=(0, (0.12 + 0.04 * len(textwrap.wrap(label, 85))) if label else 0.09,
+                           1, 0.93))
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "adaptation.gif")
         FuncAnimation(fig, draw, frames=order).save(path, writer=PillowWriter(fps=2), dpi=72)
@@ -164,9 +168,10 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None
     return data
 
 
-def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
+def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4, label=None):
     """The learned starting function f_θ of each model (black), and, for a few held-out waves
-    of different amplitudes (one panel each), where one gradient step on K points takes it."""
+    of different amplitudes (one panel each), where one gradient step on K points takes it.
+    label, if given, heads the legend: which models these are."""
     plt = _plt()
     waves = spread_tasks(batch, n_waves, among=200)
     fig, axes = plt.subplots(len(params_by_model), n_waves, figsize=(3.6 * n_waves, 7.2),
@@ -189,12 +194,13 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4):
         axes[row, 0].set_ylabel("y")
     for ax in axes[-1]:
         ax.set_xlabel("x")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=10)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=10,
+               title=label, title_fontsize=9)
     fig.suptitle(f"What MAML learned: a start from which one step (α = {alpha:g}) moves toward "
                  "the wave; the baseline's start is the average wave\n(each panel's query MSE: "
                  f"that model's, on {batch.x_query.shape[1]} points of that wave, before and after "
                  "its step)", fontsize=12)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.085 if label else 0.06, 1, 1))
     return fig
 
 
@@ -256,7 +262,7 @@ def training(histories, block, titles, suptitle="Training curves (the same task 
     {model: block means of the loss}, each mean over `block` iterations. Log y axes, each
     labelled so, with the first and last points marked by their values."""
     plt = _plt()
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     fig, axes = plt.subplots(1, len(histories), figsize=(5.5 * len(histories), 4.2),
                              squeeze=False)
     for i, (ax, (model, history)) in enumerate(zip(axes[0], histories.items())):
@@ -268,7 +274,7 @@ def training(histories, block, titles, suptitle="Training curves (the same task 
         low, high = y.min(), y.max()
         ax.set_ylim(low / 1.25, high * 1.35)  # room for the labels of the ends
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)))
-        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
         for where, align in ((0, "left"), (-1, "right")):  # the start and the end, as numbers
             ax.plot(x[where], y[where], "o", color=f"C{i}", ms=5)
