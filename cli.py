@@ -319,15 +319,16 @@ def finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
-def evaluation_rows(evaluation, **labels):
-    """A maml.Evaluation as one JSON row per step: mse and ci95 over the tasks that stayed
-    finite, their median, how many diverged, and the plain mean (None when inf)."""
-    return [dict(labels, steps=s, mse=finite_or_none(evaluation.mse[s]),
+def evaluation_rows(evaluation, measure="mse", **labels):
+    """A maml.Evaluation as one JSON row per step: its mean, named `measure` (what was measured:
+    "mse" for the sine waves, "accuracy" for classification), and ci95 over the tasks that
+    stayed finite, their median, how many diverged, and the plain mean (None when inf)."""
+    return [dict(labels, steps=s, **{measure: finite_or_none(evaluation.mean[s])},
                  ci95=finite_or_none(evaluation.ci95[s]),
                  median=finite_or_none(evaluation.median[s]),
                  diverged=int(evaluation.diverged[s]),
                  plain_mean=finite_or_none(evaluation.plain_mean[s]))
-            for s in range(len(evaluation.mse))]
+            for s in range(len(evaluation.mean))]
 
 
 def png_bytes(fig):

@@ -259,7 +259,7 @@ def report_json(results, permuted, speed, config, data, args):
                         interval="95%: mean ± 1.96·std/√episodes"),
         methods={m: LABELS[m] for m in METHODS},
         results=[row for shots in EVAL_SHOTS for m in METHODS for row in
-                 cli.evaluation_rows(results[shots][m], method=m, shots=shots)],
+                 cli.evaluation_rows(results[shots][m], "accuracy", method=m, shots=shots)],
         label_permutation=dict(zip(("accuracy", "accuracy_permuted", "mean_abs_change"),
                                    permuted), shots=1, steps=1,
                                episodes=min(200, args.eval_episodes)),
@@ -280,7 +280,7 @@ def table(report):
     for m in METHODS:
         cells = [rows[m, k, s] for k in EVAL_SHOTS for s in (0, 1)]
         lines.append(f"{LABELS[m]:<26}" + "".join(
-            f"{100 * c['mse']:>10.1f} ± {100 * c['ci95']:4.1f}%" for c in cells))
+            f"{100 * c['accuracy']:>10.1f} ± {100 * c['ci95']:4.1f}%" for c in cells))
     p = report["label_permutation"]
     lines.append(f"MAML, labels permuted (1-shot, 1 step): {100 * p['accuracy']:.1f}% -> "
                  f"{100 * p['accuracy_permuted']:.1f}%, episodes change by "
@@ -302,7 +302,7 @@ def markdown_table(report):
         for k in EVAL_SHOTS:
             for s in (1, EVAL_STEPS):
                 r = rows[m, k, s]
-                cells.append(f"{100 * r['mse']:.1f} ± {100 * r['ci95']:.1f}%"
+                cells.append(f"{100 * r['accuracy']:.1f} ± {100 * r['ci95']:.1f}%"
                              if takes_steps or s == 1 else "(no steps)")
         rate = speed.get(m, {}).get("episodes_per_second")
         cells.append(f"{rate:.0f}" if rate else "—")
@@ -326,8 +326,8 @@ def curves_figure(results, args):
             r = results[shots][m]
             style = dict(ls="--", marker=None) if m in ("protonets", "nearest") else dict(
                 ls="-", marker="o", ms=3)
-            ax.plot(steps, 100 * r.mse, color=f"C{i}", label=LABELS[m], **style)
-            ax.fill_between(steps, 100 * (r.mse - r.ci95), 100 * (r.mse + r.ci95),
+            ax.plot(steps, 100 * r.mean, color=f"C{i}", label=LABELS[m], **style)
+            ax.fill_between(steps, 100 * (r.mean - r.ci95), 100 * (r.mean + r.ci95),
                             color=f"C{i}", alpha=0.15, lw=0)
         ax.set_title(f"{N_WAY}-way {shots}-shot, held-out scripts")
         ax.set_xlabel(f"gradient steps at test time (α = {ALPHA:g})")

@@ -185,7 +185,7 @@ def table(results, config, args, committed=None):
 
     for (model, k), r in results.items():
         lines.append(row(f"{NAMES.get(model, model)} K={k}",
-                         [cli.mean_and_interval(r.mse[s], r.ci95[s]) for s in shown]))
+                         [cli.mean_and_interval(r.mean[s], r.ci95[s]) for s in shown]))
         if r.diverged[list(shown)].any():
             lines.append(row("  tasks diverged", [f"{r.diverged[s]:,}" for s in shown]))
         if committed and (model, k, 1) in committed:

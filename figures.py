@@ -219,19 +219,19 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=
         notes = []
         for i, (method, label) in enumerate(labels.items()):
             r = results[method, k]
-            steps = numpy.arange(len(r.mse))
-            ok = numpy.isfinite(r.mse) & numpy.isfinite(r.ci95)
+            steps = numpy.arange(len(r.mean))
+            ok = numpy.isfinite(r.mean) & numpy.isfinite(r.ci95)
             style = "--" if method in dashed else "-"
             if method in off_axis:
-                shown = r.mse[numpy.isfinite(r.mse)]
+                shown = r.mean[numpy.isfinite(r.mean)]
                 value = (f"{shown.min():.2g}" if numpy.allclose(shown, shown[0], rtol=0.05)
                          else f"{shown.min():.2g} to {shown.max():.2g}")
                 notes.append(f"{label}: {value} at every step (far below, not drawn)")
                 ax.plot([], [], style, marker="o", ms=3, color=f"C{i}", label=f"{label} ↓")
                 continue
-            ax.plot(steps[ok], r.mse[ok], style, marker="o", ms=3, color=f"C{i}", label=label)
-            lower, upper = r.mse - r.ci95, r.mse + r.ci95
-            lows += [r.mse[ok].min()] + list(lower[ok & (lower > 0)])
+            ax.plot(steps[ok], r.mean[ok], style, marker="o", ms=3, color=f"C{i}", label=label)
+            lower, upper = r.mean - r.ci95, r.mean + r.ci95
+            lows += [r.mean[ok].min()] + list(lower[ok & (lower > 0)])
             highs += list(upper[ok])
             ax.fill_between(steps[ok], numpy.where(lower > 0, lower, 1e-300)[ok], upper[ok],
                             color=f"C{i}", alpha=0.15, lw=0)

@@ -17,7 +17,11 @@ distorted, then reduced to 28×28: float32 in [0, 1], ink = 1 on a background of
 black-on-white inverted, as the MAML code feeds it). The split is fixed by script (SCRIPTS):
 11 background scripts, 6 evaluation scripts. Letters that look the same as an earlier letter
 (Latin A, Greek Alpha, Cyrillic A; I, l, Hebrew vav, all a bar once scaled to the box) are kept
-once, so no image sits in both splits. Generated in seconds and cached outside the repository.
+once, compared in every pair of font faces (a Tifinagh ⵊ in one face is a serif Latin I in
+another): two letters of one split differing by less than DUPLICATE_DISTANCE (RMS), or a
+held-out letter and a training letter by less than LEAK_DISTANCE, are one letter, so no image
+of the evaluation scripts nearly repeats a training one (split_report counts what this removes).
+Generated in seconds and cached outside the repository.
 
 Few-shot episodes (N-way, K-shot): N classes of one split, K support and Q query images of each,
 labels 0..N-1 given to the classes in a random order.
@@ -38,7 +42,7 @@ from PIL import Image, ImageFilter
 
 import checks
 
-VERSION = 4
+VERSION = 5
 SIZE = 28                  # side of the images, pixels
 BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
 FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
@@ -46,7 +50,9 @@ ROTATION_DEGREES = 20       # these four: pixel 1-NN scores about what it does o
 SCALE_RANGE = (0.75, 1.05)
 SHEAR = 0.3
 SHIFT = 3                  # pixels, at SIZE
-DUPLICATE_DISTANCE = 0.1   # RMS pixel difference below which two letters count as the same
+DUPLICATE_DISTANCE = 0.1   # RMS pixel difference below which two letters count as the same,
+LEAK_DISTANCE = 0.15       # ... and below which a held-out letter counts as a training letter's
+                           # twin, in any two font faces (find_duplicates)
 
 # (script, the start of its letters' Unicode names, split): the fixed, documented split
 SCRIPTS = [
@@ -166,22 +172,47 @@ def shrink(images):
     return blocks.mean(axis=(-3, -1))
 
 
-def find_duplicates(masters, n_chars, threshold=DUPLICATE_DISTANCE):
-    """A boolean mask of the characters that look like an earlier kept one: in some face that
-    has both, their 28×28 images differ by less than `threshold` (root mean square)."""
-    similar = numpy.zeros((n_chars, n_chars), bool)
-    for by_char in masters.values():
-        if not by_char:
-            continue
-        index = numpy.array(sorted(by_char))
-        x = shrink(numpy.stack([by_char[i] for i in index])).reshape(len(index), -1)
-        squared = numpy.sum(x ** 2, axis=1)
-        # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b, for all pairs at once
-        distance = numpy.sqrt(numpy.maximum(
-            squared[:, None] + squared[None, :] - 2 * x @ x.T, 0) / x.shape[1])
-        similar[numpy.ix_(index, index)] |= distance < threshold
-    duplicate = numpy.zeros(n_chars, bool)
-    for i in range(n_chars):  # earlier characters win: SCRIPTS' order, then code points
+def closest_distances(masters, n_chars):
+    """(n_chars, n_chars) float32: for each pair of characters, the smallest root-mean-square
+    difference between their 28×28 images over every pair of font faces that have them (the
+    same face or two different ones: a sans-serif letter can look like another script's serif
+    letter). inf on the diagonal and where no face has one of the two."""
+    closest = numpy.full((n_chars, n_chars), numpy.inf, numpy.float32)
+    faces = [(numpy.array(sorted(by_char)),
+              shrink(numpy.stack([by_char[i] for i in sorted(by_char)])).reshape(len(by_char), -1))
+             for by_char in masters.values() if by_char]
+    for f, (index_f, x_f) in enumerate(faces):
+        for index_g, x_g in faces[f:]:
+            # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b, for all pairs of the two faces at once
+            squared = (numpy.sum(x_f ** 2, axis=1)[:, None] + numpy.sum(x_g ** 2, axis=1)[None]
+                       - 2 * x_f @ x_g.T)
+            distance = numpy.sqrt(numpy.maximum(squared, 0) / x_f.shape[1])
+            block, mirror = numpy.ix_(index_f, index_g), numpy.ix_(index_g, index_f)
+            closest[block] = numpy.minimum(closest[block], distance)
+            closest[mirror] = numpy.minimum(closest[mirror], distance.T)
+    numpy.fill_diagonal(closest, numpy.inf)
+    return closest
+
+
+def find_duplicates(masters, n_chars, threshold=DUPLICATE_DISTANCE, part=None,
+                    across=LEAK_DISTANCE):
+    """A boolean mask of the characters that look like an earlier kept one: in some pair of
+    font faces (closest_distances), their images differ by less than `threshold` (root mean
+    square), or by less than `across` if `part` (n_chars,) puts the two in different splits
+    (a held-out letter that nearly repeats a training letter makes the test easier than it
+    says). Earlier characters win: SCRIPTS' order, background scripts first."""
+    closest = closest_distances(masters, n_chars)
+    limit = numpy.full((n_chars, n_chars), threshold)
+    if part is not None:
+        part = numpy.asarray(part)
+        limit[part[:, None] != part[None, :]] = across
+    return keep_first(closest < limit)
+
+
+def keep_first(similar):
+    """similar (n, n) bool -> the mask of the items that are similar to an earlier kept one."""
+    duplicate = numpy.zeros(len(similar), bool)
+    for i in range(len(similar)):
         duplicate[i] = similar[i, :i][~duplicate[:i]].any()
     return duplicate
 
@@ -213,7 +244,9 @@ def generate(seed=0, instances=20, scripts=None):
     candidates = [(name, char) for name, char in letters() if scripts is None or name in scripts]
     masters = render_masters([char for _, char in candidates])
     faces_of = [[f for f in masters if i in masters[f]] for i in range(len(candidates))]
-    keep = [i for i in numpy.flatnonzero(~find_duplicates(masters, len(candidates)))
+    split = dict((name, part) for name, _, part in SCRIPTS)
+    part = [split[name] for name, _ in candidates]
+    keep = [i for i in numpy.flatnonzero(~find_duplicates(masters, len(candidates), part=part))
             if len(faces_of[i]) >= 2]
     n = len(keep)
     face = rng.integers(0, 1 << 30, size=(n, instances))  # taken modulo each class's faces
@@ -231,10 +264,35 @@ def generate(seed=0, instances=20, scripts=None):
                                    shift[c, j], thickness)
     script = numpy.array([candidates[i][0] for i in keep])
     char = numpy.array([candidates[i][1] for i in keep])
-    split = dict((name, part) for name, _, part in SCRIPTS)
     in_background = numpy.array([split[s] == "background" for s in script])
     return Glyphs(images, script, char, numpy.flatnonzero(in_background),
                   numpy.flatnonzero(~in_background))
+
+
+def split_report():
+    """What the deduplication across font faces removed, for the page that reports the
+    split: {threshold, across, before: {background, evaluation}, after: {...}}, the classes
+    kept by the earlier rule (letters compared within one face at a time, DUPLICATE_DISTANCE
+    everywhere) and by find_duplicates'. Renders the masters again: about 15 s."""
+    candidates = letters()
+    masters = render_masters([char for _, char in candidates])
+    n = len(candidates)
+    split = dict((name, part) for name, _, part in SCRIPTS)
+    part = numpy.array([split[name] for name, _ in candidates])
+    usable = numpy.array([sum(i in by_char for by_char in masters.values()) >= 2
+                          for i in range(n)])
+    one_face = numpy.zeros((n, n), bool)
+    for f, by_char in masters.items():
+        one_face |= closest_distances({f: by_char}, n) < DUPLICATE_DISTANCE
+    before = keep_first(one_face)
+    after = find_duplicates(masters, n, part=part)
+
+    def kept(duplicate):
+        return {name: int((usable & ~duplicate & (part == name)).sum())
+                for name in ("background", "evaluation")}
+
+    return dict(threshold=DUPLICATE_DISTANCE, across=LEAK_DISTANCE, before=kept(before),
+                after=kept(after))
 
 
 # --- the cache ------------------------------------------------------------------------------
@@ -244,8 +302,9 @@ def cache_path(seed, instances, scripts=None):
     covers what changes the images: seed, instances, this module's settings, the fonts."""
     fonts = [(face, os.path.getsize(os.path.join(font_folder(), face))) for face in FACES]
     settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE,
-                SHEAR, SHIFT, DUPLICATE_DISTANCE, SCRIPTS, fonts, matplotlib.__version__,
-                ft2font.__freetype_version__, Image.__version__, unicodedata.unidata_version)
+                SHEAR, SHIFT, DUPLICATE_DISTANCE, LEAK_DISTANCE, SCRIPTS, fonts,
+                matplotlib.__version__, ft2font.__freetype_version__, Image.__version__,
+                unicodedata.unidata_version)
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(root, "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
@@ -402,8 +461,15 @@ def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
     if k_shot + n_query > images.shape[1]:
         raise ValueError(f"k_shot + n_query = {k_shot + n_query} is more than the "
                          f"{images.shape[1]} instances of each class")
-    # a random permutation per row, cut short: N distinct classes, K + Q distinct instances
+    # a random permutation per row, cut short: N distinct classes, then the instances
     chosen = classes[numpy.argsort(rng.random((n_episodes, len(classes))), axis=1)[:, :n_way]]
+    return episodes_of(images, chosen, k_shot, n_query, rng)
+
+
+def episodes_of(images, chosen, k_shot, n_query, rng):
+    """Episodes of the classes chosen (T, N): K + Q distinct instances of each class drawn at
+    random, label n for chosen[t, n]; points grouped by label (label 0's K supports first)."""
+    n_episodes, n_way = chosen.shape
     instance = numpy.argsort(rng.random((n_episodes, n_way, images.shape[1])),
                              axis=2)[:, :, :k_shot + n_query]
     x = images[chosen[:, :, None], instance].reshape(n_episodes, n_way, k_shot + n_query, -1)
@@ -415,6 +481,51 @@ def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
     return Episodes(x[:, :, :k_shot].reshape(n_episodes, n_way * k_shot, -1), one_hot(k_shot),
                     x[:, :, k_shot:].reshape(n_episodes, n_way * n_query, -1), one_hot(n_query),
                     chosen)
+
+
+def sample_within_script(images, classes, script, n_way, k_shot, n_query, n_episodes, rng):
+    """Like sample_episodes, but the N classes of an episode all come from one script (one
+    alphabet, as in Lake et al.'s within-alphabet tests): the script is drawn uniformly among
+    those with at least n_way of the given classes, then n_way of its classes.
+
+    script: (C,) the script of every class (Glyphs.script). Returns Episodes."""
+    images = numpy.asarray(images)
+    sample_episodes(images, classes, n_way, k_shot, n_query, 1, numpy.random.default_rng(0))
+    classes, script = numpy.asarray(classes), numpy.asarray(script)
+    if script.shape != (len(images),):
+        raise ValueError(f"script must name the script of each of the {len(images)} classes, "
+                         f"got shape {script.shape}")
+    checks.rng(rng)
+    groups = [classes[script[classes] == name] for name in sorted(set(script[classes]))]
+    groups = [g for g in groups if len(g) >= n_way]
+    if not groups:
+        raise ValueError(f"no script has n_way = {n_way} of the given classes")
+    which = rng.integers(0, len(groups), size=n_episodes)
+    chosen = numpy.empty((n_episodes, n_way), classes.dtype)
+    for g, group in enumerate(groups):
+        rows = numpy.flatnonzero(which == g)
+        order = numpy.argsort(rng.random((len(rows), len(group))), axis=1)[:, :n_way]
+        chosen[rows] = group[order]
+    return episodes_of(images, chosen, k_shot, n_query, rng)
+
+
+VALIDATION_SCRIPTS = ("Coptic", "Old Italic", "Georgian Nuskhuri", "Lisu")
+
+
+def validation_split(glyphs):
+    """(training classes, validation classes), both from the background split: the classes
+    of VALIDATION_SCRIPTS (for Omniglot, which has other alphabets: its last sixth of
+    background alphabets) are held out of training, to choose step sizes, numbers of steps
+    and read-out settings on scripts no method trained on, as the evaluation scripts are."""
+    background = numpy.asarray(glyphs.background)
+    scripts = glyphs.script[background]
+    held = numpy.isin(scripts, VALIDATION_SCRIPTS)
+    if not held.any():
+        names = list(dict.fromkeys(scripts))
+        held = numpy.isin(scripts, names[len(names) - max(1, len(names) // 6):])
+    if held.all():
+        raise ValueError("the background split has a single script: nothing left to train on")
+    return background[~held], background[held]
 
 
 def episode_sampler(images, classes, n_way, n_query=None):

@@ -281,12 +281,12 @@ def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=Non
 
 # --- evaluation: fine-tune on held-out tasks ------------------------------------------------------
 
-Evaluation = namedtuple("Evaluation", "mse ci95 median diverged plain_mean per_task per_task_loss")
+Evaluation = namedtuple("Evaluation", "mean ci95 median diverged plain_mean per_task per_task_loss")
 Evaluation.__doc__ = """The query loss (or score) after 0..max_steps gradient steps; each field
-but per_task has shape (max_steps + 1,). (mse is the mean of whatever was measured: the MSE for
-the sine waves, the accuracy where evaluate was given score_fn=accuracy.)
+but per_task has shape (max_steps + 1,). mean is the mean of whatever was measured: the MSE for
+the sine waves, the accuracy where evaluate was given score_fn=accuracy.
 
-mse, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
+mean, ci95, median: over the tasks whose fine-tuning did not diverge (mean, half-width of its
     95% interval 1.96·std/√n, median); NaN if every task diverged. For a score (evaluate's
     score_fn), over every task: an accuracy still counts where the loss blew up.
 diverged: how many tasks diverged (a loss that is not finite, or has grown a thousand times
@@ -318,8 +318,8 @@ def summarise(per_task_loss, per_task_score=None):
             summaries.append((kept.mean() if len(kept) else numpy.nan, ci95,
                               numpy.median(kept) if len(kept) else numpy.nan))
         plain_mean = per_task_score.mean(axis=1)
-    mse, ci95, median = numpy.array(summaries).T
-    return Evaluation(mse, ci95, median, diverged.sum(axis=1), plain_mean, per_task_score,
+    mean, ci95, median = numpy.array(summaries).T
+    return Evaluation(mean, ci95, median, diverged.sum(axis=1), plain_mean, per_task_score,
                       per_task_loss)
 
 

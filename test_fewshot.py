@@ -20,7 +20,7 @@ def test_short_run_writes_complete_results_that_load_reproduces(tmp_path, capsys
     assert sorted(p.name for p in out.iterdir()) == sorted(demo_fewshot.OUTPUTS)
     rows = report["results"]
     assert len(rows) == 2 * len(demo_fewshot.METHODS) * (demo_fewshot.EVAL_STEPS + 1)
-    assert all(0 <= r["mse"] <= 1 for r in rows)                    # accuracies
+    assert all(0 <= r["accuracy"] <= 1 for r in rows)                    # accuracies
     assert report["training"]["iterations"] == 3 and report["data"]["evaluation_classes"] > 0
     assert set(report["speed"]) == {"maml", "fomaml", "protonets"}
     assert "ProtoNets" in capsys.readouterr().out
@@ -41,7 +41,7 @@ def test_maml_classifies_with_the_same_functions_and_one_step_helps():
     params = maml.init_mlp((6, 16, 2), rng, std=0.1)
     result = maml.evaluate(params, x[:, :10], y[:, :10], x[:, 10:], y[:, 10:], alpha=2.0,
                            max_steps=3, loss_fn=maml.cross_entropy, score_fn=maml.accuracy)
-    assert result.mse[3] > 0.8 and result.mse[3] > result.mse[0] + 0.2
+    assert result.mean[3] > 0.8 and result.mean[3] > result.mean[0] + 0.2
 
 
 def test_the_pretrained_classifier_gets_the_global_labels():

@@ -79,6 +79,39 @@ def test_find_duplicates_keeps_the_first_of_identical_letters():
     assert glyphs.find_duplicates(masters, 5).tolist() == [False, False, True, True, False]
 
 
+def test_find_duplicates_compares_across_font_faces_and_splits():
+    """A letter drawn only in face 0 and another drawn only in face 1 are compared too; two
+    letters of different splits count as one at a larger distance (LEAK_DISTANCE) than two
+    letters of one split (DUPLICATE_DISTANCE)."""
+    ring = numpy.zeros((56, 56), numpy.uint8)
+    ring[10:46, 10:46], ring[16:40, 16:40] = 255, 0
+    near = ring.copy()
+    near[10:19, 10:16] = 0  # a ring missing a corner: RMS 0.128 from ring, between the thresholds
+    distance = glyphs.closest_distances({0: {0: ring}, 1: {1: near}}, 2)[0, 1]
+    assert glyphs.DUPLICATE_DISTANCE < distance < glyphs.LEAK_DISTANCE
+    across_faces = {0: {0: ring, 2: ring}, 1: {1: near, 3: ring.copy()}}
+    assert glyphs.find_duplicates(across_faces, 4).tolist() == [False, False, True, True]
+    same_split = ["background", "background", "evaluation", "evaluation"]
+    assert glyphs.find_duplicates({0: {0: ring}, 1: {1: near}}, 2, part=same_split[:2]
+                                  ).tolist() == [False, False]
+    assert glyphs.find_duplicates({0: {0: ring}, 1: {1: near}}, 2,
+                                  part=["background", "evaluation"]).tolist() == [False, True]
+
+
+@pytest.mark.slow
+def test_no_evaluation_letter_nearly_repeats_a_background_letter_in_any_faces():
+    """The class of problem, on the real set: render the kept letters in every face and check
+    that no evaluation letter is within LEAK_DISTANCE of a background letter."""
+    data = glyphs.load_glyphs()
+    chars = list(data.char)
+    masters = glyphs.render_masters(chars)
+    closest = glyphs.closest_distances(masters, len(chars))
+    across = closest[numpy.ix_(data.evaluation, data.background)]
+    assert across.min() >= glyphs.LEAK_DISTANCE
+    same = closest[numpy.ix_(data.evaluation, data.evaluation)]
+    assert same.min() >= glyphs.DUPLICATE_DISTANCE
+
+
 # --- the cache ------------------------------------------------------------------------------
 
 def test_cache_is_written_outside_the_repo_and_read_back(cache_home):
@@ -172,6 +205,41 @@ def test_episode_arguments_checked(full):
         glyphs.sample_episodes(full.images, full.evaluation, 5, 10, 11, 1, rng)
     with pytest.raises(ValueError, match="n_way"):
         glyphs.sample_episodes(full.images, full.evaluation[:3], 5, 1, 1, 1, rng)
+
+
+def test_within_script_episodes_draw_every_class_of_an_episode_from_one_script(full):
+    rng = numpy.random.default_rng(3)
+    episodes = glyphs.sample_within_script(full.images, full.evaluation, full.script, 5, 1, 2,
+                                           400, rng)
+    scripts = full.script[episodes.classes]
+    assert (scripts == scripts[:, :1]).all()
+    assert all(len(set(c)) == 5 for c in episodes.classes)
+    assert set(episodes.classes.ravel()) <= set(full.evaluation)
+    eligible = {s for s in set(full.script[full.evaluation])
+                if (full.script[full.evaluation] == s).sum() >= 5}
+    assert set(scripts[:, 0]) == eligible  # 400 draws: every eligible script comes up
+    again = glyphs.sample_within_script(full.images, full.evaluation, full.script, 5, 1, 2,
+                                        400, numpy.random.default_rng(3))
+    assert all(numpy.array_equal(a, b) for a, b in zip(episodes, again))
+
+
+def test_within_script_needs_a_script_with_n_way_classes(full):
+    one_each = [full.evaluation[full.script[full.evaluation] == s][0]
+                for s in sorted(set(full.script[full.evaluation]))]
+    with pytest.raises(ValueError, match="no script has n_way = 5"):
+        glyphs.sample_within_script(full.images, one_each, full.script, 5, 1, 1, 3,
+                                    numpy.random.default_rng(0))
+    with pytest.raises(ValueError, match="script must name"):
+        glyphs.sample_within_script(full.images, full.evaluation, full.script[:3], 5, 1, 1, 3,
+                                    numpy.random.default_rng(0))
+
+
+def test_validation_split_holds_whole_background_scripts_out(full):
+    train, validation = glyphs.validation_split(full)
+    assert not set(train) & set(validation)
+    assert sorted([*train, *validation]) == sorted(full.background)
+    assert set(full.script[validation]) == set(glyphs.VALIDATION_SCRIPTS)
+    assert not set(full.script[train]) & set(glyphs.VALIDATION_SCRIPTS)
 
 
 def test_nearest_neighbour_accuracy():

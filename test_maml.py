@@ -166,7 +166,7 @@ def test_short_meta_training_beats_the_pretrained_baseline():
     after_maml = maml.evaluate(maml_params, *held_out[:4], max_steps=1)
     after_pre = maml.evaluate(pre_params, *held_out[:4], max_steps=1)
     # after one gradient step, MAML's interval sits wholly below the baseline's
-    assert after_maml.mse[1] + after_maml.ci95[1] < after_pre.mse[1] - after_pre.ci95[1]
+    assert after_maml.mean[1] + after_maml.ci95[1] < after_pre.mean[1] - after_pre.ci95[1]
 
 
 def test_training_is_deterministic_by_seed(params):
@@ -187,9 +187,9 @@ def test_training_calls_back_every_iteration(params):
 def test_evaluate_reports_mean_and_95_percent_interval(params, rng):
     held_out = tasks.sample_batch(30, 5, 20, rng)
     result = maml.evaluate(params, *held_out[:4], alpha=0.01, max_steps=3)
-    assert result.mse.shape == result.ci95.shape == (4,)
+    assert result.mean.shape == result.ci95.shape == (4,)
     assert result.per_task.shape == (4, 30)
-    numpy.testing.assert_allclose(result.mse[0], numpy.mean(maml.loss(params, *held_out[2:4])))
+    numpy.testing.assert_allclose(result.mean[0], numpy.mean(maml.loss(params, *held_out[2:4])))
     expected_ci = 1.96 * result.per_task.std(axis=1, ddof=1) / numpy.sqrt(30)
     numpy.testing.assert_allclose(result.ci95, expected_ci)
     stepped = maml.adapt(params, held_out.x_support, held_out.y_support, alpha=0.01, steps=3)
@@ -310,11 +310,11 @@ def test_training_and_init_reject_bad_input(params):
 def test_evaluate_counts_diverged_tasks_instead_of_failing(params, rng):
     held_out = tasks.sample_batch(6, 5, 5, rng)
     ok = maml.evaluate(params, *held_out[:4], alpha=0.01, max_steps=3)
-    assert (ok.diverged == 0).all() and numpy.allclose(ok.mse, ok.plain_mean)
+    assert (ok.diverged == 0).all() and numpy.allclose(ok.mean, ok.plain_mean)
     blown = maml.evaluate(params, *held_out[:4], alpha=50.0, max_steps=10)
     assert blown.diverged[0] == 0 and blown.diverged[-1] == 6   # every task, by the last step
-    assert numpy.isnan(blown.mse[-1]) and blown.plain_mean[-1] == numpy.inf  # said, not hidden
-    assert numpy.isfinite(blown.mse[0]) and blown.mse[0] == ok.mse[0]
+    assert numpy.isnan(blown.mean[-1]) and blown.plain_mean[-1] == numpy.inf  # said, not hidden
+    assert numpy.isfinite(blown.mean[0]) and blown.mean[0] == ok.mean[0]
 
 
 def test_evaluate_summarises_the_tasks_that_stayed_finite():
@@ -322,7 +322,7 @@ def test_evaluate_summarises_the_tasks_that_stayed_finite():
     e = maml.summarise(per_task)
     assert e.diverged.tolist() == [0, 2]            # NaN, and 1e9 = 2.5e8 times its start
     assert maml.summarise(numpy.array([[1.0, 2.0], [999.0, 2001.0]])).diverged[1] == 1
-    assert e.mse.tolist() == [2.5, 1.0] and e.median.tolist() == [2.5, 1.0]
+    assert e.mean.tolist() == [2.5, 1.0] and e.median.tolist() == [2.5, 1.0]
     assert e.plain_mean[1] == numpy.inf
 
 
@@ -649,4 +649,4 @@ def test_a_task_whose_loss_is_not_finite_counts_as_diverged_even_from_the_start(
     result = maml.summarise(losses)
     expected_first = 0 if numpy.isfinite(start) else 1
     assert list(result.diverged) == [expected_first, 2, 1]   # steps 0, 1, 2 (tasks: columns)
-    assert numpy.isnan(maml.summarise(numpy.full((2, 3), numpy.nan)).mse).all()
+    assert numpy.isnan(maml.summarise(numpy.full((2, 3), numpy.nan)).mean).all()

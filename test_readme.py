@@ -169,7 +169,7 @@ def test_fewshot_table_is_made_from_fewshot_json():
     page = readme(os.path.join("docs", "fewshot.md"))
     assert demo_fewshot.markdown_table(report) in page
     assert report["evaluation"]["episodes"] >= 1000 and report["training"]["iterations"] == 5000
-    rows = {(r["method"], r["shots"], r["steps"]): r["mse"] for r in report["results"]}
+    rows = {(r["method"], r["shots"], r["steps"]): r["accuracy"] for r in report["results"]}
     for method, label in (("maml", "exact MAML reaches"), ("protonets", "Networks"),
                           ("nearest", "nearest-neighbour")):
         claim = f"{100 * rows[method, 1, 1 if method == 'maml' else 0]:.1f}%"

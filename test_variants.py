@@ -105,8 +105,8 @@ def test_the_oracle_sees_the_task_parameters_and_nothing_else(rng):
     garbage = batch._replace(x_support=batch.x_support * 0 + 9.0, y_support=batch.y_support * 0)
     a = variants.evaluate_oracle(params, batch, max_steps=2)
     b = variants.evaluate_oracle(params, garbage, max_steps=2)
-    numpy.testing.assert_array_equal(a.mse, b.mse)  # support sets are never looked at
-    assert numpy.all(a.mse == a.mse[0])             # and it does not adapt
+    numpy.testing.assert_array_equal(a.mean, b.mean)  # support sets are never looked at
+    assert numpy.all(a.mean == a.mean[0])             # and it does not adapt
 
 
 def test_every_method_trains_from_the_same_start_on_the_same_tasks(rng):
@@ -233,7 +233,7 @@ def test_evaluate_learned_step_with_alpha_everywhere_is_maml_evaluate(rng):
         full = params + variants.init_step_sizes(params, rng, alpha=0.02, per_weight=per_weight)
         ours = variants.evaluate_learned_step(full, *batch[:4], max_steps=4)
         reference = maml.evaluate(params, *batch[:4], alpha=0.02, max_steps=4)
-        numpy.testing.assert_allclose(ours.mse, reference.mse, rtol=1e-10)
+        numpy.testing.assert_allclose(ours.mean, reference.mean, rtol=1e-10)
         numpy.testing.assert_allclose(ours.per_task, reference.per_task, rtol=1e-10)
 
 

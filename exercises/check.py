@@ -9,16 +9,19 @@
 Every run draws fresh sizes (K, T, steps, widths), step sizes, tasks and weights (the seed is
 printed; --seed N repeats a run). Your code runs in a separate process, with a time and memory
 limit, on copies of the inputs; it returns its answer as numbers, and this process compares
-them with the reference. While exercise N runs, the library functions it asks you to write are
-switched off and the reference solutions can't be read.
+them with the reference. Your code sees only a scratch folder holding it and copies of the
+library modules without the functions the exercise asks you to write; on Linux with Landlock
+the operating system enforces that (exercises/sandbox.py says how), elsewhere only a guard
+inside Python does, and the checker says which ("isolation").
 
 Exit status: 0 every checked answer passed, 1 some did not (failed or not yet), 2 a bad command
-line, 3 the checker itself failed.
+line, 3 the checker itself failed, 4 a class folder with no student in it, 130 Ctrl-C.
 """
 import argparse
 import json
 import os
 import secrets
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,12 +31,14 @@ sys.path[:0] = [p for p in (HERE, ROOT) if p not in sys.path]
 # The jobs live apart: exercise_checks.py (each exercise's checks), compare.py (comparing
 # answers), sandbox.py (where an answer runs), grading.py (one answer -> a verdict),
 # classmode.py (a whole class). Their names are here too, for scripts that import check.
-from classmode import (MEMBER_MB, SUPERVISOR, grade_class, report_stem, starter_path,  # noqa: E402,F401
-                       student_folders, supervise, supervised, unzip)
+from classmode import (MEMBER_MB, SUPERVISOR, grade_class,  # noqa: E402,F401
+                       report_stem, starter_path, student_folders, supervise, supervised, unzip)
 from compare import *  # noqa: E402,F401,F403
 from exercise_checks import *  # noqa: E402,F401,F403
 from exercise_checks import EXERCISES, STARTERS  # noqa: E402
+from classmode import EMPTY, shown  # noqa: E402
 from grading import MEMORY_MB, TIMEOUT, check, rebuild, run_student  # noqa: E402,F401
+import sandbox  # noqa: E402
 
 def seed_number(text):
     value = int(text)
@@ -78,10 +83,26 @@ def exit_status(statuses):
     return 0 if all(s == "passed" for s in statuses) else 1
 
 
+def jobs_number(text):
+    value = int(text)
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"--jobs is from 1 to 256 students at a time, got {text}")
+    return value
+
+
+def cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def main(argv=None):
     """Check one exercise, all of them, or a class; print or write the verdicts; return the
     exit status."""
-    p = OneLineParser(description="Check exercises; fresh random checks every run.")
+    level = sandbox.isolation()
+    p = OneLineParser(description="Check exercises; fresh random checks every run.",
+                      epilog=f"Isolation of the answers here: {level}.")
     p.add_argument("exercise", type=int, nargs="?", choices=sorted(EXERCISES))
     p.add_argument("--file", help="the file to check (default: the exact starter name, "
                    "exercises/exN_*.py)")
@@ -92,6 +113,11 @@ def main(argv=None):
     p.add_argument("--report", default="report.csv", help="with --class: the report to write "
                    "(FILE.csv and FILE.json; default report.csv and report.json in the current "
                    "folder)")
+    p.add_argument("--jobs", type=jobs_number, default=cores(), help="with --class: students "
+                   f"graded at a time (default: this machine's cores, {cores()})")
+    p.add_argument("--guard-only", action="store_true", help="with --class where the OS "
+                   "sandbox is missing: grade with the in-process guard only, which a "
+                   "determined answer can get around")
     p.add_argument("--seed", type=seed_number, help="repeat the checks of an earlier run")
     p.add_argument("--timeout", type=seconds, default=TIMEOUT, help=f"seconds per exercise "
                    f"({MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}; default {TIMEOUT:g})")
@@ -101,7 +127,8 @@ def main(argv=None):
     p.add_argument("--only", help=argparse.SUPPRESS)       # ... and its exercises, 1,2,...
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
-    if args.supervise:
+    if args.supervise:  # class mode stops a supervisor with SIGTERM: it stops its answer first
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         supervise(args.supervise, [int(n) for n in args.only.split(",")], seed, args.timeout,
                   args.memory)
         return 0
@@ -117,29 +144,46 @@ def main(argv=None):
     if not args.file and not args.class_folder and not os.path.isdir(args.dir):
         p.error(f"no folder {args.dir}")
     if args.class_folder:
+        if not level.startswith("os") and not args.guard_only:
+            p.error(f"class mode needs the OS sandbox, missing here ({level}); --guard-only "
+                    "grades with the in-process guard, which a determined answer can get around")
         try:
             stem = report_stem(args.report)
         except ValueError as e:
             p.error(f"--report {args.report}: {e}")
-        rows = grade_class(args.class_folder, stem, seed, args.timeout, args.memory)
+        try:
+            rows = grade_class(args.class_folder, stem, seed, args.timeout, args.memory,
+                               jobs=args.jobs, level=level)
+        except OSError as e:  # the class folder unreadable, the disk full: nothing written
+            print(f"check.py: {shown(e.filename or args.class_folder)}: {e.strerror or e}; no "
+                  "report was written", file=sys.stderr)
+            return 3
+        if not rows:
+            print(f"check.py: no student folder or .zip in {args.class_folder}: nothing graded, "
+                  "no report written", file=sys.stderr)
+            return EMPTY
         print(f"{len(rows)} verdicts for {len({r['student'] for r in rows})} students, seed "
-              f"{seed}: {stem}.csv and {stem}.json")
+              f"{seed}, isolation {level}: {stem}.csv and {stem}.json")
         return exit_status([r["verdict"] for r in rows])
     chosen = sorted(EXERCISES) if args.all else [args.exercise]
     verdicts = []
     for n in chosen:
         path = args.file if args.file else os.path.join(args.dir, STARTERS[n])
         v = check(n, path, seed, args.timeout, args.memory)
-        verdicts.append(dict(exercise=n, file=os.path.relpath(path), **v))
+        verdicts.append(dict(exercise=n, file=shown(os.path.relpath(path)), **v))
     if args.json:
-        print(json.dumps(dict(seed=seed, verdicts=verdicts), indent=1, ensure_ascii=False))
+        print(json.dumps(dict(seed=seed, isolation=level, verdicts=verdicts), indent=1,
+                         ensure_ascii=False))
     else:
         for v in verdicts:
             score = f" ({v['passed']}/{v['total']} checks passed)" if v["status"] == "failed" \
                 and v["total"] else ""
-            print(f"Exercise {v['exercise']} ({v['file']}): {v['status']}: {v['message']}{score}")
+            print(f"Exercise {v['exercise']} ({v['file']}): {v['status']}: {v['message']}{score}"
+                  f" [isolation: {v['isolation']}]")
         if any(v["status"] != "passed" and v["status"] != "not yet" for v in verdicts):
             print(f"(checked with seed {seed}; --seed {seed} repeats these checks)")
+        if not level.startswith("os"):
+            print(f"(isolation: {level}: a determined answer can get around it)")
     return exit_status([v["status"] for v in verdicts])
 
 
@@ -149,3 +193,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("check.py: interrupted; no report was written", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `check.py --all | head -1`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
