@@ -369,6 +369,14 @@ def arguments(name, given):
     if name == "adam_step":
         adam(given)
         return
+    if name == "learned_step_update":  # one step-size pair per layer of θ, of θ's shapes or 1
+        params(given["step_sizes"], "step_sizes", per_task=False)
+        layers = [tuple(getval(a).shape[-2:] if i == 0 else getval(a).shape[-1:] for i, a in
+                        enumerate(pair)) for pair in getval(given["params"])]
+        sizes = [tuple(getval(a).shape for a in pair) for pair in getval(given["step_sizes"])]
+        if sizes != layers and sizes != [((1, 1), (1,))] * len(layers):
+            raise ValueError(f"step_sizes must be one (W, b) pair per layer of params, of its "
+                             f"shapes {layers} or each ((1, 1), (1,)), got {sizes}")
     if name in ("sample_batch", "held_out"):
         support, query = (("k_support", "k_query") if name == "sample_batch" else
                           ("k", "query_points"))

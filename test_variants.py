@@ -1,6 +1,7 @@
 """The MAML family (variants.py): each method's update checked on a case with a known answer,
 and the comparison's short run end to end (issue 12)."""
 import json
+import re
 
 import numpy
 import pytest
@@ -279,3 +280,16 @@ def test_validation_tasks_are_not_the_held_out_ones(tmp_path):
     assert runs["validation"]["protocol"]["evaluation"]["validation_tasks"] == 3
     assert "held_out_tasks" not in runs["validation"]["protocol"]["evaluation"]
     assert runs["held"]["results"][0]["mse"] != runs["validation"]["results"][0]["mse"]
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ("0.01", "step_sizes must be a non-empty list of (W, b) pairs"),
+    ([(numpy.full((1, 3), 0.01), numpy.full(3, 0.01))], "one (W, b) pair per layer"),
+    ([(numpy.full((1, 3), numpy.nan), numpy.full(3, 0.01)),
+      (numpy.full((3, 1), 0.01), numpy.full(1, 0.01))], "NaN or infinite"),
+])
+def test_learned_step_update_names_bad_step_sizes(rng, sizes, message):
+    params = maml.init_mlp((1, 3, 1), rng)
+    batch = tasks.sample_batch(2, 4, 4, rng)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        variants.learned_step_update(params, sizes, batch.x_support, batch.y_support)
