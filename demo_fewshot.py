@@ -38,10 +38,8 @@ try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the sam
     signal.signal(signal.SIGINT, interrupted_early)
 
     import json
-    import zipfile
 
     import numpy
-    import PIL
 
     import checkpoints
     import cli
@@ -77,6 +75,7 @@ def run(args, state):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     data = load_data(args)
+    check_evaluation_fits(data, args)
     if args.load is not None:
         trained, config = load_all(args.load)
     else:
@@ -104,14 +103,43 @@ def run(args, state):
 
 
 def load_data(args):
-    """The glyphs, or Omniglot with --omniglot; a folder that is not Omniglot's layout, or
-    holds files that are not images, is one line and exit status 2, before any training."""
+    """The glyphs, or Omniglot with --omniglot, checked for everything this run will ask of
+    them (check_data) before any training. A folder that is not Omniglot's layout, holds
+    files that are not images, or is beyond the readers' budgets (files.py) is one line and
+    exit status 2."""
     if not args.omniglot:
-        return glyphs.load_glyphs(args.seed)
+        data = glyphs.load_glyphs(args.seed)
+        check_data(data, "the glyph set", ("background", "evaluation"))
+        return data
+    where = f"--omniglot {cli.shown(args.omniglot)}"
     try:
-        return glyphs.load_omniglot(args.omniglot)
-    except (OSError, ValueError, zipfile.BadZipFile, PIL.UnidentifiedImageError) as e:
-        raise cli.UsageError(f"--omniglot {args.omniglot!r}: {str(e).splitlines()[0]}") from None
+        data = glyphs.load_omniglot(args.omniglot, min_drawings=drawings_needed())
+    except (OSError, ValueError) as e:
+        raise cli.UsageError(f"{where}: {str(e).splitlines()[0] if str(e) else repr(e)}"
+                             ) from None
+    check_data(data, where, ("images_background", "images_evaluation"))
+    return data
+
+
+def drawings_needed():
+    """Drawings each character must have: support + query images of the largest K this run
+    trains or evaluates with."""
+    return max(TRAIN_SHOTS + QUERIES, max(EVAL_SHOTS) + EVAL_QUERIES)
+
+
+def check_data(data, where, parts):
+    """Raise cli.UsageError, naming `where` and the split's folder (`parts`), unless every
+    split has the N_WAY classes an episode draws and every class the images the largest K
+    needs: what the run would otherwise find out only after training."""
+    for split, part in zip(("background", "evaluation"), parts):
+        n = len(getattr(data, split))
+        if n < N_WAY:
+            raise cli.UsageError(f"{where}: {part} holds {n} character{'s' * (n != 1)}, fewer "
+                                 f"than the {N_WAY} each {N_WAY}-way episode draws")
+    if data.images.shape[1] < drawings_needed():
+        raise cli.UsageError(f"{where}: each character has {data.images.shape[1]} images, "
+                             f"fewer than the {drawings_needed()} a {max(EVAL_SHOTS)}-shot "
+                             f"episode with {EVAL_QUERIES} queries needs")
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -180,6 +208,26 @@ def held_out(data, shots, args, n_episodes=None):
     return glyphs.sample_episodes(data.images, data.evaluation, N_WAY, shots, EVAL_QUERIES,
                                   n_episodes or args.eval_episodes,
                                   numpy.random.default_rng([args.seed, 2017, shots]))
+
+
+def evaluation_bytes(data, n_episodes, shots):
+    """Roughly the memory the evaluation of n_episodes K-shot episodes holds at its peak: the
+    episodes (float32 images), the float64 copies the nearest-neighbour baseline makes, the
+    random numbers that draw them, and the per-task weights of one chunk (adapt_and_score).
+    Measured with tracemalloc (glyphs, K = 5): 637 KB per episode, 340 MB for a chunk; the
+    estimate is 790 KB and 400 MiB."""
+    images = N_WAY * (shots + EVAL_QUERIES) * data.images[0, 0].size * 4      # one episode
+    drawing = 16 * (len(data.evaluation) + N_WAY * data.images.shape[1])
+    return n_episodes * (5 * images + drawing) + 400 * 2 ** 20
+
+
+def check_evaluation_fits(data, args):
+    """Refuse, before any training, an --eval-episodes the machine cannot hold (cli's one
+    line, with the estimate and the memory available)."""
+    shots = max(EVAL_SHOTS)
+    need = evaluation_bytes(data, args.eval_episodes, shots)
+    per_episode = evaluation_bytes(data, 1, shots) - evaluation_bytes(data, 0, shots)
+    cli.check_memory("--eval-episodes", args.eval_episodes, need, per_episode)
 
 
 def adapt_and_score(params, episodes, chunk=100):
@@ -377,12 +425,25 @@ def checkpoint_bytes(method, params, losses, config):
 
 
 def load_all(folder):
-    """{method: (params, losses)} from FOLDER/<method>.npz and their shared configuration."""
+    """{method: (params, losses)} from FOLDER/<method>.npz and their shared configuration,
+    each file checked against what this demo writes (checkpoints.FEWSHOT_TRAINING) and each
+    network against the task: the body BODY, then N_WAY outputs for MAML's, one output per
+    training class for the pretrained classifier's, none for ProtoNets'."""
     def layers_ok(method, sizes):
-        fits = sizes[:len(BODY)] == list(BODY) and len(sizes) <= len(BODY) + 1
-        return None if fits else f"the body {BODY} and an output layer"
+        if method == "protonets":
+            return None if sizes == list(BODY) else f"the body {list(BODY)}"
+        if method == "pretrained":
+            fits = sizes[:len(BODY)] == list(BODY) and len(sizes) == len(BODY) + 1
+            return None if fits else f"the body {list(BODY)} and an output layer"
+        return None if sizes == [*BODY, N_WAY] else f"{[*BODY, N_WAY]} ({N_WAY}-way)"
 
-    return cli.load_methods(folder, METHODS[:-1], layers_ok)
+    trained, config = cli.load_methods(folder, METHODS[:-1], layers_ok,
+                                       checkpoints.FEWSHOT_TRAINING)
+    if config["body"] != list(BODY) or config["n_way"] != N_WAY:
+        raise cli.UsageError(f"--load {cli.shown(folder)}: its models were trained with "
+                             f"body {config['body']} on {config['n_way']}-way episodes, not "
+                             f"this demo's {list(BODY)}, {N_WAY}-way")
+    return trained, config
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -414,7 +475,8 @@ def parse_args(argv):
                                   "--iterations" in cli.typed(argv)):
         raise cli.UsageError("--load evaluates saved checkpoints: drop --save and --iterations")
     if args.omniglot is not None and not os.path.isdir(args.omniglot):
-        raise cli.UsageError(f"--omniglot {args.omniglot!r}: no such folder")
+        raise cli.UsageError(f"--omniglot {cli.shown(args.omniglot)}: " + (
+            "not a folder" if os.path.lexists(args.omniglot) else "no such folder"))
     args.replaceable = cli.check_out_and_save(args, OUTPUTS,
                                               [f"{m}.npz" for m in METHODS[:-1]])
     if args.load is not None and not os.path.isdir(args.load):

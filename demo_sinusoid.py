@@ -270,7 +270,8 @@ def load(path):
     except FileNotFoundError as e:
         raise cli.UsageError(f"--load: {e}") from None
     except ValueError as e:
-        raise cli.UsageError(f"--load {path!r}: {e}") from None
+        text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
+        raise cli.UsageError(f"--load {cli.shown(path)}: {text}") from None
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -266,7 +266,7 @@ def load_all(args):
             expected += [1] * (len(LAYERS) - 1)
         return None if sizes == expected else f"{expected} for {method!r}"
 
-    return cli.load_methods(args.load, args.methods, layers_ok)
+    return cli.load_methods(args.load, args.methods, layers_ok, checkpoints.VARIANTS_TRAINING)
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -337,6 +337,9 @@ def parse_args(argv):
                                               [f"{m}.npz" for m in args.methods])
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
+    steps = max(variants.METHODS[m][1] for m in args.methods)  # the evaluation's estimate too
+    cli.check_fits("--methods", LAYERS, PROTOCOL["meta_batch"], PROTOCOL["k"], max(steps, 1),
+                   args.iterations, args.eval_tasks, (max(EVAL_K), tasks.QUERY_POINTS))
     return args
 
 

@@ -327,14 +327,47 @@ def episode(x_support, labels_support, x_query, labels_query, guesses):
     return fig
 
 
+MAX_SCRIPT_ROWS = 30  # glyph_scripts draws at most this many scripts (a row each, ~0.25 s)
+
+
+def _font_chars():
+    """The characters matplotlib's default font (DejaVu Sans) can draw."""
+    global _FONT_CHARS
+    if _FONT_CHARS is None:
+        from matplotlib import font_manager, ft2font
+        _FONT_CHARS = set(ft2font.FT2Font(font_manager.findfont("DejaVu Sans")).get_charmap())
+    return _FONT_CHARS
+
+
+_FONT_CHARS = None
+
+
+def label_text(text, limit=40):
+    """Any name (an alphabet's folder name, say) as label text matplotlib draws as written:
+    characters the font lacks or that are not printable as \\uXXXX escapes, '$' escaped so
+    that it starts no mathtext, cut to `limit` characters."""
+    chars = _font_chars()
+    text = "".join(c if c.isprintable() and ord(c) in chars else
+                   c.encode("unicode_escape").decode("ascii") for c in str(text))
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def glyph_scripts(glyphs, rng, characters=6, instances=3):
-    """A figure with one row per script: `characters` random letters of it, `instances`
-    random instances of each, labelled with the script and its split. Returns a
-    matplotlib Figure (no pyplot, no window): save it with fig.savefig(path)."""
+    """A figure with one row per script (at most MAX_SCRIPT_ROWS: the first scripts of each
+    split): `characters` random letters of it, `instances` random instances of each,
+    labelled with the script and its split. Returns a matplotlib Figure (no pyplot, no
+    window): save it with fig.savefig(path)."""
     from matplotlib.figure import Figure
-    scripts = list(dict.fromkeys(glyphs.script))
     split = {s: "background" for s in glyphs.script[glyphs.background]}
     split.update({s: "evaluation" for s in glyphs.script[glyphs.evaluation]})
+    every = list(dict.fromkeys(glyphs.script))
+    scripts = every
+    if len(every) > MAX_SCRIPT_ROWS:
+        first = [s for s in every if split[s] == "background"][:MAX_SCRIPT_ROWS // 2]
+        rest = [s for s in every if split[s] != "background"] + [
+            s for s in every if split[s] == "background" and s not in first]
+        scripts = first + rest[:MAX_SCRIPT_ROWS - len(first)]
     figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.4),
                     layout="constrained")
     axes = figure.subplots(len(scripts), 1, squeeze=False)[:, 0]
@@ -350,8 +383,9 @@ def glyph_scripts(glyphs, rng, characters=6, instances=3):
         ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"{script}\n({split[script]}, {len(members)})", rotation=0,
+        ax.set_ylabel(f"{label_text(script)}\n({split[script]}, {len(members)})", rotation=0,
                       ha="right", va="center", fontsize=8)
-    figure.suptitle(f"{len(glyphs.images)} characters of {len(scripts)} scripts: "
+    some = "" if len(scripts) == len(every) else f" ({len(scripts)} shown)"
+    figure.suptitle(f"{len(glyphs.images)} characters of {len(every):,} scripts{some}: "
                     f"{characters} characters × {instances} instances per script", fontsize=9)
     return figure
