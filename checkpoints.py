@@ -196,7 +196,13 @@ def _losses(v):
 # what a metadata value may be: kind -> (in words, the test)
 KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
+         "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
+                  lambda v: _count(v, high=2 ** 63 - 1)),
          "number": ("a finite number", _finite_number),
+         "step size": ("a finite number >= 0 (the demos' --alpha)",
+                       lambda v: _finite_number(v) and v >= 0),
+         "learning rate": ("a finite number > 0 (the demos' --meta-lr)",
+                           lambda v: _finite_number(v) and v > 0),
          "numbers": ("a list of finite numbers",
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
          "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
@@ -339,14 +345,14 @@ def _write(path, data):
 
 # The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
 SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
-                       alpha="number", inner_steps="positive count", first_order="flag",
-                       meta_lr="number", seed="count")  # and layers: the models' own
+                       alpha="step size", inner_steps="positive count", first_order="flag",
+                       meta_lr="learning rate", seed="seed")  # and layers: the models' own
 VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
-                         alpha="number", meta_lr="number", seed="count")
+                         alpha="step size", meta_lr="learning rate", seed="seed")
 FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
                         n_way="positive count", shots="positive count",
-                        queries="positive count", alpha="number", meta_lr="number",
-                        seed="count", body="layers", data="text")
+                        queries="positive count", alpha="step size", meta_lr="learning rate",
+                        seed="seed", body="layers", data="text")
 SCHEMAS = {"sinusoid": SINUSOID_CONFIG, "variants": VARIANTS_TRAINING,
            "fewshot": FEWSHOT_TRAINING}
 

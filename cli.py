@@ -213,16 +213,18 @@ def load_methods(folder, methods, layers_ok, schema=None):
         except FileNotFoundError:
             raise UsageError(f"--load {shown(folder)}: no checkpoint {shown(path)}") from None
         except ValueError as e:
-            raise UsageError(f"--load {shown(path)}: {str(e).splitlines()[0]}") from None
-        if protocol not in (None, training):
-            differ = next(k for k in sorted(set(training) | set(protocol), key=str)
-                          if training.get(k) != protocol.get(k))
-            raise UsageError(f"--load {shown(path)} was trained with {differ} = "
-                             f"{checkpoints._short(training.get(differ))}, the others with "
-                             f"{checkpoints._short(protocol.get(differ))}: not one protocol")
-        protocol = training
+            text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
+            raise UsageError(f"--load {shown(path)}: {text}") from None
+        if protocol is not None and training != protocol[1]:
+            differ = next(k for k in sorted(set(training) | set(protocol[1]), key=str)
+                          if training.get(k) != protocol[1].get(k))
+            raise UsageError(
+                f"--load {shown(folder, 40)}: {protocol[0]}.npz and {method}.npz were trained "
+                f"differently ({differ}: {checkpoints._short(protocol[1].get(differ))[:20]} vs "
+                f"{checkpoints._short(training.get(differ))[:20]}): not one protocol")
+        protocol = protocol or (method, training)
         trained[method] = (params, losses)
-    return trained, protocol
+    return trained, protocol[1]
 
 
 # --- resources ------------------------------------------------------------------------------------

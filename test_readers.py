@@ -707,3 +707,36 @@ def test_matplotlib_gets_a_quiet_cache_when_xdg_cache_home_is_unusable(tmp_path,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fine"))
     cli.matplotlib_cache()
     assert "MPLCONFIGDIR" not in os.environ and (tmp_path / "fine" / "matplotlib").is_dir()
+
+
+@pytest.mark.parametrize("flags", [["--seed", str(2 ** 63 - 1)], ["--seed", "0"],
+                                   ["--iterations", "10000000", "--seed", "9007199254740993"]])
+def test_what_any_run_saves_its_load_accepts(tmp_path, flags):
+    """The settings a run writes for any flags --help allows pass the schema --load checks
+    (a --seed above 2^53 was saved, then refused by --load)."""
+    out = ["--out", str(tmp_path / "o")]
+    config = demo_fewshot.config_of(demo_fewshot.parse_args([*flags, *out]))
+    checkpoints.check_schema(config, checkpoints.FEWSHOT_TRAINING, "fewshot")
+    args = demo_variants.parse_args([*flags, "--alpha", "1e300", "--meta-lr", "1e-300", *out])
+    checkpoints.check_schema(demo_variants.settings(args), checkpoints.VARIANTS_TRAINING, "v")
+    args = demo_sinusoid.parse_args([*flags, "--alpha", "0", *out])
+    config = {k: v for k, v in demo_sinusoid.config_of(args).items() if k != "layers"}
+    checkpoints.check_schema(config, checkpoints.SINUSOID_CONFIG, "sinusoid")
+
+
+def test_settings_that_differ_between_files_name_both_files_and_the_key(tmp_path, capsys):
+    copy_folder("checkpoints/fewshot", tmp_path / "ck", "maml",
+                lambda m: m["training"].update(alpha=1e308))
+    one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
+                                                 "--out", str(tmp_path / "out")],
+                     "maml.npz and fomaml.npz were trained differently (alpha: 1e+308 vs 0.4)")
+
+
+def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
+    copy_folder("checkpoints/variants", tmp_path / "ck", "maml-1",
+                lambda m: m["training"].update(alpha=-0.4))
+    one_line_refusal(capsys, demo_variants.main, ["--load", str(tmp_path / "ck"),
+                                                  "--eval-tasks", "2", "--speed-iterations",
+                                                  "0", "--quiet", "--out",
+                                                  str(tmp_path / "out")],
+                     "maml-1.npz", "alpha must be a finite number >= 0")
