@@ -122,8 +122,6 @@ def settings(args):
     """The one protocol every method is trained with."""
     protocol = dict(iterations=args.iterations, meta_batch=args.meta_batch, k=args.k,
                     alpha=args.alpha, meta_lr=args.meta_lr, seed=args.seed)
-    if args.alpha_range is not None:  # only the learned-step methods use it
-        protocol["alpha_range"] = list(args.alpha_range)
     return protocol
 
 
@@ -143,7 +141,7 @@ def train_all(args):
         trained[method] = variants.train_method(
             method, init, numpy.random.default_rng(train_seed), args.iterations,
             alpha=args.alpha, meta_lr=args.meta_lr, callback=progress, meta_batch=args.meta_batch,
-            k=args.k, alpha_range=args.alpha_range)
+            k=args.k)
     return trained
 
 
@@ -314,18 +312,6 @@ def load_all(args):
 
 # --- the command line ---------------------------------------------------------------------------
 
-def alpha_range(text):
-    """'LOW,HIGH' -> (low, high), 0 <= low < high, finite; else argparse's one-line error."""
-    import argparse
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two numbers LOW,HIGH, got {text!r}") from None
-    if not (0 <= low < high < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH, finite, got {text!r}")
-    return low, high
-
-
 def parse_args(argv):
     """Parse and check the command line, paths included; raises cli.UsageError."""
     p = cli.OneLineParser(description="Train and compare the MAML family on one protocol.",
@@ -339,9 +325,6 @@ def parse_args(argv):
                    help="the paper's schedule: 70,000 iterations (flags you give still win)")
     p.add_argument("--alpha", type=cli.ALPHA, default=0.01,
                    help="inner step size α, train and test (the learned-step methods start at it)")
-    p.add_argument("--alpha-range", type=alpha_range, metavar="LOW,HIGH",
-                   help="start the learned-step methods' step sizes drawn from U[LOW, HIGH] "
-                        "instead (Meta-SGD's paper: 0.005,0.1)")
     p.add_argument("--k", type=cli.TASKS, default=10,
                    help="support (and query) points per training task, 1 to 100,000")
     p.add_argument("--meta-batch", type=cli.TASKS, default=25,
