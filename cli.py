@@ -347,7 +347,9 @@ class Phases:
             now = time.perf_counter()
             if self.text and now - _said["at"] >= self.every:
                 detail = f"{self.detail}, " if self.detail else ""
-                say(f"{self.text}: {detail}{clock(now - self.since)} so far")
+                line = f"{self.text}: {detail}{clock(now - self.since)} so far"
+                # too wide: the detail says where (the phase's first line said what)
+                say(line if len(line) <= WIDTH else f"  {detail}{clock(now - self.since)} so far")
 
 
 _current = []  # the Phases under way, innermost last

@@ -101,7 +101,7 @@ def run(args, state):
             phases.start(f"evaluating on {args.eval_episodes:,} held-out {shots}-shot "
                          "episodes")
             results[shots] = evaluate_all(trained, data, shots, args)
-        phases.start("scoring MAML on the same episodes with their labels permuted")
+        phases.start("scoring MAML on the same episodes, their labels permuted")
         permuted = label_permutation(trained["maml"][0], data, args)
         if args.speed_iterations:
             phases.start(f"measuring the training speed ({args.speed_iterations} "
