@@ -192,6 +192,12 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
          "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
                   lambda v: _count(v, high=2 ** 63 - 1)),
+         "iterations": ("a whole number from 0 to 10,000,000 (the demos' --iterations)",
+                        lambda v: _count(v, high=10_000_000)),
+         "tasks": ("a whole number from 1 to 100,000 (the demos' --meta-batch, --k)",
+                   lambda v: _count(v, low=1, high=100_000)),
+         "steps": ("a whole number from 0 to 1,000 (the demos' --inner-steps)",
+                   lambda v: _count(v, high=1000)),
          "number": ("a finite number", _finite_number),
          "step size": ("a finite number >= 0 (the demos' --alpha)",
                        lambda v: _finite_number(v) and v >= 0),
@@ -285,8 +291,8 @@ def load_models(path, names=None):
             RecursionError, MemoryError, OverflowError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f"{path!r} is not a valid checkpoint: {_first_line(e)}") from None
     if names is not None and set(models) != set(names):
-        missing = ", ".join(repr(n) for n in names if n not in models) or "none"
-        extra = ", ".join(repr(n) for n in models if n not in names) or "none"
+        missing = _listed([n for n in names if n not in models]) or "none"
+        extra = _listed([n for n in models if n not in names]) or "none"
         raise ValueError(f"{path!r} holds the models {_listed(models)}, expected "
                          f"{_listed(names)} (missing: {missing}; unexpected: {extra})")
     return models, metadata
@@ -332,12 +338,12 @@ def _write(path, data):
 # --- the demos' files ---------------------------------------------------------------------------
 
 # The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
-SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
-                       alpha="step size", inner_steps="positive count", first_order="flag",
+SINUSOID_CONFIG = dict(iterations="iterations", meta_batch="tasks", k="tasks",
+                       alpha="step size", inner_steps="steps", first_order="flag",
                        meta_lr="learning rate", seed="seed")  # and layers: the models' own
-VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
+VARIANTS_TRAINING = dict(iterations="iterations", meta_batch="tasks", k="tasks",
                          alpha="step size", meta_lr="learning rate", seed="seed")
-FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
+FEWSHOT_TRAINING = dict(iterations="iterations", meta_batch="tasks",
                         n_way="positive count", shots="positive count",
                         queries="positive count", alpha="step size", meta_lr="learning rate",
                         seed="seed", body="layers", data="text")
@@ -370,7 +376,7 @@ def load_trained(path):
         config = check_schema(metadata.get("training"), VARIANTS_TRAINING,
                               "its training setting")
         config.update(first_order=method == "fomaml", inner_steps=expect(
-            metadata.get("inner_steps"), "positive count", "inner_steps"),
+            metadata.get("inner_steps"), "steps", "inner_steps"),
             layers=layers_of(saved[method]))
         losses = {method: metadata.get("losses")}
     else:
