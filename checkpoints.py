@@ -207,6 +207,9 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
          "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
          "flag": ("true or false", lambda v: isinstance(v, bool)),
+         "range": ("a list of two finite numbers, the first <= the second",
+                   lambda v: isinstance(v, list) and len(v) == 2 and all(
+                       map(_finite_number, v)) and v[0] <= v[1]),
          "text": ("printable text of 1 to 200 characters",
                   lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
          "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
@@ -238,7 +241,8 @@ def check_schema(value, schema, what):
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object with the keys {', '.join(schema)}, "
                          f"got {_short(value)}")
-    missing = [key for key in schema if key not in value]
+    missing = [key for key, kind in schema.items()
+               if key not in value and not kind.startswith("optional ")]
     if missing:
         raise ValueError(f"{what} lacks the key{'s' * (len(missing) > 1)} "
                          f"{', '.join(missing)}")
@@ -247,7 +251,8 @@ def check_schema(value, schema, what):
         raise ValueError(f"{what} has the unexpected key {_short(extra[0])} (expected "
                          f"{', '.join(schema)})")
     for key, kind in schema.items():
-        expect(value[key], kind, f"{what} {key}")
+        if key in value:
+            expect(value[key], kind.removeprefix("optional "), f"{what} {key}")
     return dict(value)
 
 
@@ -342,7 +347,8 @@ SINUSOID_CONFIG = dict(iterations="iterations", meta_batch="tasks", k="tasks",
                        alpha="step size", inner_steps="steps", first_order="flag",
                        meta_lr="learning rate", seed="seed")  # and layers: the models' own
 VARIANTS_TRAINING = dict(iterations="iterations", meta_batch="tasks", k="tasks",
-                         alpha="step size", meta_lr="learning rate", seed="seed")
+                         alpha="step size", meta_lr="learning rate", seed="seed",
+                         alpha_range="optional range")
 FEWSHOT_TRAINING = dict(iterations="iterations", meta_batch="tasks",
                         n_way="positive count", shots="positive count",
                         queries="positive count", alpha="step size", meta_lr="learning rate",

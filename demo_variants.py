@@ -338,7 +338,7 @@ def parse_args(argv):
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
     steps = max(variants.METHODS[m][1] for m in args.methods)  # the evaluation's estimate too
-    cli.check_fits("--methods", LAYERS, PROTOCOL["meta_batch"], PROTOCOL["k"], max(steps, 1),
+    cli.check_fits("--methods", LAYERS, args.meta_batch, args.k, max(steps, 1),
                    args.iterations, args.eval_tasks, (max(EVAL_K), tasks.QUERY_POINTS))
     return args
 
