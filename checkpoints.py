@@ -17,11 +17,13 @@ import zlib
 import numpy
 
 import checks
+from checks import checked
 import files
 
 MAX_METADATA_BYTES = 10_000_000
 
 
+@checked
 def to_json(metadata):
     """Strict JSON (no NaN, no Infinity) of metadata; numpy numbers and arrays become plain
     numbers and lists. Raises ValueError for what JSON cannot hold."""
@@ -55,6 +57,7 @@ def _string_keys(value):
             _string_keys(item)
 
 
+@checked
 def encode_models(models, metadata):
     """{name or None: params}, metadata -> npz bytes. None: the plain layout W0, b0, W1, ...;
     a name: name.W0, name.b0, ..."""
@@ -76,6 +79,7 @@ MAX_DEPTH = 50               # of metadata JSON
 MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
 
 
+@checked
 def read_npz(path, max_bytes=None):
     """Every array of an .npz file, read defensively (files.read_npz): no pickles; float arrays
     and one text scalar `metadata` only; sizes from the zip directory and each .npy header are
@@ -110,6 +114,7 @@ def _json_depth(text):
     return deepest
 
 
+@checked
 def parse_metadata(text):
     """The metadata dict from its JSON text; ValueError for anything else: not JSON, nested
     deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN."""
@@ -137,6 +142,7 @@ def _float(text):
     return value
 
 
+@checked
 def decode_models(arrays):
     """The arrays of a checkpoint -> ({name or None: params}, metadata dict)."""
     meta = arrays.pop("metadata", None)
@@ -217,6 +223,7 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                         _count(n, low=1, high=1_000_000) for n in v))}
 
 
+@checked
 def expect(value, kind, what):
     """Return value (from a file's metadata) if it is of the kind expected, one of KINDS;
     raise a ValueError naming `what` otherwise."""
@@ -233,6 +240,7 @@ def _short(value):
     return text if len(text) <= 60 else text[:56] + " ..."
 
 
+@checked
 def check_schema(value, schema, what):
     """A copy of `value` (a dict from a file's metadata) if it has exactly the keys of
     `schema` ({key: kind of KINDS}), each of its kind; else a ValueError naming `what` and the
@@ -258,12 +266,14 @@ def check_schema(value, schema, what):
 
 # --- saving and loading ---------------------------------------------------------------
 
+@checked
 def save_params(path, params, **metadata):
     """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
     load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
     _write(path, encode_models({None: params}, metadata))
 
 
+@checked
 def save_models(path, models, **metadata):
     """Several named models in one .npz file, atomically: models = {name: params}. One file
     cannot hold a half-updated pair."""
@@ -274,6 +284,7 @@ def save_models(path, models, **metadata):
     _write(path, encode_models(models, metadata))
 
 
+@checked
 def load_models(path, names=None):
     """Read a checkpoint written by save_models or save_params: path a str or os.PathLike.
 
@@ -303,6 +314,7 @@ def load_models(path, names=None):
     return models, metadata
 
 
+@checked
 def load_params(path, model=None):
     """Read one model: a file from save_params, or the named `model` of a file from
     save_models. Returns (params, metadata dict). Raises as load_models."""
@@ -357,11 +369,13 @@ SCHEMAS = {"sinusoid": SINUSOID_CONFIG, "variants": VARIANTS_TRAINING,
            "fewshot": FEWSHOT_TRAINING}
 
 
+@checked
 def layers_of(params):
     """The layer sizes of an MLP's params: [inputs, width of each layer...]."""
     return [int(params[0][0].shape[0])] + [int(W.shape[1]) for W, _ in params]
 
 
+@checked
 def load_trained(path):
     """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
     config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
@@ -404,6 +418,7 @@ def load_trained(path):
     return models, config
 
 
+@checked
 def load_method(path, method, schema=None):
     """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
     metadata naming `method`, its training settings (checked against `schema`, one of SCHEMAS'
