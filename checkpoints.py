@@ -193,11 +193,21 @@ def _losses(v):
         _finite_number(x) and 0 <= x <= MAX_LOSS for x in v)
 
 
+def _range(v):
+    return isinstance(v, list) and len(v) == 2 and all(map(_finite_number, v)) and v[0] <= v[1]
+
+
 # what a metadata value may be: kind -> (in words, the test)
 KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
          "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
                   lambda v: _count(v, high=2 ** 63 - 1)),
+         "iterations": ("a whole number from 0 to 10,000,000 (the demos' --iterations)",
+                        lambda v: _count(v, high=10_000_000)),
+         "tasks": ("a whole number from 1 to 100,000 (the demos' --meta-batch, --k)",
+                   lambda v: _count(v, low=1, high=100_000)),
+         "steps": ("a whole number from 0 to 1,000 (the demos' --inner-steps)",
+                   lambda v: _count(v, high=1000)),
          "number": ("a finite number", _finite_number),
          "step size": ("a finite number >= 0 (the demos' --alpha)",
                        lambda v: _finite_number(v) and v >= 0),
@@ -207,6 +217,9 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
          "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
          "flag": ("true or false", lambda v: isinstance(v, bool)),
+         "range": ("a list of two finite numbers, the first <= the second", _range),
+         "optional range": ("a list of two finite numbers, the first <= the second",
+                            _range),  # a key that may be missing (check_schema)
          "text": ("printable text of 1 to 200 characters",
                   lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
          "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
@@ -240,7 +253,8 @@ def check_schema(value, schema, what):
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object with the keys {', '.join(schema)}, "
                          f"got {_short(value)}")
-    missing = [key for key in schema if key not in value]
+    missing = [key for key, kind in schema.items()
+               if key not in value and not kind.startswith("optional ")]
     if missing:
         raise ValueError(f"{what} lacks the key{'s' * (len(missing) > 1)} "
                          f"{', '.join(missing)}")
@@ -249,7 +263,8 @@ def check_schema(value, schema, what):
         raise ValueError(f"{what} has the unexpected key {_short(extra[0])} (expected "
                          f"{', '.join(schema)})")
     for key, kind in schema.items():
-        expect(value[key], kind, f"{what} {key}")
+        if key in value:
+            expect(value[key], kind, f"{what} {key}")
     return dict(value)
 
 
@@ -296,8 +311,8 @@ def load_models(path, names=None):
             RecursionError, MemoryError, OverflowError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f"{path!r} is not a valid checkpoint: {_first_line(e)}") from None
     if names is not None and set(models) != set(names):
-        missing = ", ".join(repr(n) for n in names if n not in models) or "none"
-        extra = ", ".join(repr(n) for n in models if n not in names) or "none"
+        missing = _listed([n for n in names if n not in models]) or "none"
+        extra = _listed([n for n in models if n not in names]) or "none"
         raise ValueError(f"{path!r} holds the models {_listed(models)}, expected "
                          f"{_listed(names)} (missing: {missing}; unexpected: {extra})")
     return models, metadata
@@ -344,12 +359,13 @@ def _write(path, data):
 # --- the demos' files ---------------------------------------------------------------------------
 
 # The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
-SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
-                       alpha="step size", inner_steps="positive count", first_order="flag",
+SINUSOID_CONFIG = dict(iterations="iterations", meta_batch="tasks", k="tasks",
+                       alpha="step size", inner_steps="steps", first_order="flag",
                        meta_lr="learning rate", seed="seed")  # and layers: the models' own
-VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
-                         alpha="step size", meta_lr="learning rate", seed="seed")
-FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
+VARIANTS_TRAINING = dict(iterations="iterations", meta_batch="tasks", k="tasks",
+                         alpha="step size", meta_lr="learning rate", seed="seed",
+                         alpha_range="optional range")
+FEWSHOT_TRAINING = dict(iterations="iterations", meta_batch="tasks",
                         n_way="positive count", shots="positive count",
                         queries="positive count", alpha="step size", meta_lr="learning rate",
                         seed="seed", body="layers", data="text")
@@ -384,7 +400,7 @@ def load_trained(path):
         config = check_schema(metadata.get("training"), VARIANTS_TRAINING,
                               "its training setting")
         config.update(first_order=method == "fomaml", inner_steps=expect(
-            metadata.get("inner_steps"), "positive count", "inner_steps"),
+            metadata.get("inner_steps"), "steps", "inner_steps"),
             layers=layers_of(saved[method]))
         losses = {method: metadata.get("losses")}
     else:

@@ -152,8 +152,10 @@ def load_data(args):
     try:
         data = glyphs.load_omniglot(args.omniglot, min_drawings=drawings_needed())
     except (OSError, ValueError) as e:
-        raise cli.UsageError(f"{where}: {str(e).splitlines()[0] if str(e) else repr(e)}"
-                             ) from None
+        text = str(e).splitlines()[0] if str(e) else repr(e)
+        for root in (args.omniglot, os.path.abspath(args.omniglot)):  # paths inside, relative
+            text = text.replace("'" + os.path.join(root, ""), "'")
+        raise cli.UsageError(f"{where}: {text}") from None
     check_data(data, where, ("images_background", "images_evaluation"))
     return data
 

@@ -291,6 +291,10 @@ def load(path):
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
         models, config = checkpoints.load_trained(path)
+        learned = sorted({"meta-sgd", "per-layer-alpha"} & set(models))
+        if learned:  # θ's (W, b) pairs then α's: they chain like layers, but are not
+            raise ValueError(f"it holds {learned[0]}'s weights and learned step sizes: "
+                             "evaluate it with demo_variants.py")
         if config["layers"][0] != 1 or config["layers"][-1] != 1:
             raise ValueError(f"its models have layers {config['layers']}: not sinusoid "
                              "regressors (one input, one output)")

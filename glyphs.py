@@ -403,24 +403,30 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
             raise ValueError(f"scripts must be a non-empty list of names among {known}, "
                              f"got {scripts!r}")
         scripts = tuple(name for name in known if name in scripts)
-    glyphs, problems = None, []
+    glyphs, warned = None, False
     path = cache_path(seed, instances, scripts)
     if cache and os.path.lexists(path):
         try:
             glyphs = read_cache(path, instances)
         except Exception as e:  # noqa: BLE001 -- the cache is optional: any failure, rebuild
-            problems.append(f"not used ({_reason(e).replace(files.shown(path), 'it')})")
+            reason = _reason(e).replace(files.shown(path), "it")
+            warnings.warn(_cut(f"glyph cache not used ({reason}); rebuilding it"), stacklevel=2)
+            warned = True  # said at once, before the seconds of rendering; one line only
     if glyphs is None:
         glyphs = generate(seed, instances, scripts)
         if cache:
             try:
                 write_cache(path, glyphs)
             except Exception as e:  # noqa: BLE001 -- an unwritable cache is no error
-                problems.append(f"not written ({_reason(e)})")
-    if problems:  # one line of at most 73 characters (a demo's prefix takes 27 of 100)
-        text = "glyph cache " + "; ".join(problems) + "; made in memory"
-        warnings.warn(text if len(text) <= 73 else text[:70] + "...", stacklevel=2)
+                if not warned:
+                    warnings.warn(_cut(f"glyph cache not written ({_reason(e)}); the glyphs "
+                                       "were made in memory"), stacklevel=2)
     return glyphs._replace(images=glyphs.images.astype(numpy.float32) / 255)
+
+
+def _cut(text, width=73):
+    """One warning line of at most `width` characters (a demo's prefix takes 27 of 100)."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _reason(error):
