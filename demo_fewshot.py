@@ -25,6 +25,11 @@ configuration), fewshot_curves.png, fewshot_episode.png, glyph_scripts.png.
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -60,6 +65,12 @@ METHODS = ("maml", "fomaml", "protonets", "pretrained", "nearest")
 LABELS = {"maml": "MAML (exact)", "fomaml": "first-order MAML", "protonets": "ProtoNets",
           "pretrained": "pretrained + fine-tuning", "nearest": "pixel 1-NN"}
 OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
+# Seconds of one idle core (BLAS on one thread), CPU time measured on this project's 2-core
+# machine: a training iteration of each method; fine-tuning one held-out episode for EVAL_STEPS
+# steps (one method, 1- or 5-shot); the speed measurement's iterations, figures and the rest.
+ITERATION_SECONDS = dict(maml=0.046, fomaml=0.034, protonets=0.016, pretrained=0.034)
+EPISODE_SECONDS = 0.035
+OTHER_SECONDS = 5
 
 
 def main(argv=None):
@@ -71,35 +82,61 @@ def main(argv=None):
 def run(args, state):
     """Train (or load) every method, evaluate them on the same held-out episodes, measure
     speed, then commit the checkpoints and the --out files as one set each."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    data = load_data(args)
-    check_evaluation_fits(data, args)
-    if args.load is not None:
-        trained, config = load_all(args.load)
-    else:
-        trained, config = train_all(data, args), config_of(args)
-    results = {shots: evaluate_all(trained, data, shots, args) for shots in EVAL_SHOTS}
-    permuted = label_permutation(trained["maml"][0], data, args)
-    speed = measure_speed(data, args) if args.speed_iterations else None
-    report = report_json(results, permuted, speed, config, data, args)
-    made = {"fewshot_curves.png": curves_figure(results, args),
-            "fewshot_episode.png": episode_figure(trained, data, args),
-            "glyph_scripts.png": figures.glyph_scripts(data,
-                                                       numpy.random.default_rng(args.seed))}
-    outputs = {"fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
-               **{name: cli.png_bytes(fig) for name, fig in made.items()}}
-    plt.close("all")
-    sets = {os.path.abspath(args.out): outputs}
-    if args.save:
-        sets.setdefault(os.path.abspath(args.save), {}).update(
-            {f"{m}.npz": checkpoint_bytes(m, params, losses, config)
-             for m, (params, losses) in trained.items()})
-    cli.commit(sets, args.replaceable, state)
+    if not args.quiet:
+        cli.say(f"about {cli.duration(run_seconds(args))} of computing in all, on an idle core "
+                "(longer while other programs keep the cores busy)")
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        phases.start(f"reading Omniglot from {args.omniglot}" if args.omniglot else
+                     "loading the glyphs (made from the fonts on a first run, then cached)")
+        data = load_data(args)
+        check_evaluation_fits(data, args)
+        if args.load is not None:
+            phases.start(f"reading the checkpoints in {args.load}")
+            trained, config = load_all(args.load)
+        else:
+            phases.start("training", announce=False)  # train_all says it, then Progress
+            trained, config = train_all(data, args), config_of(args)
+        results = {}
+        for shots in EVAL_SHOTS:
+            phases.start(f"evaluating on {args.eval_episodes:,} held-out {shots}-shot "
+                         "episodes")
+            results[shots] = evaluate_all(trained, data, shots, args)
+        phases.start("scoring MAML on the same episodes, their labels permuted")
+        permuted = label_permutation(trained["maml"][0], data, args)
+        if args.speed_iterations:
+            phases.start(f"measuring the training speed ({args.speed_iterations} "
+                         "iterations, 3 rounds, 3 methods)")
+        speed = measure_speed(data, args) if args.speed_iterations else None
+        report = report_json(results, permuted, speed, config, data, args)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        phases.start("drawing the figures")
+        made = {"fewshot_curves.png": curves_figure(results, args),
+                "fewshot_episode.png": episode_figure(trained, data, args),
+                "glyph_scripts.png": figures.glyph_scripts(data,
+                                                           numpy.random.default_rng(args.seed))}
+        outputs = {"fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
+                   **{name: cli.png_bytes(fig) for name, fig in made.items()}}
+        plt.close("all")
+        sets = {os.path.abspath(args.out): outputs}
+        if args.save:
+            sets.setdefault(os.path.abspath(args.save), {}).update(
+                {f"{m}.npz": checkpoint_bytes(m, params, losses, config)
+                 for m, (params, losses) in trained.items()})
+        phases.start("writing the results")
+        cli.commit(sets, args.replaceable, state)
     print(table(report))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}/" if args.save else ""))
+
+
+def run_seconds(args):
+    """Roughly how long the run takes on one idle core (the glyphs cached)."""
+    training = 0 if args.load else args.iterations * sum(ITERATION_SECONDS.values())
+    fine_tuned = 3 * len(EVAL_SHOTS) * args.eval_episodes + 2 * min(200, args.eval_episodes)
+    speed = 3 * args.speed_iterations * 1.5 * sum(ITERATION_SECONDS[m] for m in METHODS[:3])
+    return training + fine_tuned * EPISODE_SECONDS + speed + OTHER_SECONDS
 
 
 def load_data(args):
@@ -115,8 +152,10 @@ def load_data(args):
     try:
         data = glyphs.load_omniglot(args.omniglot, min_drawings=drawings_needed())
     except (OSError, ValueError) as e:
-        raise cli.UsageError(f"{where}: {str(e).splitlines()[0] if str(e) else repr(e)}"
-                             ) from None
+        text = str(e).splitlines()[0] if str(e) else repr(e)
+        for root in (args.omniglot, os.path.abspath(args.omniglot)):  # paths inside, relative
+            text = text.replace("'" + os.path.join(root, ""), "'")
+        raise cli.UsageError(f"{where}: {text}") from None
     check_data(data, where, ("images_background", "images_evaluation"))
     return data
 
@@ -155,8 +194,7 @@ def train_all(data, args):
     fits = cli.check_fits("the few-shot network", BODY + (N_WAY,), META_BATCH,
                           N_WAY * (TRAIN_SHOTS + QUERIES), 1, args.iterations)
     if not args.quiet:
-        print(f"training 4 methods, {args.iterations:,} iterations each ({fits} for MAML)",
-              file=sys.stderr)
+        cli.say(f"training 4 methods, {args.iterations:,} iterations each ({fits} for MAML)")
 
     def stream():  # the same episodes for every method
         return numpy.random.default_rng(train_seed)
@@ -230,13 +268,16 @@ def check_evaluation_fits(data, args):
     cli.check_memory("--eval-episodes", args.eval_episodes, need, per_episode)
 
 
-def adapt_and_score(params, episodes, chunk=100):
+def adapt_and_score(params, episodes, chunk=100, name=""):
     """maml.evaluate with accuracy as the score, `chunk` episodes at a time (the per-task
-    weights of 1,000 episodes would not fit at once)."""
-    parts = [maml.evaluate(params, *(a[i:i + chunk] for a in episodes[:4]), alpha=ALPHA,
-                           max_steps=EVAL_STEPS, loss_fn=maml.cross_entropy,
-                           score_fn=maml.accuracy)
-             for i in range(0, len(episodes[0]), chunk)]
+    weights of 1,000 episodes would not fit at once). name: for the progress lines."""
+    def part(i):
+        cli.detail(f"{name}{i:,} of {len(episodes[0]):,} episodes fine-tuned")
+        return maml.evaluate(params, *(a[i:i + chunk] for a in episodes[:4]), alpha=ALPHA,
+                             max_steps=EVAL_STEPS, loss_fn=maml.cross_entropy,
+                             score_fn=maml.accuracy)
+
+    parts = [part(i) for i in range(0, len(episodes[0]), chunk)]
     return maml.summarise(numpy.concatenate([p.per_task_loss for p in parts], axis=1),
                           numpy.concatenate([p.per_task for p in parts], axis=1))
 
@@ -250,9 +291,10 @@ def evaluate_all(trained, data, shots, args):
     results = {m: maml.summarise(numpy.zeros((EVAL_STEPS + 1, len(a))),
                                  numpy.repeat(a[None], EVAL_STEPS + 1, axis=0))
                for m, a in steady.items()}
-    results["maml"] = adapt_and_score(trained["maml"][0], episodes)
-    results["fomaml"] = adapt_and_score(trained["fomaml"][0], episodes)
-    results["pretrained"] = adapt_and_score(fresh_head(trained["pretrained"][0]), episodes)
+    results["maml"] = adapt_and_score(trained["maml"][0], episodes, name="MAML: ")
+    results["fomaml"] = adapt_and_score(trained["fomaml"][0], episodes, name="first-order: ")
+    results["pretrained"] = adapt_and_score(fresh_head(trained["pretrained"][0]), episodes,
+                                            name="pretrained: ")
     return {m: results[m] for m in METHODS}
 
 
@@ -322,8 +364,8 @@ def table(report):
     lines = [f"trained: {describe(report['training'])}",
              f"evaluated: {report['evaluation']['episodes']:,} held-out {N_WAY}-way episodes of "
              f"{report['data']['evaluation_classes']} evaluation classes, "
-             f"{EVAL_QUERIES} queries per class; accuracy ± 95% interval",
-             f"{'':26}" + "".join(f"{f'{k}-shot, {s} step' + 's' * (s != 1):>18}"
+             f"{EVAL_QUERIES} queries per class",
+             f"{'accuracy ± 95% interval':26}" + "".join(f"{f'{k}-shot, {s} step' + 's' * (s != 1):>18}"
                                   for k in EVAL_SHOTS for s in (0, 1))]
     for m in METHODS:
         cells = [rows[m, k, s] for k in EVAL_SHOTS for s in (0, 1)]
@@ -331,8 +373,9 @@ def table(report):
             f"{100 * c['accuracy']:>10.1f} ± {100 * c['ci95']:4.1f}%" for c in cells))
     p = report["label_permutation"]
     lines.append(f"MAML, labels permuted (1-shot, 1 step): {100 * p['accuracy']:.1f}% -> "
-                 f"{100 * p['accuracy_permuted']:.1f}%, episodes change by "
-                 f"{100 * p['mean_abs_change']:.1f} points on average (ProtoNets: 0 by design)")
+                 f"{100 * p['accuracy_permuted']:.1f}%; an episode's accuracy changes by "
+                 f"{100 * p['mean_abs_change']:.1f} points")
+    lines.append("  on average (ProtoNets: 0 by design)")
     return "\n".join(lines)
 
 
@@ -470,6 +513,7 @@ def parse_args(argv):
     p.add_argument("--load", metavar="FOLDER",
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     args = cli.parse(p, argv)
     if args.load is not None and (args.save is not None or
                                   "--iterations" in cli.typed(argv)):

@@ -16,6 +16,11 @@ Nothing is written until the whole run has succeeded; then all files are replace
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -65,26 +70,46 @@ def main(argv=None):
 def run(args, state):
     """Train (or load), evaluate, render every output in memory, then commit them all:
     --save's checkpoint and the --out folder, every file staged before any is replaced."""
-    import matplotlib
-    if not args.show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    if args.load is not None:
-        models, config = load(args.load)
-    else:
-        models, config = train_both(args), config_of(args)
-    results = evaluate_both(models, args)
-    outputs = render(models, results, config, args)
-    sets = {os.path.abspath(args.out): outputs}
-    if args.save:
-        folder, name = os.path.split(os.path.abspath(args.save))
-        sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
-    cli.commit(sets, args.replaceable, state)
+    if not args.quiet:
+        cli.say(f"about {cli.duration(run_seconds(args))} of computing in all, on an idle core "
+                "(longer while other programs keep the cores busy)")
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        if args.load is not None:
+            phases.start(f"reading {args.load}")
+            models, config = load(args.load)
+        else:
+            phases.start("training", announce=False)  # train_both says it, then Progress
+            models, config = train_both(args), config_of(args)
+        phases.start(f"evaluating on {args.eval_tasks:,} held-out tasks, K = "
+                     f"{', '.join(map(str, EVAL_K))}, {EVAL_STEPS} steps")
+        results = evaluate_both(models, args)
+        phases.start("drawing the figures and the animation")
+        import matplotlib
+        if not args.show:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        outputs = render(models, results, config, args)
+        sets = {os.path.abspath(args.out): outputs}
+        if args.save:
+            folder, name = os.path.split(os.path.abspath(args.save))
+            sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
+        phases.start("writing the results")
+        cli.commit(sets, args.replaceable, state)
     print(table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}" if args.save else ""))
     if args.show:
         plt.show()
+
+
+def run_seconds(args):
+    """Roughly how long the run takes on one idle core: training (cli.iteration_seconds),
+    then evaluation and the figures, CPU time measured on this project's 2-core machine
+    (0.8 ms per held-out task, model and K; 6 s for the figures and the animation)."""
+    training = 0 if args.load else args.iterations * (
+        cli.iteration_seconds(LAYERS, args.meta_batch, args.k, args.inner_steps)
+        + cli.iteration_seconds(LAYERS, args.meta_batch, 2 * args.k, 0))
+    return training + 2 * len(EVAL_K) * args.eval_tasks * 0.0008 + 6
 
 
 def train_both(args):
@@ -95,8 +120,8 @@ def train_both(args):
     fits = cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
                           args.inner_steps, args.iterations)
     if not args.quiet:
-        print(f"training MAML and the pretrained baseline, {args.iterations:,} iterations each "
-              f"({fits} for MAML)", file=sys.stderr)
+        cli.say(f"training MAML and the pretrained baseline, {args.iterations:,} iterations each "
+                f"({fits} for MAML)")
     maml_params, maml_losses = maml.meta_train(
         init, numpy.random.default_rng(train_seed), args.iterations, args.meta_batch, args.k,
         args.alpha, args.inner_steps, args.first_order, args.meta_lr,
@@ -111,10 +136,13 @@ def train_both(args):
 def evaluate_both(models, args):
     """{(model, K): maml.Evaluation}: every model fine-tuned on the same held-out tasks for
     0..EVAL_STEPS gradient steps (tasks.held_out: the same waves for every K)."""
-    return {(model, k): maml.evaluate(models[model][0], *tasks.held_out(args.seed,
-                                      args.eval_tasks, k)[:4], alpha=args.alpha,
-                                      max_steps=EVAL_STEPS)
-            for k in EVAL_K for model in models}
+    def evaluate(model, k):
+        cli.detail(f"{NAMES.get(model, model)}, K = {k}")
+        return maml.evaluate(models[model][0], *tasks.held_out(args.seed, args.eval_tasks,
+                                                               k)[:4],
+                             alpha=args.alpha, max_steps=EVAL_STEPS)
+
+    return {(model, k): evaluate(model, k) for k in EVAL_K for model in models}
 
 
 def render(models, results, config, args):
@@ -123,24 +151,36 @@ def render(models, results, config, args):
     params = {model: m[0] for model, m in models.items()}
     names = {model: NAMES.get(model, model) for model in models}
     batches = {k: tasks.held_out(args.seed, args.eval_tasks, k) for k in (5, 10)}
+    label = models_label(config, args.label)   # every figure says which models it shows
     made = {
-        "adaptation.png": figures.adaptation(params, batches, args.alpha, names),
-        "learning_curve.png": figures.curves(
+        "adaptation.png": figures.adaptation(params, batches, args.alpha, names, label),
+        "learning_curve.png": figures.label_models(figures.curves(
             results, names, EVAL_K, "gradient steps at test time",
-            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"),
-        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names),
-        "training.png": figures.training(
+            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"), label),
+        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names,
+                                                           label=label),
+        "training.png": figures.label_models(figures.training(
             {m: models[m][1] for m in models}, models[next(iter(models))][2],
             {m: ("MAML: query MSE after the inner step" if m == "maml" else
                  "pretrained: MSE on all points (no inner step)" if m == "pretrained" else
-                 f"{m}: training loss") for m in models})}
+                 f"{m}: training loss") for m in models}), label)}
     outputs = {name: cli.png_bytes(fig) for name, fig in made.items()}
     for fig in made.values():
         plt.close(fig)
-    outputs["adaptation.gif"] = figures.animation_gif(params, batches[5], args.alpha, names)
+    outputs["adaptation.gif"] = figures.animation_gif(params, batches[5], args.alpha, names,
+                                                      label=label)
     outputs["results.json"] = json.dumps(results_json(results, config, args), indent=1,
                                          allow_nan=False).encode()
     return {name: outputs[name] for name in OUTPUTS}
+
+
+def models_label(config, label=None):
+    """The line each figure carries: which models it shows (--label's words first, if given)."""
+    trained = (f"models trained {config['iterations']:,} iterations, meta-batch "
+               f"{config['meta_batch']}, K = {config['k']}, α = {config['alpha']:g}, "
+               f"{config['inner_steps']} inner step{'s' * (config['inner_steps'] != 1)}, "
+               f"seed {config['seed']}")
+    return f"{label}: {trained}" if label else "M" + trained[1:]
 
 
 def results_json(results, config, args):
@@ -177,11 +217,26 @@ def table(results, config, args, committed=None):
         if r.diverged[list(shown)].any():
             lines.append(row("  tasks diverged", [f"{r.diverged[s]:,}" for s in shown]))
         if committed and (model, k, 1) in committed:
-            lines.append(row("  committed 70k", [committed[model, k, s] for s in shown]))
+            lines.append(row(f"  committed {committed['training']['iterations'] // 1000:,}k",
+                             [committed[model, k, s] for s in shown]))
         if k == 5 and model in PAPER_K5:
             lines.append(row("  paper (Table 2)", ["—", *(f"{v:.2f}" for v in PAPER_K5[model])]))
     if any(r.diverged.any() for r in results.values()):
         lines.append("(a task whose fine-tuning diverged is counted and left out of the mean)")
+    if committed:
+        done = committed["training"]
+        differ = [key for key in config if key != "iterations" and config[key] != done.get(key)]
+        lines.append(f"(committed {done['iterations'] // 1000:,}k: the models of "
+                     f"checkpoints/sinusoid.npz, trained {done['iterations']:,} iterations,")
+        lines.append(" evaluated on these same tasks: docs/results.json.")
+        if not differ and config["iterations"] < done["iterations"]:
+            lines.append(f" This run: {config['iterations']:,} iterations, all else the same: "
+                         "fewer iterations are the whole difference.")
+            lines.append(" --paper trains as they were; --load checkpoints/sinusoid.npz shows "
+                         "them.)")
+        else:
+            lines.append(f" This run: {config['iterations']:,} iterations, and it differs in "
+                         f"{', '.join(differ) or 'nothing else'}.)")
     return "\n".join(lines)
 
 
@@ -196,9 +251,9 @@ def describe(config):
 
 
 def committed_results(args, config):
-    """{(model, K, steps): 'MSE'} of the committed docs/results.json, if it was evaluated on
-    the same held-out tasks as this run but trained otherwise: so that a short run is read
-    beside the 70,000-iteration one. Else None."""
+    """{(model, K, steps): 'MSE', 'training': its training settings} of the committed
+    docs/results.json, if it was evaluated on the same held-out tasks as this run but trained
+    otherwise: so that a short run is read beside the 70,000-iteration one. Else None."""
     try:
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "docs",
                                "results.json"), encoding="utf-8") as f:
@@ -207,7 +262,8 @@ def committed_results(args, config):
         if (evaluation["seed"], evaluation["held_out_tasks"], evaluation["alpha"]) != (
                 args.seed, args.eval_tasks, args.alpha) or report["training"] == config:
             return None
-        return {(r["model"], r["k"], r["steps"]): f"{r['mse']:.2f}" for r in report["results"]}
+        cells = {(r["model"], r["k"], r["steps"]): f"{r['mse']:.2f}" for r in report["results"]}
+        return dict(cells, training=dict(report["training"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -235,6 +291,10 @@ def load(path):
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
         models, config = checkpoints.load_trained(path)
+        learned = sorted({"meta-sgd", "per-layer-alpha"} & set(models))
+        if learned:  # θ's (W, b) pairs then α's: they chain like layers, but are not
+            raise ValueError(f"it holds {learned[0]}'s weights and learned step sizes: "
+                             "evaluate it with demo_variants.py")
         if config["layers"][0] != 1 or config["layers"][-1] != 1:
             raise ValueError(f"its models have layers {config['layers']}: not sinusoid "
                              "regressors (one input, one output)")
@@ -286,8 +346,11 @@ def make_parser(defaults):
     p.add_argument("--paper", action="store_true",
                    help="the paper's schedule: 70,000 iterations, meta-batch 25, K = 10, "
                         "α = 0.01, one inner step (flags you give still win)")
+    p.add_argument("--label", help="words saying which models these are, shown with their "
+                   "training settings in a corner of every figure (e.g. 'the best configuration')")
     p.add_argument("--show", action="store_true", help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     return p
 
 
@@ -295,7 +358,7 @@ def parse_args(argv):
     """Parse and check the command line, paths included; raises cli.UsageError. Memory
     needs are estimated here too, so a run that cannot fit is refused before it starts."""
     defaults = dict(DEFAULTS, first_order=False, save=None, force=False, load=None, paper=False,
-                    show=False, quiet=False)
+                    show=False, quiet=False, label=None)
     args = cli.parse(make_parser(defaults), argv)          # --help shows these defaults
     given = vars(cli.parse(make_parser(None), argv))       # only the flags typed
     if args.paper:
