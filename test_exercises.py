@@ -38,6 +38,8 @@ def number(path):
 SOLUTIONS, CORRECT, WRONG, SHORTCUTS = (answers(f) for f in ("solutions", "correct", "wrong",
                                                               "shortcuts"))
 needs = pytest.mark.skipif(not SOLUTIONS, reason="a hand-out: the answer folders are removed")
+project_pages = pytest.mark.skipif(not SOLUTIONS, reason="a hand-out: its README.md and "
+                                   "EXERCISES.md are already the students' versions")
 
 EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex1_support_set.py": "on the support points",
@@ -695,6 +697,7 @@ def test_hints_name_the_mistake_and_no_warning_is_printed(tmp_path):
     assert "takes only 1 different values" in result.stdout
 
 
+@project_pages
 def test_the_handouts_pages_say_nothing_of_what_it_leaves_out():
     """Issue 23: the hand-out's README.md and EXERCISES.md are the students' pages: no
     mention of the removed folders or of the teachers' section, every exercise still there,
@@ -718,6 +721,7 @@ def test_the_handouts_pages_say_nothing_of_what_it_leaves_out():
     assert [int(n) for n in re.findall(r"^## (\d)\. ", text, flags=re.M)] == EXERCISES
 
 
+@project_pages
 def test_exercises_md_puts_the_exercises_first_and_asks_without_answering():
     """Issue 23: exercise 1 near the top, the guard and class mode in the teachers' section
     at the end; exercise 7's questions are not answered in the next sentences."""
