@@ -20,8 +20,7 @@ queries per class, 16 episodes per iteration, Adam 1e-3.
     metasgd         Meta-SGD: a step size per weight, learned with θ (one inner step)
     metasgd-layer   one learned step size per array (per layer)
     protonets       Prototypical Networks, 5-way 1-shot training episodes (no inner step)
-    protonets-20way           ProtoNets on 20-way 1-shot training episodes (Snell et al.)
-    protonets-20way-5shot     ProtoNets on 20-way 5-shot training episodes
+    protonets-20way ProtoNets on 20-way 1-shot training episodes (more ways: Snell et al.)
     nearest         pixel 1-nearest-neighbour: no training at all
 
 Each trained body is read out four ways on every test episode: its own way (MAML's inner step,
@@ -74,7 +73,7 @@ ALPHA = 0.4               # the MAML paper's inner step size for 5-way Omniglot
 EVAL_SHOTS = (1, 5)
 EVAL_QUERIES = 5          # per class, in test episodes
 COLUMNS = (("mixed", 1), ("mixed", 5), ("within", 1), ("within", 5))
-CURVE_STEPS = 5           # test-time steps in fewshot_curves.png
+CURVE_STEPS = 3           # test-time steps in fewshot_curves.png
 # name: (label, ways and shots of its training episodes)
 METHODS = {
     "pretrained": ("pretrained classifier", N_WAY, 1),
@@ -87,12 +86,11 @@ METHODS = {
     "metasgd-layer": ("learned α per layer", N_WAY, 1),
     "protonets": ("ProtoNets, 5-way 1-shot", N_WAY, 1),
     "protonets-20way": ("ProtoNets, 20-way 1-shot", 20, 1),
-    "protonets-20way-5shot": ("ProtoNets, 20-way 5-shot", 20, 5),
 }
 TRAINED = tuple(METHODS)
 HEAD_METHODS = ("maml", "maml-zero", "fomaml", "fomaml-zero", "anil", "metasgd",
                 "metasgd-layer")  # read out by their own inner step
-EMBEDDINGS = ("protonets", "protonets-20way", "protonets-20way-5shot")
+EMBEDDINGS = ("protonets", "protonets-20way")
 READOUTS = {"own": "its own", "cosine": "cosine centroid", "logistic": "logistic regression",
             "linear": "linear head"}
 OWN = {"pretrained": "fine-tuned whole", "protonets": "prototypes", "nearest": "pixel 1-NN",
@@ -132,6 +130,8 @@ def run(args, state):
         print(f"wrote the models to {args.save}/")
         return
     report = evaluate_all(trained, data, args)
+    if not args.quiet:
+        print("drawing the figures", file=sys.stderr, flush=True)
     made = {"fewshot_curves.png": curves_figure(report),
             "fewshot_episode.png": episode_figure(trained, data, args),
             "glyph_scripts.png": figures.glyph_scripts(
@@ -357,7 +357,7 @@ def evaluate_all(trained, data, args):
                for c, k in COLUMNS}
     validation = {k: validation_episodes(data, k, args.val_episodes, args.seed)
                   for k in EVAL_SHOTS}
-    results, curves, chosen = [], [], {}
+    results, curves, chosen, before = [], [], {}, {}
     progress = not args.quiet
     for method, model in trained.items():
         if progress:
@@ -372,6 +372,8 @@ def evaluate_all(trained, data, args):
                 steps = max(steps, setting["fine_tune_steps"]) if column == "mixed" else \
                     setting["fine_tune_steps"]
             curve = own_curve(method, model, episodes, steps, alpha)
+            if (column, k) == ("mixed", 1) and method in HEAD_METHODS:
+                before[method] = curve[1]
             at = setting.get("fine_tune_steps", 1)
             rows = {"own": curve[min(at, len(curve) - 1)]}
             z = embed(method, model, episodes)
@@ -386,8 +388,11 @@ def evaluate_all(trained, data, args):
     for (column, k), episodes in columns.items():
         results.append(dict(method="nearest", readout="own", column=column, shots=k,
                             **cell(glyphs.nearest_neighbour_accuracy(episodes))))
-    permutation = {m: label_permutation(m, trained[m], columns["mixed", 1], args.seed)
-                   for m in trained if m in HEAD_METHODS}
+    if progress:
+        print("permuting the labels; counting what the split's deduplication removed",
+              file=sys.stderr, flush=True)
+    permutation = {m: label_permutation(m, trained[m], columns["mixed", 1], args.seed,
+                                        before[m]) for m in before}
     return report_json(results, curves, chosen, permutation, trained, data, args)
 
 
@@ -397,12 +402,12 @@ def cell(per_episode):
     return dict(accuracy=mean, ci95=half)
 
 
-def label_permutation(method, model, episodes, seed):
-    """Score a method's own read-out (one inner step, K = 1) on the test episodes as given
-    and with each one's labels permuted at random: {accuracy, accuracy_permuted,
-    mean_abs_change, max_abs_change, episodes_changed, episodes}."""
+def label_permutation(method, model, episodes, seed, before):
+    """A method's own read-out (one inner step, K = 1) on the test episodes with each one's
+    labels permuted at random, against `before`, its accuracy on them as given (T,):
+    {accuracy, accuracy_permuted, mean_abs_change, max_abs_change, episodes_changed,
+    episodes}."""
     shuffled, _ = fewshot.permute_labels(episodes, numpy.random.default_rng([seed, 7]))
-    before = own_curve(method, model, episodes, 1)[1]
     after = own_curve(method, model, shuffled, 1)[1]
     change = numpy.abs(after - before)
     return dict(accuracy=float(before.mean()), accuracy_permuted=float(after.mean()),
@@ -461,18 +466,18 @@ def table(report, committed=None):
     n = report["evaluation"]["episodes"]
     lines = [f"evaluated: {n:,} test episodes per column, {N_WAY}-way, "
              f"{report['data']['evaluation_classes']} evaluation classes; accuracy % ± 95%",
-             f"{'method':<27}{'read-out':<17}" + "".join(
-                 f"{f'{c} {k}-shot':>14}" for c, k in COLUMNS)]
+             f"{'method':<26}{'read-out':<20}" + "".join(
+                 f"{f'{c} {k}-shot':>13}" for c, k in COLUMNS)]
     for method in [*report["training"], "nearest"]:
         for kind in READOUTS if method != "nearest" else ("own",):
             label = report["methods"][method] if kind == "own" or method == "nearest" else ""
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
             cells = [rows[method, kind, c, k] for c, k in COLUMNS]
-            lines.append(f"{label[:26]:<27}{name:<17}" + "".join(
-                f"{100 * r['accuracy']:>8.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
+            lines.append(f"{label[:25]:<26}{name:<20}" + "".join(
+                f"{100 * r['accuracy']:>7.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
             if old and (method, kind, "mixed", 1) in old:
-                lines.append(f"{'  committed models':<44}" + "".join(
-                    f"{100 * old[method, kind, c, k]['accuracy']:>8.1f}      " for c, k in COLUMNS))
+                lines.append(f"{'  the committed models':<46}" + "".join(
+                    f"{100 * old[method, kind, c, k]['accuracy']:>7.1f}      " for c, k in COLUMNS))
     for method, p in report["label_permutation"].items():
         lines.append(f"labels permuted, {report['methods'][method]} (1-shot, 1 step): "
                      f"{100 * p['accuracy']:.1f}% -> {100 * p['accuracy_permuted']:.1f}%, "
@@ -537,8 +542,10 @@ def curves_figure(report):
             half = numpy.array([100 * c["ci95"] for c in points])
             label = report["methods"][method]
             if method == "pretrained":
-                a = report["chosen"]["pretrained"][str(shots)]["fine_tune_alpha"]
-                label = f"pretrained, fine-tuned whole (α = {a:g}, chosen on validation)"
+                a = [report["chosen"]["pretrained"][str(k)]["fine_tune_alpha"]
+                     for k in EVAL_SHOTS]
+                label = (f"pretrained, fine-tuned whole (α chosen on validation: "
+                         + ", ".join(f"{v:g} at {k}-shot" for v, k in zip(a, EVAL_SHOTS)) + ")")
             ax.plot(steps, mean, color=f"C{i}", marker="o", ms=3, label=label)
             ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.15, lw=0)
         for j, (method, kind) in enumerate((("pretrained", "logistic"),
@@ -550,6 +557,7 @@ def curves_figure(report):
                                  f"{OWN[method] if kind == 'own' else READOUTS[kind]} "
                                  "(no steps)")
         ax.set_title(f"{N_WAY}-way {shots}-shot, evaluation scripts (mixed)")
+        ax.set_xticks(range(CURVE_STEPS + 1))
         ax.set_xlabel(f"inner steps at test time (MAML's α = {ALPHA:g}; Meta-SGD's learned)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"query accuracy, % ({report['evaluation']['episodes']:,} episodes, "
