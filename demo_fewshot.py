@@ -352,48 +352,89 @@ def embed(method, model, episodes):
 
 def evaluate_all(trained, data, args):
     """The report: every method read out every way on every column's test episodes, the
-    settings chosen on validation episodes, the curves, the label-permutation measurement."""
+    settings chosen on validation episodes, the curves, the label-permutation measurement.
+    With --jobs N, N processes evaluate the methods side by side (each method's numbers are
+    computed the same way whichever process does it: the report is the same bytes)."""
     columns = {(c, k): test_episodes(data, c, k, args.eval_episodes, args.seed)
                for c, k in COLUMNS}
     validation = {k: validation_episodes(data, k, args.val_episodes, args.seed)
                   for k in EVAL_SHOTS}
-    results, curves, chosen, before = [], [], {}, {}
-    progress = not args.quiet
-    for method, model in trained.items():
-        if progress:
-            print(f"evaluating {method}", file=sys.stderr, flush=True)
-        chosen[method] = {k: choose(method, model, validation[k],
-                                    embed(method, model, validation[k])) for k in EVAL_SHOTS}
-        for (column, k), episodes in columns.items():
-            setting = chosen[method][k]
-            alpha = setting.get("fine_tune_alpha")
-            steps = CURVE_STEPS if column == "mixed" else 1
-            if method == "pretrained":
-                steps = max(steps, setting["fine_tune_steps"]) if column == "mixed" else \
-                    setting["fine_tune_steps"]
-            curve = own_curve(method, model, episodes, steps, alpha)
-            if (column, k) == ("mixed", 1) and method in HEAD_METHODS:
-                before[method] = curve[1]
-            at = setting.get("fine_tune_steps", 1)
-            rows = {"own": curve[min(at, len(curve) - 1)]}
-            z = embed(method, model, episodes)
-            for kind in ("cosine", "logistic", "linear"):
-                rows[kind] = readout_scores(kind, z, episodes, setting)
-            for kind, per_episode in rows.items():
-                results.append(dict(method=method, readout=kind, column=column, shots=k,
-                                    **cell(per_episode)))
-            if column == "mixed" and len(curve) > 1:
-                curves += [dict(method=method, shots=k, steps=s, **cell(curve[s]))
-                           for s in range(len(curve))]
+    jobs = [(evaluate_method, (m, trained[m], columns, validation, args)) for m in trained]
+    jobs.append((split_report, (args,)))
+    done = run_jobs(jobs, args.jobs, not args.quiet)
+    results, curves, chosen, permutation = [], [], {}, {}
+    for method, (rows, curve_rows, setting, permuted) in zip(trained, done):
+        results += rows
+        curves += curve_rows
+        chosen[method] = setting
+        if permuted is not None:
+            permutation[method] = permuted
     for (column, k), episodes in columns.items():
         results.append(dict(method="nearest", readout="own", column=column, shots=k,
                             **cell(glyphs.nearest_neighbour_accuracy(episodes))))
-    if progress:
-        print("permuting the labels; counting what the split's deduplication removed",
-              file=sys.stderr, flush=True)
-    permutation = {m: label_permutation(m, trained[m], columns["mixed", 1], args.seed,
-                                        before[m]) for m in before}
-    return report_json(results, curves, chosen, permutation, trained, data, args)
+    return report_json(results, curves, chosen, permutation, trained, data, args, done[-1])
+
+
+def split_report(args):
+    """glyphs.split_report() for the glyphs, None for Omniglot."""
+    return None if args.omniglot else glyphs.split_report()
+
+
+def run_jobs(jobs, n_processes, progress):
+    """[function(*arguments) for function, arguments in jobs], in `n_processes` processes
+    forked from this one (1: in this process), in the order given."""
+    def announce(i):
+        if progress:
+            name = jobs[i][1][0] if jobs[i][0] is evaluate_method else "the split's report"
+            print(f"evaluating {name}", file=sys.stderr, flush=True)
+
+    if n_processes == 1:
+        done = []
+        for i, (function, arguments) in enumerate(jobs):
+            announce(i)
+            done.append(function(*arguments))
+        return done
+    import concurrent.futures
+    import multiprocessing
+    with concurrent.futures.ProcessPoolExecutor(
+            n_processes, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(function, *arguments) for function, arguments in jobs]
+        for i, future in enumerate(futures):
+            future.result()
+            announce(i)
+        return [future.result() for future in futures]
+
+
+def evaluate_method(method, model, columns, validation, args):
+    """One method on every column: (result rows, curve rows, the settings chosen on
+    validation for each K, the label-permutation measurement or None)."""
+    chosen = {k: choose(method, model, validation[k], embed(method, model, validation[k]))
+              for k in EVAL_SHOTS}
+    results, curves, before = [], [], None
+    for (column, k), episodes in columns.items():
+        setting = chosen[k]
+        alpha = setting.get("fine_tune_alpha")
+        steps = CURVE_STEPS if column == "mixed" else 1
+        if method == "pretrained":
+            steps = max(steps, setting["fine_tune_steps"]) if column == "mixed" else \
+                setting["fine_tune_steps"]
+        curve = own_curve(method, model, episodes, steps, alpha)
+        if (column, k) == ("mixed", 1) and method in HEAD_METHODS:
+            before = curve[1]
+        at = setting.get("fine_tune_steps", 1)
+        rows = {"own": curve[min(at, len(curve) - 1)]}
+        z = embed(method, model, episodes)
+        for kind in ("cosine", "logistic", "linear"):
+            rows[kind] = readout_scores(kind, z, episodes, setting)
+        for kind, per_episode in rows.items():
+            results.append(dict(method=method, readout=kind, column=column, shots=k,
+                                **cell(per_episode)))
+        if column == "mixed" and len(curve) > 1:
+            curves += [dict(method=method, shots=k, steps=s, **cell(curve[s]))
+                       for s in range(len(curve))]
+    permuted = None if before is None else label_permutation(
+        method, model, columns["mixed", 1], args.seed, before)
+    return results, curves, chosen, permuted
 
 
 def cell(per_episode):
@@ -417,7 +458,7 @@ def label_permutation(method, model, episodes, seed, before):
 
 # --- report --------------------------------------------------------------------------------------
 
-def report_json(results, curves, chosen, permutation, trained, data, args):
+def report_json(results, curves, chosen, permutation, trained, data, args, dedup):
     """Everything needed to read or redo the numbers."""
     train_classes, validation = glyphs.validation_split(data)
     return dict(
@@ -437,7 +478,7 @@ def report_json(results, curves, chosen, permutation, trained, data, args):
                   evaluation_classes=int(len(data.evaluation)),
                   evaluation_scripts=sorted(set(data.script[data.evaluation].tolist())),
                   instances=int(data.images.shape[1]),
-                  dedup=None if args.omniglot else glyphs.split_report()),
+                  dedup=dedup),
         training={m: model["training"] for m, model in trained.items()},
         evaluation=dict(n_way=N_WAY, shots=list(EVAL_SHOTS), queries_per_class=EVAL_QUERIES,
                         episodes=args.eval_episodes, validation_episodes=args.val_episodes,
@@ -478,10 +519,12 @@ def table(report, committed=None):
             if old and (method, kind, "mixed", 1) in old:
                 lines.append(f"{'  the committed models':<46}" + "".join(
                     f"{100 * old[method, kind, c, k]['accuracy']:>7.1f}      " for c, k in COLUMNS))
+    lines.append("the mixed 1-shot episodes with their labels permuted, each method's own "
+                 "inner step:")
     for method, p in report["label_permutation"].items():
-        lines.append(f"labels permuted, {report['methods'][method]} (1-shot, 1 step): "
-                     f"{100 * p['accuracy']:.1f}% -> {100 * p['accuracy_permuted']:.1f}%, "
-                     f"{p['episodes_changed']} of {p['episodes']} episodes changed")
+        lines.append(f"  {report['methods'][method]:<27}{100 * p['accuracy']:5.1f}% -> "
+                     f"{100 * p['accuracy_permuted']:5.1f}%, {p['episodes_changed']:,} of "
+                     f"{p['episodes']:,} episodes changed")
     if committed:
         lines.append("(committed models: docs/fewshot/fewshot.json, "
                      "trained longer; this run's models are the rows above them)")
@@ -641,6 +684,9 @@ def parse_args(argv):
                         "separate processes)")
     p.add_argument("--load", metavar="FOLDER",
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
+    p.add_argument("--jobs", type=cli.whole(1, 64), default=1,
+                   help="processes evaluating the methods side by side (the results are the "
+                        "same for any number)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = cli.parse(p, argv)
     if args.load is not None and (args.save is not None or "--iterations" in cli.typed(argv)
