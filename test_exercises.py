@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EX = os.path.join(HERE, "exercises")
 sys.path.insert(0, EX)
 import check  # noqa: E402
+import classmode  # noqa: E402
 
 EXERCISES = sorted(check.EXERCISES)
 SEEDS = (11, 12)  # fixed here so CI is repeatable; the command line draws fresh ones
@@ -127,15 +129,16 @@ SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex1_prints_verdict.py": "one_step_mse is wrong",
     "ex2_hardcoded_k5.py": "does not match",
     "ex2_patch_allclose.py": "no step was taken",
-    "ex2_reload_maml.py": "shortcut: your code opens",
+    "ex2_reload_maml.py": ("shortcut: your code opens", "shortcut: your code calls maml"),
     "ex2_stack_walk.py": "no step was taken",
     "ex3_os_exit.py": "exited (status 0)",
     "ex3_variants_backdoor.py": "failed",
-    "ex4_exec_solution.py": "shortcut: your code opens exercises/solutions",
+    # behind the OS wall the solutions are not there to find: it returns None
+    "ex4_exec_solution.py": ("shortcut: your code opens exercises/solutions", "got a NoneType"),
     "ex4_hardcoded_t4.py": "raised",
     "ex5_memory_hog.py": "MemoryError",
     "ex6_loop_forever.py": "ran past 3 s",
-    "ex7_reload_protonets.py": "shortcut: your code opens",
+    "ex7_reload_protonets.py": ("shortcut: your code opens", "shortcut: your code calls"),
 }
 
 
@@ -183,8 +186,9 @@ def test_checker_fails_each_wrong_answer_with_its_hint(quick, path):
 @pytest.mark.parametrize("path", SHORTCUTS, ids=os.path.basename)
 def test_checker_credits_no_shortcut(quick, path):
     v = one(quick, path)
-    assert v["status"] == "failed" and SHORTCUT_HINTS[os.path.basename(path)] in (
-        v["status"] + ": " + v["message"]), v
+    hints = SHORTCUT_HINTS[os.path.basename(path)]
+    assert v["status"] == "failed" and any(h in v["status"] + ": " + v["message"] for h in (
+        (hints,) if isinstance(hints, str) else hints)), v
 
 
 @needs
@@ -311,7 +315,7 @@ def test_class_mode_writes_one_report_with_partial_credit(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "report.csv", encoding="utf-8")))
     assert len(rows) == 3 * len(EXERCISES) and {r["student"] for r in rows} == {"ann", "bo", "cem"}
     assert set(rows[0]) == {"student", "exercise", "verdict", "passed", "total", "hint",
-                            "seconds"}
+                            "seconds", "isolation"}
     by = {(r["student"], int(r["exercise"])): r for r in rows}
     if CORRECT:
         assert by["ann", 2]["verdict"] == "passed" and by["ann", 2]["passed"] == by["ann", 2]["total"]
@@ -374,8 +378,12 @@ ESCAPES = {  # an answer's top level -> what its verdict names; none may reach b
 }
 
 
-def test_an_answer_cannot_signal_other_processes_read_the_solutions_or_change_files(tmp_path):
-    """Issues 1 and 2: the audit hook and the replaced functions refuse each way out."""
+def test_an_answer_cannot_signal_other_processes_read_the_solutions_or_change_files(
+        tmp_path, monkeypatch):
+    """Issues 1 and 2, where there is no OS sandbox (the fallback, tried here on purpose): the
+    audit hook and the replaced functions refuse each way out. test_sandbox.py shows the
+    operating system refusing them where there is one."""
+    monkeypatch.setattr(check.sandbox, "isolation", lambda: "guard: tried by the tests")
     jobs = []
     for name, (body, _) in ESCAPES.items():
         path = tmp_path / f"ex2_{name}.py"
@@ -400,14 +408,18 @@ def test_an_answer_that_kills_its_checker_gets_a_verdict_and_the_class_is_graded
     (klass / "notzip.zip").write_text("hello\n")
     with zipfile.ZipFile(klass / "carol.zip", "w") as z:
         z.writestr("carol/readme.txt", "no answers")
+    guarded = not check.sandbox.isolation().startswith("os")
+    refused = "sends signal 9 to another process" if guarded else "failed"  # else: the OS's
     alone = run("2", "--file", str(klass / "bob" / check.STARTERS[2]))
-    assert alone.returncode == 1 and "sends signal 9 to another process" in alone.stdout, alone
-    result = run("--class", str(klass), "--report", str(tmp_path / "r.csv"), "--seed", "3")
+    assert alone.returncode == 1 and refused in alone.stdout, alone
+    result = run("--class", str(klass), "--report", str(tmp_path / "r.csv"), "--seed", "3",
+                 *(["--guard-only"] if guarded else []))
     assert result.returncode == 1, result.stdout + result.stderr
     rows = {(r["student"], int(r["exercise"])): r
             for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
     assert len(rows) == 3 * len(EXERCISES)
-    assert "sends signal 9 to another process" in rows["bob", 2]["hint"]
+    assert rows["bob", 2]["verdict"] == "failed" and (
+        not guarded or "sends signal 9 to another process" in rows["bob", 2]["hint"])
     assert rows["notzip", 4]["verdict"] == "failed" and rows["notzip", 4]["hint"].startswith(
         "could not read the zip (BadZipFile")
     assert rows["carol", 2]["hint"] == f"no file {check.STARTERS[2]} in carol.zip"
@@ -424,7 +436,7 @@ def test_a_killed_supervisor_is_one_verdict_and_the_others_are_graded(tmp_path, 
         "print(json.dumps(dict(exercise=n, status='passed', passed=1, total=1, seconds=0.0,\n"
         "                      message='fine')), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
-    monkeypatch.setattr(check, "SUPERVISOR", [sys.executable, str(fake)])
+    monkeypatch.setattr(classmode, "SUPERVISOR", [sys.executable, str(fake)])
     (tmp_path / "class" / "bob").mkdir(parents=True)
     rows = check.grade_class(str(tmp_path / "class"), str(tmp_path / "r"), 1, 5.0, 512)
     assert [r["verdict"] for r in rows] == ["passed", "failed"] * 3 + ["passed"]
@@ -509,6 +521,46 @@ def test_hints_name_the_mistake_and_no_warning_is_printed(tmp_path):
     assert "takes only 1 different values" in result.stdout
 
 
+def test_the_handouts_pages_say_nothing_of_what_it_leaves_out():
+    """Issue 23: the hand-out's README.md and EXERCISES.md are the students' pages: no
+    mention of the removed folders or of the teachers' section, every exercise still there,
+    every `exercises/...` path they name in the hand-out. Each passage handout.py rewrites is
+    in the project's page exactly once (so an edit of the page can't silently undo this)."""
+    import handout
+    for page, passage, _ in handout.STUDENT_PAGES:
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            assert f.read().count(passage) == 1, (page, passage)
+    for page in ("README.md", "EXERCISES.md"):
+        with open(os.path.join(HERE, page), encoding="utf-8") as f:
+            text = handout.student_page(page, f.read())
+        for word in ("solution", "shortcut", "wrong answer", "correct answer", "answer folder",
+                     "For teachers", "exercises/wrong", "exercises/correct"):
+            assert word.lower() not in text.lower(), (page, word)
+        for path in re.findall(r"exercises/[\w./]+", text):
+            assert handout.kept(path.rstrip(".")) and os.path.exists(
+                os.path.join(HERE, path.rstrip("."))), (page, path)
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        text = handout.student_page("EXERCISES.md", f.read())
+    assert [int(n) for n in re.findall(r"^## (\d)\. ", text, flags=re.M)] == EXERCISES
+
+
+def test_exercises_md_puts_the_exercises_first_and_asks_without_answering():
+    """Issue 23: exercise 1 near the top, the guard and class mode in the teachers' section
+    at the end; exercise 7's questions are not answered in the next sentences."""
+    with open(os.path.join(HERE, "EXERCISES.md"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("## 1. "))
+    teachers = next(i for i, line in enumerate(lines) if line == "## For teachers")
+    assert first < 25 and teachers > max(i for i, line in enumerate(lines)
+                                          if line.startswith("## 7. "))
+    for word in ("--class", "audit hook", "handout.py", "supervisor"):
+        assert all(word not in line for line in lines[:teachers]), word
+    seven = "\n".join(lines[next(i for i, line in enumerate(lines)
+                                  if line.startswith("## 7. ")):teachers])
+    for answer in ("closed-form", "least total squared distance", "in another order"):
+        assert answer not in seven
+
+
 def test_handout_refuses_bad_destinations_in_one_line_and_leaves_nothing(tmp_path,
                                                                           monkeypatch):
     """Issue 6: --help is help; an existing non-empty folder, a folder inside the project, a
@@ -544,20 +596,28 @@ def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
     Ctrl-C does not reach it): exit 130, one line, and the answer's process is gone too."""
     import signal
     import time
+    if not check.sandbox.isolation().startswith("os"):
+        pytest.skip("the answer names itself with ctypes, which the in-process guard refuses")
+    name = f"a1x-{os.getpid() % 100000}"  # the answer names itself: other checkers differ
     (tmp_path / "ex2_inner_update.py").write_text(
-        "import os\nopen(os.environ.get('PID_FILE', '/dev/null'), 'w')\n"
+        f"import ctypes\nctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0)\n"
         "def inner_update(params, x, y, alpha):\n    while True:\n        pass\n")
     process = subprocess.Popen([sys.executable, os.path.join(EX, "check.py"), "2", "--file",
                                 str(tmp_path / "ex2_inner_update.py")], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)   # the answer is looping by now
+    for _ in range(150):  # until the answer is looping
+        time.sleep(0.2)
+        if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0:
+            break
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
-    time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", "exercises/child.py"], capture_output=True,
-                              text=True).stdout.split()
-    assert children == [], "the answer's process outlived the checker"
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 1:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the answer's process outlived the checker")
 
 
 def test_class_mode_refuses_a_report_without_a_file_name(tmp_path):

@@ -1,13 +1,19 @@
-"""The one place a student's code runs: a separate process started by check.py.
+"""The one place a student's code runs: a separate process started by grading.py, through
+sandbox.py, in a scratch folder holding this file, the request, the answer and copies of the
+library modules (with the functions under exercise replaced by ones that say so).
 
-    python -I exercises/child.py REQUEST RESULT
+    python -I child.py REQUEST RESULT_FD
 
-REQUEST (written by the checker) names the student's file, its function, the library functions
-to switch off and a list of calls with their inputs. This process imports the file, makes the
-calls on copies of the inputs and writes every output to RESULT as plain data (an .npz of arrays
-plus a JSON outline; nothing that runs code when read). It never sees a reference answer: the
+REQUEST (written by the checker) names the student's file, its function and a list of calls
+with their inputs. This process imports the file, makes the calls on copies of the inputs and
+writes every output to the pipe RESULT_FD as plain data (`encode`: a JSON outline and raw
+numeric arrays; nothing that runs code when read). It never sees a reference answer: the
 checker compares in its own process. Some calls differentiate THROUGH the student's function;
 the wrappers that do so are the functions below, not the student's.
+
+Behind the operating system's wall (sandbox.py, level "os") nothing more is needed here. Where
+there is none (level "guard"), `guard` below refuses, inside Python, what it can (audit
+hooks): a guard a determined answer can get around.
 """
 import json
 import os
@@ -16,7 +22,8 @@ import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT_BYTES = 64 * 2**20  # as sandbox.RESULT_BYTES: larger arrays are named, not sent
+SENT = [0]  # the bytes of the arrays outlined so far
 
 
 class Shortcut(Exception):
@@ -74,23 +81,6 @@ WRAPPERS = {"call": None, "grad_through_update": grad_through_update,
 
 # --- guards ---------------------------------------------------------------------------------------
 
-def switch_off(names, exercise):
-    """Replace each library function named ('function' of maml, or 'module.function') by one
-    that raises Shortcut. -> the modules touched, always maml among them."""
-    import importlib
-    modules = {"maml"}
-    for name in names:
-        module, _, function = name.rpartition(".")
-        module = module or "maml"
-        modules.add(module)
-
-        def blocked(*args, _name=f"{module}.{function}", **kwargs):
-            raise Shortcut(f"calls {_name}, which is switched off while exercise "
-                           f"{exercise} is checked: it does what the exercise asks you to write")
-        setattr(importlib.import_module(module), function, blocked)
-    return modules
-
-
 # Modules whose functions can signal or start other processes or load native code: imported
 # before the guard, their dangerous functions replaced, and never imported afresh (a fresh
 # import, or _imp.create_builtin/create_dynamic, would bring the originals back).
@@ -131,7 +121,7 @@ def refuse_process_functions():
         setattr(_imp, name, create)
 
 
-def guard(student_path, modules=("maml",), result_path=None):
+def guard(student_path, root, modules=("maml",), result_path=None):
     """From now on refuse: reading the reference solutions or the source of the modules with
     switched-off functions (a reload would bring them back); opening folders (a folder's file
     descriptor would open files beside it unseen) or /proc of other processes; writing,
@@ -139,6 +129,7 @@ def guard(student_path, modules=("maml",), result_path=None):
     process but this one; ctypes (native code reads and signals anything); looking through the
     interpreter's objects with gc (the guard's own). Not a sandbox of the operating system's:
     see EXERCISES.md for what remains possible."""
+    ROOT = root
     solutions = os.path.join(ROOT, "exercises", "solutions")
     library = tuple(path for m in sorted(modules) for path in (
         os.path.join(ROOT, m + ".py"), os.path.join(ROOT, "__pycache__", m + ".")))
@@ -244,7 +235,8 @@ def same(a, b):
 
 
 def outline(value, arrays, depth=0):
-    """A JSON outline of the value; arrays go to `arrays`. Anything else is named, not kept."""
+    """A JSON outline of the value; numeric arrays go to `arrays` (up to RESULT_BYTES in all).
+    Anything else is named, not kept."""
     import numpy
     import tasks
     if depth > 20:
@@ -254,9 +246,17 @@ def outline(value, arrays, depth=0):
     if isinstance(value, (list, tuple)):
         kind = "list" if isinstance(value, list) else "tuple"
         return {kind: [outline(v, arrays, depth + 1) for v in value]}
-    if isinstance(value, (numpy.ndarray, numpy.generic, float, int, bool)) and not isinstance(
-            value, numpy.ndarray) or (isinstance(value, numpy.ndarray) and value.dtype != object):
-        arrays.append(numpy.asarray(value))
+    if type(value) in (float, int, bool) or isinstance(value, (numpy.ndarray, numpy.generic)):
+        try:
+            array = numpy.asarray(value)
+        except (OverflowError, ValueError):
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
+            return {"other": f"{type(value).__name__} of {getattr(array, 'dtype', '?')}"}
+        if SENT[0] + array.nbytes > RESULT_BYTES:
+            return {"too_big": int(array.nbytes)}
+        SENT[0] += array.nbytes
+        arrays.append(array)
         return {"array": len(arrays) - 1}
     try:
         from autograd.tracer import getval
@@ -265,6 +265,18 @@ def outline(value, arrays, depth=0):
     except ImportError:
         pass
     return {"other": type(value).__name__}
+
+
+def encode(result, arrays):
+    """The result as bytes: b'MAMLRES1', the header's length (8 bytes, little-endian), the
+    header (JSON: the outline and each array's dtype and shape), then each array's bytes in C
+    order. grading.decode reads it back within its budgets."""
+    import numpy
+    arrays = [numpy.ascontiguousarray(a) for a in arrays]
+    header = json.dumps(dict(result, arrays=[[a.dtype.str, list(a.shape)] for a in arrays]),
+                        ensure_ascii=True).encode()
+    return b"".join([b"MAMLRES1", len(header).to_bytes(8, "little"), header] +
+                    [a.tobytes() for a in arrays])
 
 
 def where(error, student_path):
@@ -277,7 +289,7 @@ def where(error, student_path):
 
 
 def describe_error(error, student_path):
-    if isinstance(error, Shortcut):
+    if isinstance(error, Shortcut) or getattr(type(error), "switched_off", False):
         return {"shortcut": str(error)}
     if isinstance(error, SystemExit):
         return {"exit": str(error.code)}
@@ -290,18 +302,20 @@ def describe_error(error, student_path):
     return {"error": f"raised {type(error).__name__}{where(error, student_path)}: {text}"}
 
 
-def run(request, result_path=None):
+def run(request):
     import importlib.machinery
     import importlib.util
     import numpy
 
-    path = request["path"]
-    sys.path[:0] = [ROOT]
+    path = os.path.abspath(request["path"])
+    sys.path[:0] = [os.getcwd()]  # the copies of the library modules
     sys.dont_write_bytecode = True
     import maml, tasks  # noqa: F401, E401 - imported before the guards, as the student would
-    modules = switch_off(request["switched_off"], request["exercise"])
-    limit_resources(request["memory_mb"], request.get("cpu_seconds"))
-    guard(path, modules, result_path)
+    if request.get("guard_root"):  # no wall of the operating system's: the guard, in Python
+        limit_resources(request["memory_mb"], request.get("cpu_seconds"))
+        guard(path, request["guard_root"], request["library"])
+    else:  # the solutions are out of reach anyway: this only says so by name
+        sys.meta_path.insert(0, NoSolutions())
     result = {"calls": []}
     arrays = []
     try:
@@ -341,17 +355,16 @@ def run(request, result_path=None):
 
 
 def main():
-    request_path, result_path = sys.argv[1], sys.argv[2]
+    request_path, result_fd = sys.argv[1], int(sys.argv[2])
     with open(request_path, "rb") as f:
         request = pickle.load(f)  # written by the checker itself
+    os.remove(request_path)
     sys.argv = [request["path"]]
-    result, arrays = run(request, result_path + ".part")
+    result, arrays = run(request)
     sys.stdout.flush()
-    numpy = sys.modules["numpy"]
-    with open(result_path + ".part", "wb") as f:
-        numpy.savez(f, outline=numpy.array(json.dumps(result)),
-                    **{str(i): a for i, a in enumerate(arrays)})
-    os.replace(result_path + ".part", result_path)
+    data = encode(result, arrays)
+    with open(result_fd, "wb", closefd=False) as f:
+        f.write(data)
     os._exit(0)  # no exit handlers of the student's
 
 

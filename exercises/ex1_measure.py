@@ -21,7 +21,8 @@ def one_step_mse(params, k, alpha, seed):
     step with step size `alpha` on each task's K support points.
 
     Use tasks.sample_batch(100, k, 50, numpy.random.default_rng(seed)) for the tasks, then
-    maml.adapt and maml.loss. Returns a float.
+    maml.adapt and maml.loss. maml.loss gives one MSE per task, an array of shape (100,):
+    return their mean, one number (a float).
     """
     # --- your code here ---
     raise NotImplementedError("fill in one_step_mse")

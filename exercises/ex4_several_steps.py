@@ -15,7 +15,9 @@ import maml  # noqa: F401
 def adapt_batch(params, x_support, y_support, alpha, steps):
     """θ'_i after `steps` steps of θ ← θ − α ∇L_i(θ) for each task i.
 
-    x_support, y_support: (T, K, 1). Returns a list of (W (T, n_in, n_out), b (T, 1, n_out)).
+    x_support, y_support: (T, K, 1); steps: a whole number from 0 (as in maml.adapt: 0 steps
+    leave every task's copy of θ as it is). Returns a list of (W (T, n_in, n_out),
+    b (T, 1, n_out)).
     Use maml.loss (it gives each task's MSE, shape (T,)) and autograd's grad.
     """
     # --- your code here ---

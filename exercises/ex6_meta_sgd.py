@@ -17,6 +17,7 @@ import maml  # noqa: F401
 
 def meta_sgd_loss(params, alphas, x_support, y_support, x_query, y_query):
     """params, alphas: lists of (W, b) of the same shapes; data (T, K, 1). Returns a scalar.
+    The alphas are learned, so they may be any real numbers, negative ones too.
 
     Hint: maml.per_task and maml.loss, as in maml.inner_update; alphas multiply the gradient
     elementwise (they broadcast over the task axis).

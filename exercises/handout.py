@@ -9,7 +9,9 @@ line, for a destination it can't take).
 
 The copy holds the committed files (`git archive HEAD`), or, outside a git checkout, the
 folder's files, minus exercises/solutions, wrong, correct and shortcuts. Its README setup and
-test commands work as in the original; the tests that need the removed answers skip.
+test commands work as in the original; the tests that need the removed answers skip. Its
+README.md and EXERCISES.md are the students' pages: the passages about the removed folders, and
+EXERCISES.md's section for teachers, are left out (`student_page`).
 """
 import argparse
 import io
@@ -23,6 +25,20 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REMOVED = tuple(f"exercises/{name}/" for name in ("solutions", "wrong", "correct", "shortcuts"))
 SKIPPED = (".git/", ".venv/", "__pycache__/", ".pytest_cache/")
+# The students' pages: (file, passage as the project has it, what the hand-out says instead).
+# test_exercises.py checks that each passage is there exactly once, and that the pages written
+# say nothing of the removed folders.
+STUDENT_PAGES = (
+    ("README.md", " For teachers, one command grades a folder of student folders (or zips) into one\n"
+     "CSV and JSON report, and another writes a hand-out copy without solutions, answer folders or\n"
+     "git history (both in EXERCISES.md).", ""),
+    ("README.md", "`exercises/` (starters, checker, example answers)",
+     "`exercises/` (the exercises' starters and their checker)"),
+    ("README.md", "- The exercise checkers: every typical wrong answer fails with its hint, every "
+     "correct answer\n  written differently passes, over many seeds; shortcuts change only their "
+     "own verdict.\n", ""),
+    ("EXERCISES.md", "\n## For teachers\n", None),  # None: the rest of the page is left out
+)
 
 
 def kept(name):
@@ -69,6 +85,25 @@ def fill(folder):
                 shutil.copy2(os.path.join(parent, name), os.path.join(folder, relative))
 
 
+def student_page(name, text):
+    """The hand-out's version of README.md or EXERCISES.md (`text`, the project's)."""
+    for page, passage, instead in STUDENT_PAGES:
+        if page == name and passage in text:
+            text = (text.split(passage)[0].rstrip("\n") + "\n" if instead is None
+                    else text.replace(passage, instead))
+    return text
+
+
+def trim_pages(folder):
+    for name in sorted({page for page, _, _ in STUDENT_PAGES}):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(student_page(name, text))
+
+
 def handout(destination):
     """Write the copy into a temporary folder beside `destination`, then rename it into place:
     a failure leaves nothing half-made. Raises ValueError (one line) if `destination` can't
@@ -84,6 +119,7 @@ def handout(destination):
         raise ValueError(f"cannot write in {os.path.dirname(target)}: {e.strerror or e}") from None
     try:
         fill(temporary)
+        trim_pages(temporary)
         os.chmod(temporary, 0o777 & ~current_umask())
         os.rename(temporary, target)  # replaces an empty folder; refuses a non-empty one
     except BaseException:
