@@ -355,13 +355,17 @@ def evaluate_all(trained, data, args):
     settings chosen on validation episodes, the curves, the label-permutation measurement.
     With --jobs N, N processes evaluate the methods side by side (each method's numbers are
     computed the same way whichever process does it: the report is the same bytes)."""
+    maml.keep_freed_memory()  # per-task weights, fresh each step: no page faults for them
     columns = {(c, k): test_episodes(data, c, k, args.eval_episodes, args.seed)
                for c, k in COLUMNS}
     validation = {k: validation_episodes(data, k, args.val_episodes, args.seed)
                   for k in EVAL_SHOTS}
-    jobs = [(evaluate_method, (m, trained[m], columns, validation, args)) for m in trained]
-    jobs.append((split_report, (args,)))
+    # what every job reads, set before the worker processes fork so that they inherit it
+    # instead of receiving a pickled copy of the episodes each (hundreds of MB)
+    SHARED.update(trained=trained, columns=columns, validation=validation, args=args)
+    jobs = [(evaluate_named, (m,)) for m in trained] + [(split_report, (args,))]
     done = run_jobs(jobs, args.jobs, not args.quiet)
+    SHARED.clear()
     results, curves, chosen, permutation = [], [], {}, {}
     for method, (rows, curve_rows, setting, permuted) in zip(trained, done):
         results += rows
@@ -375,6 +379,15 @@ def evaluate_all(trained, data, args):
     return report_json(results, curves, chosen, permutation, trained, data, args, done[-1])
 
 
+SHARED = {}
+
+
+def evaluate_named(method):
+    """evaluate_method for one method, reading the models and episodes from SHARED."""
+    return evaluate_method(method, SHARED["trained"][method], SHARED["columns"],
+                           SHARED["validation"], SHARED["args"])
+
+
 def split_report(args):
     """glyphs.split_report() for the glyphs, None for Omniglot."""
     return None if args.omniglot else glyphs.split_report()
@@ -385,7 +398,7 @@ def run_jobs(jobs, n_processes, progress):
     forked from this one (1: in this process), in the order given."""
     def announce(i):
         if progress:
-            name = jobs[i][1][0] if jobs[i][0] is evaluate_method else "the split's report"
+            name = jobs[i][1][0] if jobs[i][0] is evaluate_named else "the split's report"
             print(f"evaluating {name}", file=sys.stderr, flush=True)
 
     if n_processes == 1:
