@@ -73,7 +73,7 @@ ALPHA = 0.4               # the MAML paper's inner step size for 5-way Omniglot
 EVAL_SHOTS = (1, 5)
 EVAL_QUERIES = 5          # per class, in test episodes
 COLUMNS = (("mixed", 1), ("mixed", 5), ("within", 1), ("within", 5))
-CURVE_STEPS = 3           # test-time steps in fewshot_curves.png
+CURVE_STEPS = 2           # test-time steps in fewshot_curves.png
 # name: (label, ways and shots of its training episodes)
 METHODS = {
     "pretrained": ("pretrained classifier", N_WAY, 1),
@@ -93,14 +93,12 @@ HEAD_METHODS = ("maml", "maml-zero", "fomaml", "fomaml-zero", "anil", "metasgd",
 EMBEDDINGS = ("protonets", "protonets-20way")
 READOUTS = {"own": "its own", "cosine": "cosine centroid", "logistic": "logistic regression",
             "linear": "linear head"}
-OWN = {"pretrained": "fine-tuned whole", "protonets": "prototypes", "nearest": "pixel 1-NN",
+OWN = {"protonets": "prototypes", "nearest": "pixel 1-NN",
        **{m: "prototypes" for m in EMBEDDINGS}, **{m: "its inner step" for m in HEAD_METHODS}}
 # settings chosen on the validation episodes, per method and K
 L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)                       # logistic regression's λ
 HEAD_ALPHAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # linear head's α
 HEAD_STEPS = (1, 2, 5, 10, 20, 50, 100)                     # and its number of steps
-TUNE_ALPHAS = (0.001, 0.01, 0.1)                            # fine-tuning the whole network
-TUNE_STEPS = 5
 OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
 
 
@@ -318,8 +316,8 @@ def readout_scores(kind, z, episodes, setting):
 
 def choose(method, model, validation, z):
     """Every read-out setting for one method and K, chosen on the validation episodes (the
-    highest mean accuracy, the first on ties): {l2, alpha, steps, fine_tune_alpha,
-    fine_tune_steps (the pretrained network only), validation accuracy of each read-out}."""
+    highest mean accuracy, the first on ties): {l2, alpha, steps, validation accuracy of each
+    read-out}."""
     zs, zq = z
     y_s, y_q = validation.y_support, validation.y_query
     l2 = {c: fewshot.accuracy(fewshot.logistic_regression(zs, y_s, zq, c), y_q).mean()
@@ -332,14 +330,6 @@ def choose(method, model, validation, z):
     best_head = max(head, key=lambda key: head[key])
     chosen = dict(l2=best_l2, alpha=best_head[0], steps=best_head[1],
                   validation=dict(logistic=float(l2[best_l2]), linear=float(head[best_head])))
-    if method == "pretrained":
-        tune = {}
-        for a in TUNE_ALPHAS:
-            curve = own_curve(method, model, validation, TUNE_STEPS, a).mean(axis=1)
-            tune.update({(a, s): curve[s] for s in range(1, TUNE_STEPS + 1)})
-        best = max(tune, key=lambda key: tune[key])
-        chosen.update(fine_tune_alpha=best[0], fine_tune_steps=best[1])
-        chosen["validation"]["own"] = float(tune[best])
     return chosen
 
 
@@ -363,14 +353,14 @@ def evaluate_all(trained, data, args):
     # what every job reads, set before the worker processes fork so that they inherit it
     # instead of receiving a pickled copy of the episodes each (hundreds of MB)
     SHARED.update(trained=trained, columns=columns, validation=validation, args=args)
-    jobs = [(evaluate_named, (m,)) for m in trained] + [(split_report, (args,))]
-    done = run_jobs(jobs, args.jobs, not args.quiet)
+    jobs = [(evaluate_named, (m, k)) for m in trained for k in EVAL_SHOTS]
+    done = run_jobs(jobs + [(split_report, (args,))], args.jobs, not args.quiet)
     SHARED.clear()
     results, curves, chosen, permutation = [], [], {}, {}
-    for method, (rows, curve_rows, setting, permuted) in zip(trained, done):
+    for (_, (method, k)), (rows, curve_rows, setting, permuted) in zip(jobs, done):
         results += rows
         curves += curve_rows
-        chosen[method] = setting
+        chosen.setdefault(method, {})[k] = setting
         if permuted is not None:
             permutation[method] = permuted
     for (column, k), episodes in columns.items():
@@ -382,9 +372,9 @@ def evaluate_all(trained, data, args):
 SHARED = {}
 
 
-def evaluate_named(method):
-    """evaluate_method for one method, reading the models and episodes from SHARED."""
-    return evaluate_method(method, SHARED["trained"][method], SHARED["columns"],
+def evaluate_named(method, shots):
+    """evaluate_method for one method and K, reading the models and episodes from SHARED."""
+    return evaluate_method(method, shots, SHARED["trained"][method], SHARED["columns"],
                            SHARED["validation"], SHARED["args"])
 
 
@@ -418,36 +408,32 @@ def run_jobs(jobs, n_processes, progress):
         return [future.result() for future in futures]
 
 
-def evaluate_method(method, model, columns, validation, args):
-    """One method on every column: (result rows, curve rows, the settings chosen on
-    validation for each K, the label-permutation measurement or None)."""
-    chosen = {k: choose(method, model, validation[k], embed(method, model, validation[k]))
-              for k in EVAL_SHOTS}
+def evaluate_method(method, shots, model, columns, validation, args):
+    """One method on the columns of K = shots: (result rows, curve rows, the settings chosen
+    on validation, the label-permutation measurement (K = 1) or None)."""
+    setting = choose(method, model, validation[shots], embed(method, model, validation[shots]))
     results, curves, before = [], [], None
     for (column, k), episodes in columns.items():
-        setting = chosen[k]
-        alpha = setting.get("fine_tune_alpha")
-        steps = CURVE_STEPS if column == "mixed" else 1
-        if method == "pretrained":
-            steps = max(steps, setting["fine_tune_steps"]) if column == "mixed" else \
-                setting["fine_tune_steps"]
-        curve = own_curve(method, model, episodes, steps, alpha)
+        if k != shots:
+            continue
+        curve = None if method == "pretrained" else own_curve(
+            method, model, episodes, CURVE_STEPS if column == "mixed" else 1)
         if (column, k) == ("mixed", 1) and method in HEAD_METHODS:
             before = curve[1]
-        at = setting.get("fine_tune_steps", 1)
-        rows = {"own": curve[min(at, len(curve) - 1)]}
         z = embed(method, model, episodes)
-        for kind in ("cosine", "logistic", "linear"):
-            rows[kind] = readout_scores(kind, z, episodes, setting)
+        rows = {kind: readout_scores(kind, z, episodes, setting)
+                for kind in ("cosine", "logistic", "linear")}
+        if method != "pretrained":  # its own read-out: a new head fine-tuned, the linear one
+            rows = {"own": curve[min(1, len(curve) - 1)], **rows}
+            if column == "mixed" and len(curve) > 1:
+                curves += [dict(method=method, shots=k, steps=s, **cell(curve[s]))
+                           for s in range(len(curve))]
         for kind, per_episode in rows.items():
             results.append(dict(method=method, readout=kind, column=column, shots=k,
                                 **cell(per_episode)))
-        if column == "mixed" and len(curve) > 1:
-            curves += [dict(method=method, shots=k, steps=s, **cell(curve[s]))
-                       for s in range(len(curve))]
     permuted = None if before is None else label_permutation(
         method, model, columns["mixed", 1], args.seed, before)
-    return results, curves, chosen, permuted
+    return results, curves, setting, permuted
 
 
 def cell(per_episode):
@@ -511,6 +497,12 @@ def result_rows(report):
     return {(r["method"], r["readout"], r["column"], r["shots"]): r for r in report["results"]}
 
 
+def kinds(rows, method):
+    """The read-outs a method has rows for, in READOUTS' order (the pretrained network has no
+    read-out of its own beyond the new heads)."""
+    return [kind for kind in READOUTS if (method, kind, "mixed", 1) in rows]
+
+
 def table(report, committed=None):
     """The printed summary, under 100 columns: accuracy ± 95% interval per method and
     read-out, the four columns; beside each row the committed models' accuracy where this run
@@ -523,8 +515,8 @@ def table(report, committed=None):
              f"{'method':<26}{'read-out':<20}" + "".join(
                  f"{f'{c} {k}-shot':>13}" for c, k in COLUMNS)]
     for method in [*report["training"], "nearest"]:
-        for kind in READOUTS if method != "nearest" else ("own",):
-            label = report["methods"][method] if kind == "own" or method == "nearest" else ""
+        for kind in kinds(rows, method):
+            label = report["methods"][method] if kind == kinds(rows, method)[0] else ""
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
             cells = [rows[method, kind, c, k] for c, k in COLUMNS]
             lines.append(f"{label[:25]:<26}{name:<20}" + "".join(
@@ -574,9 +566,9 @@ def markdown_table(report):
     lines = ["| body | read-out | 1-shot | 5-shot | 1-shot, within a script "
              "| 5-shot, within a script |", "|---|---|---|---|---|---|"]
     for method in [*report["training"], "nearest"]:
-        for kind in READOUTS if method != "nearest" else ("own",):
+        for kind in kinds(rows, method):
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
-            label = report["methods"][method] if kind == "own" else ""
+            label = report["methods"][method] if kind == kinds(rows, method)[0] else ""
             lines.append(f"| {label} | {name} | " + " | ".join(
                 cell_text(rows[method, kind, c, k]) for c, k in COLUMNS) + " |")
     return "\n".join(lines)
@@ -597,11 +589,6 @@ def curves_figure(report):
             mean = numpy.array([100 * c["accuracy"] for c in points])
             half = numpy.array([100 * c["ci95"] for c in points])
             label = report["methods"][method]
-            if method == "pretrained":
-                a = [report["chosen"]["pretrained"][str(k)]["fine_tune_alpha"]
-                     for k in EVAL_SHOTS]
-                label = (f"pretrained, fine-tuned whole (α chosen on validation: "
-                         + ", ".join(f"{v:g} at {k}-shot" for v, k in zip(a, EVAL_SHOTS)) + ")")
             ax.plot(steps, mean, color=f"C{i}", marker="o", ms=3, label=label)
             ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.15, lw=0)
         for j, (method, kind) in enumerate((("pretrained", "logistic"),

@@ -215,7 +215,7 @@ def test_short_run_writes_complete_results_that_load_reproduces(tmp_path, capsys
     assert sorted(p.name for p in out.iterdir()) == sorted(demo_fewshot.OUTPUTS)
     rows = report["results"]
     assert len(rows) == len(demo_fewshot.COLUMNS) * (
-        len(demo_fewshot.METHODS) * len(demo_fewshot.READOUTS) + 1)
+        len(demo_fewshot.METHODS) * len(demo_fewshot.READOUTS) - 1 + 1)  # pretrained: 3
     assert all(0 <= r["accuracy"] <= 1 and r["ci95"] >= 0 for r in rows)
     assert set(report["label_permutation"]) == set(demo_fewshot.HEAD_METHODS)
     for m in ("maml-zero", "fomaml-zero"):  # by construction
