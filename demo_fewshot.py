@@ -512,18 +512,18 @@ def table(report, committed=None):
     n = report["evaluation"]["episodes"]
     lines = [f"evaluated: {n:,} test episodes per column, {N_WAY}-way, "
              f"{report['data']['evaluation_classes']} evaluation classes; accuracy % ± 95%",
-             f"{'method':<26}{'read-out':<20}" + "".join(
-                 f"{f'{c} {k}-shot':>13}" for c, k in COLUMNS)]
+             f"{'method':<23}{'read-out':<20}" + "".join(
+                 f"{f'{c} {k}-shot':>14}" for c, k in COLUMNS)]
     for method in [*report["training"], "nearest"]:
         for kind in kinds(rows, method):
             label = report["methods"][method] if kind == kinds(rows, method)[0] else ""
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
             cells = [rows[method, kind, c, k] for c, k in COLUMNS]
-            lines.append(f"{label[:25]:<26}{name:<20}" + "".join(
-                f"{100 * r['accuracy']:>7.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
+            lines.append(f"{label[:22]:<23}{name:<20}" + "".join(
+                f"{100 * r['accuracy']:>8.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
             if old and (method, kind, "mixed", 1) in old:
-                lines.append(f"{'  the committed models':<46}" + "".join(
-                    f"{100 * old[method, kind, c, k]['accuracy']:>7.1f}      " for c, k in COLUMNS))
+                lines.append(f"{'  the committed models':<43}" + "".join(
+                    f"{100 * old[method, kind, c, k]['accuracy']:>8.1f}      " for c, k in COLUMNS))
     lines.append("the mixed 1-shot episodes with their labels permuted, each method's own "
                  "inner step:")
     for method, p in report["label_permutation"].items():
@@ -531,9 +531,9 @@ def table(report, committed=None):
                      f"{100 * p['accuracy_permuted']:5.1f}%, {p['episodes_changed']:,} of "
                      f"{p['episodes']:,} episodes changed")
     if committed:
-        lines.append("(committed models: docs/fewshot/fewshot.json, "
-                     "trained longer; this run's models are the rows above them)")
-    return "\n".join(lines)
+        lines.append("(the committed models, trained longer: docs/fewshot/fewshot.json; "
+                     "this run's figures are the rows above theirs)")
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def committed_report(report):
