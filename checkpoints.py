@@ -74,99 +74,25 @@ MAX_BYTES = 400_000_000      # all arrays of one checkpoint, decompressed
 MAX_MEMBERS = 1_000
 MAX_DEPTH = 50               # of metadata JSON
 MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
-READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what numpy writes
 
 
 def read_npz(path, max_bytes=None):
-    """Every array of an .npz file, read defensively: no pickles; float arrays and one text
-    scalar `metadata` only; sizes from the zip directory and each .npy header are bounded
-    (max_bytes, by default MAX_BYTES, in all) before anything is decompressed, and memory
-    stays within them. Raises ValueError naming the problem (or OSError, BadZipFile or
+    """Every array of an .npz file, read defensively (files.read_npz): no pickles; float arrays
+    and one text scalar `metadata` only; sizes from the zip directory and each .npy header are
+    bounded (max_bytes, by default MAX_BYTES, in all) before anything is decompressed, and
+    memory stays within them. Raises ValueError naming the problem (or OSError, BadZipFile or
     zlib.error from the file itself)."""
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
-    if not zipfile.is_zipfile(path):
-        raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
-        _check_members(members, max_bytes)
-        arrays, total = {}, 0
-        for info in members:
-            name = info.filename[:-4]
-            with archive.open(info) as f:
-                shape, fortran, dtype = _read_header(f, name)
-                size = _nbytes(name, shape, dtype)
-                total += size
-                if total > max_bytes or size > info.file_size:
-                    raise ValueError(f"{name}: its header claims {shape} {dtype}, more than "
-                                     f"the file holds or the limit of {max_bytes:,} bytes")
-                data = _read_exactly(f, size, name)
-            order = "F" if fortran else "C"
-            arrays[name] = numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order)
-    return arrays
+    return files.read_npz(path, _expected, max_bytes, MAX_MEMBERS)
 
 
-def _read_exactly(f, size, name):
-    """The rest of a member: exactly `size` bytes, read in pieces into one buffer (no second
-    copy). Reading to the end makes zipfile check the CRC."""
-    data, done = bytearray(size), 0
-    while done < size:
-        piece = f.read(min(size - done, 1 << 20))
-        if not piece:
-            break
-        data[done:done + len(piece)] = piece
-        done += len(piece)
-    if done != size or f.read(1):
-        raise ValueError(f"{name}: the data does not match its header")
-    return data
-
-
-def _check_members(members, max_bytes):
-    """Refuse, from the zip directory alone, what no checkpoint holds."""
-    names = [info.filename for info in members]
-    if len(names) > MAX_MEMBERS:
-        raise ValueError(f"{len(names):,} members, more than a checkpoint holds")
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"the member {twice[0]!r} appears twice")
-    for info in members:
-        if not info.filename.endswith(".npy"):
-            raise ValueError(f"unexpected member {info.filename!r}")
-        if info.flag_bits & 0x1:
-            raise ValueError(f"{info.filename!r} is encrypted")
-        if info.compress_type not in READABLE:
-            raise ValueError(f"{info.filename!r} uses compression method {info.compress_type}, "
-                             "not one numpy writes")
-    declared = sum(info.file_size for info in members)
-    if declared > max_bytes:
-        raise ValueError(f"its members hold {declared:,} bytes, more than the limit of "
-                         f"{max_bytes:,}")
-
-
-def _read_header(f, name):
-    """(shape, fortran order, dtype) from a .npy member's header, with its kind checked:
-    real floats, or a unicode scalar for `metadata`."""
-    version = numpy.lib.format.read_magic(f)
-    read = {(1, 0): numpy.lib.format.read_array_header_1_0,
-            (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
-    if read is None:
-        raise ValueError(f"{name}: unsupported .npy version {version}")
-    try:
-        shape, fortran, dtype = read(f)
-    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as e:
-        raise ValueError(f"{name}: unreadable .npy header ({_first_line(e)})") from None
-    wanted = ("U", (), 4 * MAX_METADATA_BYTES) if name == "metadata" else ("f", None, 16)
-    kind, wanted_shape, widest = wanted
-    if dtype.hasobject or dtype.kind != kind or dtype.itemsize > widest or (
-            wanted_shape is not None and shape != wanted_shape):
-        what = "a text scalar" if name == "metadata" else "real floats"
-        raise ValueError(f"{name}: holds {dtype} {shape}, expected {what}")
-    return shape, fortran, dtype
-
-
-def _nbytes(name, shape, dtype):
-    if any(not isinstance(n, int) or n < 0 for n in shape):
-        raise ValueError(f"{name}: its header claims the shape {shape}")
-    return math.prod(shape) * dtype.itemsize
+def _expected(name, shape, dtype):
+    """None if a checkpoint may hold this array: real floats, or `metadata`, a text scalar;
+    else what was expected."""
+    if name == "metadata":
+        ok = dtype.kind == "U" and dtype.itemsize <= 4 * MAX_METADATA_BYTES and shape == ()
+        return None if ok else "a text scalar"
+    return None if dtype.kind == "f" and dtype.itemsize <= 16 else "real floats"
 
 
 def _first_line(error):
@@ -241,16 +167,45 @@ def _refuse(constant):
 
 
 def _finite_number(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(numpy.isfinite(v))
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond a float
+        return False
+
+
+MAX_LOSS = 1e30            # a loss in a file's history (a plot's log axis takes it)
+
+
+def _count(v, low=0, high=2 ** 53):
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _losses(v):
+    return isinstance(v, list) and len(v) >= 1 and all(
+        _finite_number(x) and 0 <= x <= MAX_LOSS for x in v)
 
 
 # what a metadata value may be: kind -> (in words, the test)
-KINDS = {"count": ("a whole number from 0 to 2^53",
-                   lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53),
+KINDS = {"count": ("a whole number from 0 to 2^53", _count),
+         "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
+         "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
+                  lambda v: _count(v, high=2 ** 63 - 1)),
          "number": ("a finite number", _finite_number),
+         "step size": ("a finite number >= 0 (the demos' --alpha)",
+                       lambda v: _finite_number(v) and v >= 0),
+         "learning rate": ("a finite number > 0 (the demos' --meta-lr)",
+                           lambda v: _finite_number(v) and v > 0),
          "numbers": ("a list of finite numbers",
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
-         "flag": ("true or false", lambda v: isinstance(v, bool))}
+         "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
+         "flag": ("true or false", lambda v: isinstance(v, bool)),
+         "text": ("printable text of 1 to 200 characters",
+                  lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
+         "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
+                    lambda v: isinstance(v, list) and 2 <= len(v) <= 20 and all(
+                        _count(n, low=1, high=1_000_000) for n in v))}
 
 
 def expect(value, kind, what):
@@ -258,8 +213,36 @@ def expect(value, kind, what):
     raise a ValueError naming `what` otherwise."""
     words, ok = KINDS[kind]
     if not ok(value):
-        raise ValueError(f"{what} must be {words}, got {str(value)[:60]!r}")
+        raise ValueError(f"{what} must be {words}, got {_short(value)}")
     return value
+
+
+def _short(value):
+    """A value from a file, in at most ~60 printable characters."""
+    text = json.dumps(value, default=repr) if not isinstance(value, str) else repr(value)
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text if len(text) <= 60 else text[:56] + " ..."
+
+
+def check_schema(value, schema, what):
+    """A copy of `value` (a dict from a file's metadata) if it has exactly the keys of
+    `schema` ({key: kind of KINDS}), each of its kind; else a ValueError naming `what` and the
+    first key missing, unexpected or of the wrong kind. What passes, every later line can
+    print: numbers are finite, text printable, nothing is null."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object with the keys {', '.join(schema)}, "
+                         f"got {_short(value)}")
+    missing = [key for key in schema if key not in value]
+    if missing:
+        raise ValueError(f"{what} lacks the key{'s' * (len(missing) > 1)} "
+                         f"{', '.join(missing)}")
+    extra = [key for key in value if key not in schema]
+    if extra:
+        raise ValueError(f"{what} has the unexpected key {_short(extra[0])} (expected "
+                         f"{', '.join(schema)})")
+    for key, kind in schema.items():
+        expect(value[key], kind, f"{what} {key}")
+    return dict(value)
 
 
 # --- saving and loading ---------------------------------------------------------------
@@ -292,8 +275,10 @@ def load_models(path, names=None):
     path = _checked_path(path)
     if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint file at {path!r}")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path!r} is not a file")
+    try:
+        files.check_regular(path, limit=MAX_BYTES + MAX_METADATA_BYTES * 4 + (1 << 20))
+    except files.Refused as e:
+        raise ValueError(str(e)) from None
     try:
         models, metadata = decode_models(read_npz(path))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
@@ -346,16 +331,32 @@ def _write(path, data):
 
 # --- the demos' files ---------------------------------------------------------------------------
 
-CONFIG_KINDS = dict(iterations="count", meta_batch="count", k="count", alpha="number",
-                    inner_steps="count", first_order="flag", meta_lr="number", seed="count")
+# The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
+SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
+                       alpha="step size", inner_steps="positive count", first_order="flag",
+                       meta_lr="learning rate", seed="seed")  # and layers: the models' own
+VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
+                         alpha="step size", meta_lr="learning rate", seed="seed")
+FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
+                        n_way="positive count", shots="positive count",
+                        queries="positive count", alpha="step size", meta_lr="learning rate",
+                        seed="seed", body="layers", data="text")
+SCHEMAS = {"sinusoid": SINUSOID_CONFIG, "variants": VARIANTS_TRAINING,
+           "fewshot": FEWSHOT_TRAINING}
+
+
+def layers_of(params):
+    """The layer sizes of an MLP's params: [inputs, width of each layer...]."""
+    return [int(params[0][0].shape[0])] + [int(W.shape[1]) for W, _ in params]
 
 
 def load_trained(path):
     """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
     config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
     inner_steps, losses, loss_block) wrote -> ({model: (params, losses, block)}, config), with
-    config['layers'] the network's layer sizes. Raises FileNotFoundError, or a ValueError of one
-    line for anything else."""
+    config['layers'] the network's layer sizes. The metadata is checked against the schema of
+    the demo that wrote it (SINUSOID_CONFIG, VARIANTS_TRAINING). Raises FileNotFoundError, or a
+    ValueError of one line for anything else."""
     saved, metadata = load_models(path)
     if sorted(saved, key=str) not in (["maml", "pretrained"], [None]):
         raise ValueError(f"it holds the models {_listed(saved)}; expected 'maml' and "
@@ -366,47 +367,52 @@ def load_trained(path):
         if not (isinstance(method, str) and 0 < len(method) <= 40 and method.isprintable()):
             raise ValueError("it holds one model but no method name (metadata 'method')")
         saved = {method: saved.pop(None)}
-        config, losses = metadata.get("training"), {method: metadata.get("losses")}
-        if isinstance(config, dict):
-            config = dict(config, first_order=method == "fomaml",
-                          inner_steps=metadata.get("inner_steps"))
+        config = check_schema(metadata.get("training"), VARIANTS_TRAINING,
+                              "its training setting")
+        config.update(first_order=method == "fomaml", inner_steps=expect(
+            metadata.get("inner_steps"), "positive count", "inner_steps"),
+            layers=layers_of(saved[method]))
+        losses = {method: metadata.get("losses")}
     else:
-        config, losses = metadata.get("config"), metadata.get("losses")
-    if not isinstance(config, dict) or not isinstance(losses, dict):
-        raise ValueError("its metadata holds no training settings and losses of the kind "
-                         "demo_sinusoid.py or demo_variants.py writes")
-    config = dict(config)
-    missing = [key for key in CONFIG_KINDS if key not in config]
-    if missing:
-        raise ValueError(f"its training settings lack {', '.join(missing)}: not a file of "
-                         "demo_sinusoid.py or demo_variants.py")
-    for key, kind in CONFIG_KINDS.items():
-        expect(config[key], kind, f"the training setting {key}")
-    block = expect(metadata.get("loss_block"), "count", "loss_block")
-    models = {model: (params, expect(losses.get(model), "numbers", f"the losses of {model!r}"),
-                      max(block, 1)) for model, params in saved.items()}
-    layers = {tuple([p[0][0].shape[0]] + [W.shape[1] for W, _ in p]) for p, _, _ in
-              models.values()}
+        config = metadata.get("config")
+        if isinstance(config, dict):  # the layers it names are replaced by the models' own
+            config = {key: value for key, value in config.items() if key != "layers"}
+        config = check_schema(config, SINUSOID_CONFIG, "its training setting")
+        config["layers"] = layers_of(saved["maml"])
+        losses = metadata.get("losses")
+        if not isinstance(losses, dict):
+            raise ValueError(f"its losses must be a JSON object {{model: [numbers]}}, got "
+                             f"{_short(losses)}")
+    block = expect(metadata.get("loss_block"), "positive count", "loss_block")
+    models = {model: (params, expect(losses.get(model), "losses", f"the losses of {model!r}"),
+                      block) for model, params in saved.items()}
+    layers = {tuple(layers_of(p)) for p, _, _ in models.values()}
     if len(layers) != 1:
         raise ValueError(f"its models have different layers {sorted(layers)}")
-    config["layers"] = list(layers.pop())
     return models, config
 
 
-def load_method(path, method):
+def load_method(path, method, schema=None):
     """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
-    metadata naming `method`, its training settings and loss history. Returns (params,
-    training settings dict, losses). Raises FileNotFoundError, or a ValueError of one line."""
+    metadata naming `method`, its training settings (checked against `schema`, one of SCHEMAS'
+    values; without one, only the kinds of the settings it has) and loss history. Returns
+    (params, training settings dict, losses). Raises FileNotFoundError, or a ValueError of one
+    line."""
     models, metadata = load_models(path, names={None})
     training = metadata.get("training")
-    if metadata.get("method") != method or not isinstance(training, dict):
+    if metadata.get("method") != method:
         raise ValueError(f"not a checkpoint of {method!r} (its metadata names "
-                         f"{str(metadata.get('method'))[:40]!r})")
-    for key, kind in (("iterations", "count"), ("seed", "count"), ("meta_batch", "count"),
-                      ("k", "count"), ("alpha", "number"), ("meta_lr", "number")):
-        if key in training:
-            expect(training[key], kind, f"the training setting {key}")
-    for key, kind in (("inner_steps", "count"), ("test_alpha", "number")):
+                         f"{_short(metadata.get('method'))})")
+    if schema is not None:
+        training = check_schema(training, schema, "its training setting")
+    elif not isinstance(training, dict):
+        raise ValueError(f"its training setting must be a JSON object, got {_short(training)}")
+    else:
+        kinds = dict(VARIANTS_TRAINING, **FEWSHOT_TRAINING)
+        for key, value in training.items():
+            expect(value, kinds.get(key, "number"), f"its training setting {key}")
+    for key, kind in (("inner_steps", "count"), ("test_alpha", "number"),
+                      ("loss_block", "positive count"), ("label", "text")):
         if key in metadata:
             expect(metadata[key], kind, key)
-    return models[None], training, expect(metadata.get("losses", []), "numbers", "losses")
+    return models[None], training, expect(metadata.get("losses"), "losses", "losses")

@@ -305,6 +305,7 @@ RULES = {
     "steps": lambda v: count("steps", v, low=0, high=MAX_STEPS),
     "max_steps": lambda v: count("max_steps", v, low=0, high=MAX_STEPS),
     "first_order": lambda v: flag("first_order", v),
+    "per_weight": lambda v: flag("per_weight", v),
     "rng": rng,
     "seed": lambda v: count("seed", v, low=0, high=2 ** 63 - 1),
     "iterations": lambda v: count("iterations", v, low=0, high=MAX_COUNT),
@@ -317,6 +318,7 @@ RULES = {
     "amplitude_range": lambda v: interval("amplitude_range", v),
     "phase_range": lambda v: interval("phase_range", v),
     "x_range": lambda v: interval("x_range", v),
+    "alpha_range": lambda v: v is None or interval("alpha_range", v),
     "lr": lambda v: number("lr", v, strict=True),
     "eps": lambda v: number("eps", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
@@ -367,6 +369,14 @@ def arguments(name, given):
     if name == "adam_step":
         adam(given)
         return
+    if name == "learned_step_update":  # one step-size pair per layer of θ, of θ's shapes or 1
+        params(given["step_sizes"], "step_sizes", per_task=False)
+        layers = [tuple(getval(a).shape[-2:] if i == 0 else getval(a).shape[-1:] for i, a in
+                        enumerate(pair)) for pair in getval(given["params"])]
+        sizes = [tuple(getval(a).shape for a in pair) for pair in getval(given["step_sizes"])]
+        if sizes != layers and sizes != [((1, 1), (1,))] * len(layers):
+            raise ValueError(f"step_sizes must be one (W, b) pair per layer of params, of its "
+                             f"shapes {layers} or each ((1, 1), (1,)), got {sizes}")
     if name in ("sample_batch", "held_out"):
         support, query = (("k_support", "k_query") if name == "sample_batch" else
                           ("k", "query_points"))

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import numpy
 
@@ -159,9 +160,9 @@ def check_out_and_save(args, out_names, save_names=None):
 
 
 def shown(value, width=60):
-    """repr(value), cut to `width` characters: a path in a one-line message."""
-    text = repr(value)
-    return text if len(text) <= width else text[:width - 4] + "...'"
+    """repr(value), cut in the middle to `width` characters: a path in a one-line message,
+    its start and its file name kept."""
+    return files.shown(value, width)
 
 
 def commit(sets, replaceable, state):
@@ -175,29 +176,35 @@ def commit(sets, replaceable, state):
         state["written"] = True
 
 
-def load_methods(folder, methods, layers_ok):
-    """{method: (params, losses)} from FOLDER/<method>.npz (checkpoints.load_method), and the
-    training settings they share. layers_ok(method, layer sizes) -> None, or what was expected.
-    Raises UsageError, in one line, for a missing, corrupt, foreign or mismatched file."""
+def load_methods(folder, methods, layers_ok, schema=None):
+    """{method: (params, losses)} from FOLDER/<method>.npz (checkpoints.load_method, the
+    training settings checked against `schema`), and the training settings they share.
+    layers_ok(method, layer sizes) -> None, or what was expected. Raises UsageError, in one
+    line naming the file, for a missing, corrupt, foreign or mismatched file."""
     trained, protocol = {}, None
     for method in methods:
         path = os.path.join(folder, f"{method}.npz")
         try:
-            params, training, losses = checkpoints.load_method(path, method)
-            sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
+            params, training, losses = checkpoints.load_method(path, method, schema)
+            sizes = checkpoints.layers_of(params)
             expected = layers_ok(method, sizes)
             if expected:
                 raise ValueError(f"its network has layers {sizes}, expected {expected}")
         except FileNotFoundError:
-            raise UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
+            raise UsageError(f"--load {shown(folder)}: no checkpoint {shown(path)}") from None
         except ValueError as e:
-            raise UsageError(f"--load {path!r}: {e}") from None
-        if protocol not in (None, training):
-            raise UsageError(f"--load {path!r} was trained with {training}, the others with "
-                             f"{protocol}: not one protocol")
-        protocol = training
+            text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
+            raise UsageError(f"--load {shown(path)}: {text}") from None
+        if protocol is not None and training != protocol[1]:
+            differ = next(k for k in sorted(set(training) | set(protocol[1]), key=str)
+                          if training.get(k) != protocol[1].get(k))
+            raise UsageError(
+                f"--load {shown(folder, 40)}: {protocol[0]}.npz and {method}.npz were trained "
+                f"differently ({differ}: {checkpoints._short(protocol[1].get(differ))[:20]} vs "
+                f"{checkpoints._short(training.get(differ))[:20]}): not one protocol")
+        protocol = protocol or (method, training)
         trained[method] = (params, losses)
-    return trained, protocol
+    return trained, protocol[1]
 
 
 # --- resources ------------------------------------------------------------------------------------
@@ -224,6 +231,32 @@ def duration(seconds):
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} days"
+
+
+def available_memory():
+    """The memory this machine has available now, in bytes: /proc/meminfo's MemAvailable where
+    there is one, else its physical memory (checks.machine_memory); None if neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return checks.machine_memory()
+
+
+def check_memory(flag, value, need, per_unit):
+    """Refuse, in one line naming `flag` and its value, a run whose estimate `need` (bytes)
+    is more than checks.MEMORY_SHARE of the memory available now; say how far the flag can go
+    (per_unit: the bytes one more unit of it adds)."""
+    have = available_memory()
+    if have is None or need <= checks.MEMORY_SHARE * have:
+        return
+    most = max(0, int(value - (need - checks.MEMORY_SHARE * have) / per_unit))
+    raise UsageError(f"{flag} {value:,} would need about {need / 2 ** 30:,.1f} GiB, more than "
+                     f"the {have / 2 ** 30:,.1f} GiB this machine has available: use "
+                     f"{flag} {most:,} or fewer")
 
 
 # --- during the run -------------------------------------------------------------------------------
@@ -347,12 +380,47 @@ def finish(status):
     sys.exit(status)
 
 
+def matplotlib_cache():
+    """Matplotlib keeps its font cache in $XDG_CACHE_HOME/matplotlib (or $MPLCONFIGDIR). Where
+    that folder cannot be made or written (XDG_CACHE_HOME a file, say), it warns in two lines
+    and uses a temporary folder: make that choice for it, quietly (the glyph cache's one
+    warning already says the cache folder is unusable). Call before matplotlib loads fonts."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(root, "matplotlib")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return
+    except (OSError, ValueError):
+        pass
+    import atexit
+    import shutil
+    import tempfile
+    temporary = tempfile.mkdtemp(prefix="matplotlib-")
+    atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = temporary
+
+
+def one_line_warning(prog):
+    """A warnings.showwarning that prints one line, 'prog: warning: ...', to stderr (not the
+    default two, the second a line of library source)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).strip().splitlines()
+        print(f"{prog}: warning: {text[0] if text else category.__name__}", file=sys.stderr)
+    return show
+
+
 def main(prog, parse_args, run, argv):
     """run(parse_args(argv), state), with one line on stderr and an exit status for each way
     it can fail. run sets state["written"] once its files are committed."""
     state = {"written": False}
     try:
-        run(parse_args(argv), state)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning(prog)
+            matplotlib_cache()
+            run(parse_args(argv), state)
         return 0
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -52,10 +52,8 @@ try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the sam
     import argparse
     import json
     import time
-    import zipfile
 
     import numpy
-    import PIL
 
     import checkpoints
     import cli
@@ -115,6 +113,8 @@ def run(args, state):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     data = load_data(args)
+    if not args.train_only:
+        check_evaluation_fits(data, args)
     if args.load is not None:
         trained = load_all(args.load, args.methods)
     else:
@@ -146,14 +146,80 @@ def run(args, state):
 
 
 def load_data(args):
-    """The glyphs, or Omniglot with --omniglot; a folder that is not Omniglot's layout, or
-    holds files that are not images, is one line and exit status 2, before any training."""
+    """The glyphs, or Omniglot with --omniglot, checked for everything this run will ask of
+    them (check_data) before any training. A folder that is not Omniglot's layout, holds
+    files that are not images, or is beyond the readers' budgets (files.py) is one line and
+    exit status 2."""
     if not args.omniglot:
-        return glyphs.load_glyphs(args.seed)
+        data = glyphs.load_glyphs(args.seed)
+        check_data(data, "the glyph set", ("background", "evaluation"))
+        return data
+    where = f"--omniglot {cli.shown(args.omniglot)}"
     try:
-        return glyphs.load_omniglot(args.omniglot)
-    except (OSError, ValueError, zipfile.BadZipFile, PIL.UnidentifiedImageError) as e:
-        raise cli.UsageError(f"--omniglot {args.omniglot!r}: {str(e).splitlines()[0]}") from None
+        data = glyphs.load_omniglot(args.omniglot, min_drawings=drawings_needed())
+    except (OSError, ValueError) as e:
+        raise cli.UsageError(f"{where}: {str(e).splitlines()[0] if str(e) else repr(e)}"
+                             ) from None
+    check_data(data, where, ("images_background", "images_evaluation"))
+    return data
+
+
+def drawings_needed():
+    """Drawings each character must have: support + query images of the largest K this run
+    trains or evaluates with."""
+    return max(max(shots for _, _, shots in METHODS.values()) + QUERIES,
+               max(EVAL_SHOTS) + EVAL_QUERIES)
+
+
+def check_data(data, where, parts):
+    """Raise cli.UsageError, naming `where` and the split's folder (`parts`), unless every
+    split has the classes an episode draws (the most ways of any method) and every class the
+    images the largest K needs: what the run would otherwise find out only after training."""
+    ways = max(n for _, n, _ in METHODS.values())
+    for split, part in zip(("background", "evaluation"), parts):
+        n = len(getattr(data, split))
+        need = ways if split == "background" else N_WAY
+        if n < need:
+            raise cli.UsageError(f"{where}: {part} holds {n} character{'s' * (n != 1)}, fewer "
+                                 f"than the {need} each {need}-way episode draws")
+    if data.images.shape[1] < drawings_needed():
+        raise cli.UsageError(f"{where}: each character has {data.images.shape[1]} images, "
+                             f"fewer than the {drawings_needed()} a {max(EVAL_SHOTS)}-shot "
+                             f"episode with {EVAL_QUERIES} queries needs")
+
+
+def evaluation_bytes(data, n_episodes, shots):
+    """Roughly the memory the evaluation of n_episodes K-shot episodes holds at its peak: the
+    episodes of the columns (float32 images), the float64 copies the nearest-neighbour
+    baseline makes, the random numbers that draw them, and the per-task weights of one chunk.
+    (B1's estimate for the earlier single column, times the columns.)"""
+    images = N_WAY * (shots + EVAL_QUERIES) * data.images[0, 0].size * 4      # one episode
+    drawing = 16 * (len(data.evaluation) + N_WAY * data.images.shape[1])
+    return len(COLUMNS) // len(EVAL_SHOTS) * n_episodes * (5 * images + drawing) + 400 * 2 ** 20
+
+
+def check_evaluation_fits(data, args):
+    """Refuse, before any training, an --eval-episodes the machine cannot hold (cli's one
+    line, with the estimate and the memory available)."""
+    shots = max(EVAL_SHOTS)
+    need = evaluation_bytes(data, args.eval_episodes, shots)
+    per_episode = evaluation_bytes(data, 1, shots) - evaluation_bytes(data, 0, shots)
+    cli.check_memory("--eval-episodes", args.eval_episodes, need, per_episode)
+
+
+def config_of(args, method="maml"):
+    """The settings a method is trained with (checkpoints.FEWSHOT_TRAINING's keys)."""
+    _, ways, shots = METHODS[method]
+    return dict(iterations=args.iterations, meta_batch=META_BATCH, n_way=ways, shots=shots,
+                queries=QUERIES, alpha=ALPHA, meta_lr=1e-3, seed=args.seed, body=list(BODY),
+                data=f"omniglot:{args.omniglot}" if args.omniglot else "glyphs")
+
+
+def describe(config):
+    """One line of a method's training settings."""
+    return (f"{config['iterations']:,} iterations of {config['meta_batch']} "
+            f"{config['n_way']}-way {config['shots']}-shot episodes, α = {config['alpha']:g}, "
+            f"seed {config['seed']}")
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -193,10 +259,7 @@ def train_one(method, data, args):
             body + head, rng, alpha=ALPHA, per_weight=method == "metasgd", **common)
     else:
         params, losses = protonets.train(body, rng, **common)
-    training = dict(iterations=args.iterations, meta_batch=META_BATCH, n_way=ways, shots=shots,
-                    queries=QUERIES, alpha=ALPHA, meta_lr=1e-3, seed=args.seed, body=list(BODY),
-                    data=f"omniglot:{args.omniglot}" if args.omniglot else "glyphs",
-                    training_classes=int(len(train_classes)),
+    training = dict(config_of(args, method), training_classes=int(len(train_classes)),
                     seconds=round(time.perf_counter() - start, 1),
                     cpu_seconds=round(time.process_time() - cpu, 1))
     return dict(params=params, step_sizes=step_sizes, losses=losses, training=training)
@@ -230,7 +293,7 @@ def checkpoint_bytes(method, model):
                                                   losses=history, loss_block=block))
 
 
-def load_all(folder, methods):
+def load_all(folder, methods=TRAINED):
     """{method: model} from FOLDER/<method>.npz, each checked to be that method's, with the
     body BODY. Raises cli.UsageError in one line for a missing, corrupt or foreign file."""
     trained = {}
@@ -531,9 +594,9 @@ def table(report, committed=None):
                      f"{100 * p['accuracy_permuted']:5.1f}%, {p['episodes_changed']:,} of "
                      f"{p['episodes']:,} episodes changed")
     if committed:
-        lines.append("(the committed models, trained longer: docs/fewshot/fewshot.json; "
-                     "this run's figures are the rows above theirs)")
-    return "\n".join(line.rstrip() for line in lines)
+        lines.append("(the committed models, trained longer: docs/fewshot/fewshot.json;\n"
+                     " this run's figures are the rows above theirs)")
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines())
 
 
 def committed_report(report):

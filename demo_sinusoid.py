@@ -123,24 +123,36 @@ def render(models, results, config, args):
     params = {model: m[0] for model, m in models.items()}
     names = {model: NAMES.get(model, model) for model in models}
     batches = {k: tasks.held_out(args.seed, args.eval_tasks, k) for k in (5, 10)}
+    label = models_label(config, args.label)   # every figure says which models it shows
     made = {
-        "adaptation.png": figures.adaptation(params, batches, args.alpha, names),
-        "learning_curve.png": figures.curves(
+        "adaptation.png": figures.adaptation(params, batches, args.alpha, names, label),
+        "learning_curve.png": figures.label_models(figures.curves(
             results, names, EVAL_K, "gradient steps at test time",
-            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"),
-        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names),
-        "training.png": figures.training(
+            f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)"), label),
+        "what_maml_learned.png": figures.what_maml_learned(params, batches[5], args.alpha, names,
+                                                           label=label),
+        "training.png": figures.label_models(figures.training(
             {m: models[m][1] for m in models}, models[next(iter(models))][2],
             {m: ("MAML: query MSE after the inner step" if m == "maml" else
                  "pretrained: MSE on all points (no inner step)" if m == "pretrained" else
-                 f"{m}: training loss") for m in models})}
+                 f"{m}: training loss") for m in models}), label)}
     outputs = {name: cli.png_bytes(fig) for name, fig in made.items()}
     for fig in made.values():
         plt.close(fig)
-    outputs["adaptation.gif"] = figures.animation_gif(params, batches[5], args.alpha, names)
+    outputs["adaptation.gif"] = figures.animation_gif(params, batches[5], args.alpha, names,
+                                                      label=label)
     outputs["results.json"] = json.dumps(results_json(results, config, args), indent=1,
                                          allow_nan=False).encode()
     return {name: outputs[name] for name in OUTPUTS}
+
+
+def models_label(config, label=None):
+    """The line each figure carries: which models it shows (--label's words first, if given)."""
+    trained = (f"models trained {config['iterations']:,} iterations, meta-batch "
+               f"{config['meta_batch']}, K = {config['k']}, α = {config['alpha']:g}, "
+               f"{config['inner_steps']} inner step{'s' * (config['inner_steps'] != 1)}, "
+               f"seed {config['seed']}")
+    return f"{label}: {trained}" if label else "M" + trained[1:]
 
 
 def results_json(results, config, args):
@@ -177,11 +189,26 @@ def table(results, config, args, committed=None):
         if r.diverged[list(shown)].any():
             lines.append(row("  tasks diverged", [f"{r.diverged[s]:,}" for s in shown]))
         if committed and (model, k, 1) in committed:
-            lines.append(row("  committed 70k", [committed[model, k, s] for s in shown]))
+            lines.append(row(f"  committed {committed['training']['iterations'] // 1000:,}k",
+                             [committed[model, k, s] for s in shown]))
         if k == 5 and model in PAPER_K5:
             lines.append(row("  paper (Table 2)", ["—", *(f"{v:.2f}" for v in PAPER_K5[model])]))
     if any(r.diverged.any() for r in results.values()):
         lines.append("(a task whose fine-tuning diverged is counted and left out of the mean)")
+    if committed:
+        done = committed["training"]
+        differ = [key for key in config if key != "iterations" and config[key] != done.get(key)]
+        lines.append(f"(committed {done['iterations'] // 1000:,}k: the models of "
+                     f"checkpoints/sinusoid.npz, trained {done['iterations']:,} iterations,")
+        lines.append(" evaluated on these same tasks: docs/results.json.")
+        if not differ and config["iterations"] < done["iterations"]:
+            lines.append(f" This run: {config['iterations']:,} iterations, all else the same: "
+                         "fewer iterations are the whole difference.")
+            lines.append(" --paper trains as they were; --load checkpoints/sinusoid.npz shows "
+                         "them.)")
+        else:
+            lines.append(f" This run: {config['iterations']:,} iterations, and it differs in "
+                         f"{', '.join(differ) or 'nothing else'}.)")
     return "\n".join(lines)
 
 
@@ -196,9 +223,9 @@ def describe(config):
 
 
 def committed_results(args, config):
-    """{(model, K, steps): 'MSE'} of the committed docs/results.json, if it was evaluated on
-    the same held-out tasks as this run but trained otherwise: so that a short run is read
-    beside the 70,000-iteration one. Else None."""
+    """{(model, K, steps): 'MSE', 'training': its training settings} of the committed
+    docs/results.json, if it was evaluated on the same held-out tasks as this run but trained
+    otherwise: so that a short run is read beside the 70,000-iteration one. Else None."""
     try:
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "docs",
                                "results.json"), encoding="utf-8") as f:
@@ -207,7 +234,8 @@ def committed_results(args, config):
         if (evaluation["seed"], evaluation["held_out_tasks"], evaluation["alpha"]) != (
                 args.seed, args.eval_tasks, args.alpha) or report["training"] == config:
             return None
-        return {(r["model"], r["k"], r["steps"]): f"{r['mse']:.2f}" for r in report["results"]}
+        cells = {(r["model"], r["k"], r["steps"]): f"{r['mse']:.2f}" for r in report["results"]}
+        return dict(cells, training=dict(report["training"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -242,7 +270,8 @@ def load(path):
     except FileNotFoundError as e:
         raise cli.UsageError(f"--load: {e}") from None
     except ValueError as e:
-        raise cli.UsageError(f"--load {path!r}: {e}") from None
+        text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
+        raise cli.UsageError(f"--load {cli.shown(path)}: {text}") from None
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -285,6 +314,8 @@ def make_parser(defaults):
     p.add_argument("--paper", action="store_true",
                    help="the paper's schedule: 70,000 iterations, meta-batch 25, K = 10, "
                         "α = 0.01, one inner step (flags you give still win)")
+    p.add_argument("--label", help="words saying which models these are, shown with their "
+                   "training settings in a corner of every figure (e.g. 'the best configuration')")
     p.add_argument("--show", action="store_true", help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -294,7 +325,7 @@ def parse_args(argv):
     """Parse and check the command line, paths included; raises cli.UsageError. Memory
     needs are estimated here too, so a run that cannot fit is refused before it starts."""
     defaults = dict(DEFAULTS, first_order=False, save=None, force=False, load=None, paper=False,
-                    show=False, quiet=False)
+                    show=False, quiet=False, label=None)
     args = cli.parse(make_parser(defaults), argv)          # --help shows these defaults
     given = vars(cli.parse(make_parser(None), argv))       # only the flags typed
     if args.paper:

@@ -46,10 +46,21 @@ except KeyboardInterrupt:
 EVAL_K = (5, 10)
 EVAL_STEPS = 10
 LAYERS = (1, 40, 40, 1)
-PROTOCOL = dict(meta_batch=25, k=10)
+# Published sinusoid MSE, K = 5, one step, on each paper's own protocol (docs/variants.md says
+# how they differ from ours): (cell, source).
+PUBLISHED = {
+    "maml-1": ("0.67", "Finn et al. 2017, arXiv:1703.03400 v3, Table 2 (appendix C.1), MAML"),
+    "pretrained": ("2.41", "Finn et al. 2017, Table 2, 'pretrain on all tasks'"),
+    "meta-sgd": ("0.90 ± 0.16", "Li et al. 2017, arXiv:1707.09835, Table 1, Meta-SGD, 5-shot, "
+                 "2 hidden layers of 40 (their MAML: 1.13 ± 0.18)"),
+}
+LEARNED_STEP = ("meta-sgd", "per-layer-alpha")  # the kinds of method that learn their α
+VALIDATION_STREAM = 2018  # validation tasks: numpy.random.default_rng([seed, 2018]); the
+                          # held-out ones are [seed, 2017] (tasks.held_out), training's its own
 LABELS = {"maml-1": "MAML, 1 inner step", "maml-3": "MAML, 3 inner steps",
           "maml-5": "MAML, 5 inner steps", "fomaml": "first-order MAML",
-          "reptile": "Reptile (5 steps)", "anil": "ANIL", "pretrained": "pretrained",
+          "reptile": "Reptile (5 steps)", "anil": "ANIL", "meta-sgd": "Meta-SGD (α per weight)",
+          "per-layer-alpha": "α per layer, learned", "pretrained": "pretrained",
           "oracle": "oracle (told A, φ)"}
 
 
@@ -71,12 +82,13 @@ def run(args, state):
         trained, protocol = train_all(args), settings(args)
     results = evaluate_all(trained, args)
     speed = measure_speed(args.methods, args) if args.speed_iterations else None
-    data = report(results, speed, protocol, args)
+    data = report(results, speed, protocol, args, trained)
     fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
                          f"gradient steps at test time (α = {args.alpha:g})",
-                         f"query MSE, {args.eval_tasks:,} held-out tasks (95% band)",
+                         f"query MSE, {args.eval_tasks:,} {tasks_name(args)} (95% band)",
                          "The MAML family on one protocol: same tasks, same budget, same "
-                         "evaluation", dashed=("pretrained", "oracle"))
+                         "evaluation", dashed=("pretrained", "oracle"),
+                         off_axis=("oracle",))
     sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
         data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
     plt.close(fig)
@@ -87,14 +99,19 @@ def run(args, state):
     cli.commit(sets, args.replaceable, state)
     print(f"trained: {describe(protocol)}")
     print(markdown_table(data))
+    if data.get("step_sizes"):
+        print("\nthe learned step sizes:\n" + step_size_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
           + (f" and the checkpoints to {args.save}/" if args.save else ""))
 
 
 def settings(args):
     """The one protocol every method is trained with."""
-    return dict(iterations=args.iterations, **PROTOCOL, alpha=args.alpha, meta_lr=args.meta_lr,
-                seed=args.seed)
+    protocol = dict(iterations=args.iterations, meta_batch=args.meta_batch, k=args.k,
+                    alpha=args.alpha, meta_lr=args.meta_lr, seed=args.seed)
+    if args.alpha_range is not None:  # only the learned-step methods use it
+        protocol["alpha_range"] = list(args.alpha_range)
+    return protocol
 
 
 def describe(protocol):
@@ -112,15 +129,30 @@ def train_all(args):
         progress = cli.Progress(f"{method:10}", args.iterations, args.quiet)
         trained[method] = variants.train_method(
             method, init, numpy.random.default_rng(train_seed), args.iterations,
-            alpha=args.alpha, meta_lr=args.meta_lr, callback=progress, **PROTOCOL)
+            alpha=args.alpha, meta_lr=args.meta_lr, callback=progress, meta_batch=args.meta_batch,
+            k=args.k, alpha_range=args.alpha_range)
     return trained
 
 
+def tasks_name(args):
+    """What the evaluation's tasks are: 'held-out tasks' or 'validation tasks'."""
+    return "validation tasks" if args.validation else "held-out tasks"
+
+
+def evaluation_tasks(args, k):
+    """The tasks evaluated on: tasks.held_out's, or with --validation tasks of a stream of their
+    own (for choosing settings without looking at the held-out tasks)."""
+    if args.validation:
+        return tasks.sample_batch(args.eval_tasks, k, tasks.QUERY_POINTS,
+                                  numpy.random.default_rng([args.seed, VALIDATION_STREAM]))
+    return tasks.held_out(args.seed, args.eval_tasks, k)
+
+
 def evaluate_all(trained, args):
-    """{(method, K): maml.Evaluation} on the held-out tasks."""
+    """{(method, K): maml.Evaluation} on the held-out (or validation) tasks."""
     results = {}
     for k in EVAL_K:
-        batch = tasks.held_out(args.seed, args.eval_tasks, k)
+        batch = evaluation_tasks(args, k)
         for method, (params, _) in trained.items():
             results[method, k] = variants.evaluate_method(method, params, batch, args.alpha,
                                                           EVAL_STEPS)
@@ -136,11 +168,15 @@ def measure_speed(methods, args, repeats=5):
             cli.measure(runs, args.speed_iterations, repeats).items()}
 
 
-def report(results, speed, protocol, args):
-    """variants.json: the protocol, each method's MSE at every step, and the speeds."""
+def report(results, speed, protocol, args, trained=None):
+    """variants.json: the protocol, each method's MSE at every step, the speeds, and the learned
+    step sizes of the methods that learn them."""
+    learned = {m: step_sizes(params) for m, (params, _) in (trained or {}).items()
+               if variants.METHODS[m][0] in LEARNED_STEP}
     return dict(
         protocol=dict(training=protocol, evaluation=dict(
-            seed=args.seed, held_out_tasks=args.eval_tasks, k=list(EVAL_K), alpha=args.alpha,
+            seed=args.seed, **{"validation_tasks" if args.validation else "held_out_tasks":
+                               args.eval_tasks}, k=list(EVAL_K), alpha=args.alpha,
             query_points=tasks.QUERY_POINTS, steps=EVAL_STEPS,
             interval="95%: mean ± 1.96·std/√tasks (sample std)")),
         methods={m: dict(label=LABELS[m], kind=variants.METHODS[m][0],
@@ -152,7 +188,36 @@ def report(results, speed, protocol, args):
             note="medians of 5 round-robin runs in one process, sampling and Adam included; "
                  "ratios are what carries over to another machine",
             methods={m: dict(iterations_per_second=s, peak_bytes_per_iteration=b)
-                     for m, (s, b) in speed.items()}))
+                     for m, (s, b) in speed.items()}),
+        **({"step_sizes": learned} if learned else {}))
+
+
+def step_sizes(params):
+    """A learned-step model's step sizes, array by array: how many, how many negative, and
+    their min, 5th percentile, median, 95th percentile and max."""
+    theta, sizes = variants.split_steps(params)
+    summary = []
+    for i, ((W, b), (alpha_W, alpha_b)) in enumerate(zip(theta, sizes)):
+        for name, weights, alpha in ((f"W{i}", W, alpha_W), (f"b{i}", b, alpha_b)):
+            a = numpy.ravel(alpha)
+            low, q05, median, q95, high = numpy.percentile(a, [0, 5, 50, 95, 100])
+            summary.append(dict(array=name, shape=list(numpy.shape(weights)), n=int(a.size),
+                                negative=int((a < 0).sum()), min=float(low), q05=float(q05),
+                                median=float(median), q95=float(q95), max=float(high)))
+    return summary
+
+
+def step_size_table(data):
+    """The learned step sizes of docs/variants.md, from variants.json's step_sizes."""
+    lines = ["| method | array | step sizes | negative | min | 5% | median | 95% | max |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, arrays in data.get("step_sizes", {}).items():
+        for a in arrays:
+            shape = "×".join(map(str, a["shape"]))
+            lines.append(f"| {data['methods'][method]['label']} | {a['array']} ({shape}) | "
+                         f"{a['n']:,} | {a['negative']:,} | " + " | ".join(
+                             f"{a[q]:.3g}" for q in ("min", "q05", "median", "q95", "max")) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(data):
@@ -162,7 +227,8 @@ def markdown_table(data):
     speed = (data.get("speed") or {}).get("methods", {})
     base = speed.get("maml-1", {}).get("iterations_per_second")
     lines = ["| method | K=5, 1 step | K=5, 10 steps | K=10, 1 step | K=10, 10 steps "
-             "| speed vs MAML-1 | peak MB / it |", "|---|---|---|---|---|---:|---:|"]
+             "| published, K=5, 1 step | speed vs MAML-1 | peak MB / it |",
+             "|---|---|---|---|---|---|---:|---:|"]
     for method, info in data["methods"].items():
         cells = []
         for k in EVAL_K:
@@ -174,7 +240,8 @@ def markdown_table(data):
         s = speed.get(method)
         ratio = f"{s['iterations_per_second'] / base:.2f}x" if s and base else "—"
         memory = f"{s['peak_bytes_per_iteration'] / 1e6:.1f}" if s else "—"
-        lines.append(f"| {info['label']} | " + " | ".join(cells) + f" | {ratio} | {memory} |")
+        lines.append(f"| {info['label']} | " + " | ".join(cells) +
+                     f" | {PUBLISHED.get(method, ('—',))[0]} | {ratio} | {memory} |")
     return "\n".join(lines)
 
 
@@ -193,12 +260,28 @@ def load_all(args):
     """{method: (params, losses)} from FOLDER/<method>.npz, and the protocol they share."""
     def layers_ok(method, sizes):
         expected = [3 if method == "oracle" else 1, *LAYERS[1:]]
+        if variants.METHODS[method][0] == "meta-sgd":  # θ's pairs, then α's of θ's shapes
+            expected += LAYERS[1:]
+        elif variants.METHODS[method][0] == "per-layer-alpha":  # then α's, (1, 1) and (1,)
+            expected += [1] * (len(LAYERS) - 1)
         return None if sizes == expected else f"{expected} for {method!r}"
 
-    return cli.load_methods(args.load, args.methods, layers_ok)
+    return cli.load_methods(args.load, args.methods, layers_ok, checkpoints.VARIANTS_TRAINING)
 
 
 # --- the command line ---------------------------------------------------------------------------
+
+def alpha_range(text):
+    """'LOW,HIGH' -> (low, high), 0 <= low < high, finite; else argparse's one-line error."""
+    import argparse
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers LOW,HIGH, got {text!r}") from None
+    if not (0 <= low < high < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH, finite, got {text!r}")
+    return low, high
+
 
 def parse_args(argv):
     """Parse and check the command line, paths included; raises cli.UsageError."""
@@ -211,11 +294,22 @@ def parse_args(argv):
                         "70,000 with --paper)")
     p.add_argument("--paper", action="store_true",
                    help="the paper's schedule: 70,000 iterations (flags you give still win)")
-    p.add_argument("--alpha", type=cli.ALPHA, default=0.01, help="inner step size α, train and test")
+    p.add_argument("--alpha", type=cli.ALPHA, default=0.01,
+                   help="inner step size α, train and test (the learned-step methods start at it)")
+    p.add_argument("--alpha-range", type=alpha_range, metavar="LOW,HIGH",
+                   help="start the learned-step methods' step sizes drawn from U[LOW, HIGH] "
+                        "instead (Meta-SGD's paper: 0.005,0.1)")
+    p.add_argument("--k", type=cli.TASKS, default=10,
+                   help="support (and query) points per training task, 1 to 100,000")
+    p.add_argument("--meta-batch", type=cli.TASKS, default=25,
+                   help="tasks per iteration, 1 to 100,000")
     p.add_argument("--meta-lr", type=cli.LEARNING_RATE, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=cli.SEED, default=0, help="seed of weights and task streams")
     p.add_argument("--eval-tasks", type=cli.EVAL_TASKS, default=600,
                    help="held-out tasks, 2 to 100,000")
+    p.add_argument("--validation", action="store_true",
+                   help="evaluate on validation tasks (a stream of their own) instead of the "
+                        "held-out ones: for choosing settings")
     p.add_argument("--speed-iterations", type=cli.whole(0, 1000), default=20,
                    help="iterations per speed measurement, up to 1,000; 0 skips the measurement")
     p.add_argument("--out", default="figures", help="folder for variants.json and variants.png")
@@ -243,6 +337,9 @@ def parse_args(argv):
                                               [f"{m}.npz" for m in args.methods])
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
+    steps = max(variants.METHODS[m][1] for m in args.methods)  # the evaluation's estimate too
+    cli.check_fits("--methods", LAYERS, PROTOCOL["meta_batch"], PROTOCOL["k"], max(steps, 1),
+                   args.iterations, args.eval_tasks, (max(EVAL_K), tasks.QUERY_POINTS))
     return args
 
 

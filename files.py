@@ -1,6 +1,7 @@
-"""Files that survive a crash, a kill or a second run: sets of files replaced as one. Plumbing,
-kept apart from maml.py so the algorithm stays short to read; the checkpoint format is in
-checkpoints.py.
+"""Files that survive a crash, a kill or a second run: sets of files replaced as one; and the one
+reader of every file the project reads from outside (Omniglot, the glyph cache, checkpoints),
+within budgets checked before anything is decoded (see "reading" below). Plumbing, kept apart
+from maml.py so the algorithm stays short to read; the checkpoint format is in checkpoints.py.
 
 How a set of files is replaced as one (`commit`, `commit_many`):
 1. Take the folder's lock: an OS file lock (flock) on `<folder>/.commit-lock`. Every commit and
@@ -32,6 +33,7 @@ other files too, and over one archive because figures must stay plain PNG files.
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -39,7 +41,11 @@ import shutil
 import signal
 import stat
 import threading
+import zipfile
+import zlib
 from contextlib import ExitStack, contextmanager
+
+import numpy
 
 try:
     import fcntl
@@ -646,3 +652,369 @@ def _probe(folder):
         os.rmdir(probe)
     except FileNotFoundError:  # a recovery removed it first: it is an empty stage
         pass
+
+
+# --- reading: every file the project reads from outside, within budgets ---------------------
+#
+# Omniglot (folders or zips), the glyph cache and checkpoints are all read here. Every budget is
+# checked before the bytes it guards are decoded: the size on disk before reading, each zip
+# member's size while it inflates (a streaming cap: the zip directory's word is not trusted),
+# an image's width and height from its PNG header before anything decodes it, the number of
+# entries and the depth of a folder tree while walking it (iteratively). Only regular files are
+# opened, and never a FIFO (it would wait forever for a writer): lstat/stat first, then open
+# with O_NONBLOCK and check the open file again. Anything refused is a `Refused` (a ValueError)
+# of one line naming the file, the member or the folder.
+
+MAX_FILE_BYTES = 512 * 2 ** 20     # one file on disk (Omniglot's zips: 9 and 6 MB)
+MAX_MEMBER_BYTES = 64 * 2 ** 20    # one zip member, inflated (an Omniglot PNG: ~ 1 KB)
+MAX_INFLATED_BYTES = 1024 * 2 ** 20  # all members read from one zip, inflated
+MAX_ENTRIES = 200_000              # files and folders in one tree or zip (Omniglot: ~ 34,000)
+MAX_DEPTH = 32                     # folder levels below the folder read
+MAX_IMAGE_SIDE = 4096              # pixels, width or height (Omniglot: 105 × 105)
+MAX_IMAGE_PIXELS = 2 ** 22         # width × height (4 megapixels)
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate",
+               zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Refused(ValueError):
+    """A file the readers will not read, or data beyond a budget: one line naming it."""
+
+
+def shown(path, width=100):
+    """A path (or a member name) as one printable line: repr, cut in the middle to `width`
+    characters (its end, the file's name, is what tells most)."""
+    text = repr(os.fspath(path) if isinstance(path, os.PathLike) else path)
+    keep = (width - 3) // 2
+    return text if len(text) <= width else text[:keep] + "..." + text[-keep:]
+
+
+def _kind(mode):
+    """What a file that is not a regular file is, in words."""
+    for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def check_regular(path, root=None, limit=None):
+    """The os.stat_result of `path` if it is a regular file (a symbolic link to one is fine,
+    if it stays inside the folder `root` when a root is given) of at most `limit` bytes; a
+    Refused naming it otherwise. Opens nothing."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise Refused(f"{shown(path)} is a broken symbolic link") from None
+        raise
+    except OSError as e:
+        raise Refused(f"{shown(path)} cannot be read ({e.strerror or e})") from None
+    if root is not None and os.path.islink(path):
+        target = os.path.realpath(path)
+        top = os.path.realpath(root)
+        if os.path.commonpath([top, target]) != top:
+            raise Refused(f"{shown(path)} is a symbolic link to {shown(target, 60)}, "
+                          "outside the folder being read")
+    if not stat.S_ISREG(info.st_mode):
+        raise Refused(f"{shown(path)} is {_kind(info.st_mode)}, not a regular file")
+    if info.st_size > limit:
+        raise Refused(f"{shown(path)} holds {info.st_size:,} bytes, more than the "
+                      f"{limit:,} this reader takes")
+    return info
+
+
+def open_regular(path, root=None, limit=None):
+    """A binary file object reading `path`, checked as by check_regular before it is opened and
+    again once open (so that a file swapped for a FIFO meanwhile is refused, not waited on)."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    check_regular(path, root, limit)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise Refused(f"{shown(path)} cannot be opened ({e.strerror or e})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise Refused(f"{shown(path)} changed while it was opened: not a regular file of "
+                          f"at most {limit:,} bytes")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path, root=None, limit=None):
+    """The bytes of a regular file of at most `limit` bytes (see open_regular); reads at most
+    limit + 1 bytes, whatever the file grows to meanwhile."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    with open_regular(path, root, limit) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise Refused(f"{shown(path)} cannot be read ({e.strerror or e})") from None
+    if len(data) > limit:
+        raise Refused(f"{shown(path)} holds more than the {limit:,} bytes this reader takes")
+    return data
+
+
+def walk(root, wanted, max_depth=None, max_entries=None):
+    """The files under the folder `root` whose name `wanted(name)` accepts: a sorted list of
+    (folder parts relative to root, path). Iterative (no recursion limit), at most `max_entries`
+    entries seen and `max_depth` folder levels; symbolic links to folders are not followed,
+    and every wanted file is checked to be a regular file inside root (check_regular). Raises
+    Refused, naming the folder or the file, for anything beyond these. The limits default to
+    MAX_DEPTH and MAX_ENTRIES."""
+    max_depth = MAX_DEPTH if max_depth is None else max_depth
+    max_entries = MAX_ENTRIES if max_entries is None else max_entries
+    found, seen, stack = [], 0, [((), os.fspath(root))]
+    while stack:
+        parts, folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError as e:
+            raise Refused(f"the folder {shown(folder)} cannot be read ({e.strerror or e})") from None
+        seen += len(listed)
+        if seen > max_entries:
+            raise Refused(f"{shown(root)} holds more than {max_entries:,} files and folders")
+        for entry in listed:
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                if len(parts) + 1 > max_depth:
+                    raise Refused(f"{shown(entry.path)}: folders nest deeper than {max_depth} "
+                                  f"levels below {shown(root)}")
+                stack.append(((*parts, entry.name), entry.path))
+            elif wanted(entry.name):
+                check_regular(entry.path, root)
+                found.append((parts, entry.path))
+    return sorted(found)
+
+
+class Budget:
+    """A number of bytes (or pixels, ...) to share between reads: all the members read from
+    one zip, say. take(n) raises Refused once more than `limit` have been taken."""
+
+    def __init__(self, limit, what, verb="inflates to", unit="bytes"):
+        self.left, self.limit, self.what, self.verb, self.unit = limit, limit, what, verb, unit
+
+    def take(self, n):
+        self.left -= n
+        if self.left < 0:
+            raise Refused(f"{self.what} {self.verb} more than {self.limit:,} {self.unit} in all")
+
+
+def check_zip_directory(f, max_entries, where):
+    """Refuse a zip whose directory lists more than max_entries entries, from its end record
+    alone (zipfile would otherwise build an object per entry before anyone can count them).
+    f: a binary file object, rewound after; where: the archive's name, for the message."""
+    try:
+        end = zipfile._EndRecData(f)  # the end record (zip64's too): counts, directory size
+    except (OSError, ValueError, AttributeError, IndexError):
+        end = None
+    finally:
+        f.seek(0)
+    if end is None:
+        return  # not a zip: zipfile says so in its own words
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > max_entries or size > max_entries * (46 + 1024):
+        raise Refused(f"{where} lists {entries:,} entries ({size:,} bytes of "
+                      f"directory), more than the {max_entries:,} this reader takes")
+
+
+def open_zip(path, root=None, limit=None, max_entries=None):
+    """A zipfile.ZipFile of the regular file `path` (see open_regular), its directory read and
+    its number of entries within max_entries (default MAX_ENTRIES). Raises Refused naming the
+    file."""
+    max_entries = MAX_ENTRIES if max_entries is None else max_entries
+    f = open_regular(path, root, limit)
+    try:
+        check_zip_directory(f, max_entries, shown(path))
+        archive = zipfile.ZipFile(f)
+    except Refused:
+        f.close()
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError) as e:
+        f.close()
+        raise Refused(f"{shown(path)} is not a readable zip archive ({_one_line(e)})") from None
+    if len(archive.infolist()) > max_entries:
+        archive.close()
+        f.close()
+        raise Refused(f"{shown(path)} holds {len(archive.infolist()):,} entries, more than "
+                      f"{max_entries:,}")
+    archive._owned_file = f  # closed with the archive by close_zip
+    return archive
+
+
+def close_zip(archive):
+    archive.close()
+    owned = getattr(archive, "_owned_file", None)
+    if owned is not None:
+        owned.close()
+
+
+def check_member(info, where):
+    """Refuse, from the zip directory, a member that cannot be read: encrypted, or compressed
+    by a method zipfile does not inflate. where: the archive's path, for the message."""
+    name = f"{shown(where)}: the member {shown(info.filename)}"
+    if info.flag_bits & 0x1:
+        raise Refused(f"{name} is encrypted (password-protected zips are not read)")
+    if info.compress_type not in ZIP_METHODS:
+        raise Refused(f"{name} uses compression method {info.compress_type}, not one of "
+                      f"{', '.join(f'{k} ({v})' for k, v in ZIP_METHODS.items())}")
+
+
+def read_member(archive, info, where, limit=None, budget=None):
+    """The inflated bytes of one zip member, stopped as soon as they pass `limit` (or the
+    shared `budget`): what the directory claims is not trusted. Raises Refused naming the
+    archive (`where`) and the member. limit: MAX_MEMBER_BYTES by default."""
+    limit = MAX_MEMBER_BYTES if limit is None else limit
+    check_member(info, where)
+    name = f"{shown(where)}: the member {shown(info.filename)}"
+    if info.file_size > limit:  # the directory's word is enough to refuse, not to accept
+        raise Refused(f"{name} inflates to {info.file_size:,} bytes, more than {limit:,}")
+    pieces, size = [], 0
+    try:
+        with archive.open(info) as f:
+            while True:
+                piece = f.read(min(1 << 16, limit + 1 - size))
+                if not piece:
+                    break
+                size += len(piece)
+                if size > limit:
+                    raise Refused(f"{name} inflates to more than {limit:,} bytes")
+                if budget is not None:
+                    budget.take(len(piece))
+                pieces.append(piece)
+    except Refused:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError, LookupError) as e:
+        raise Refused(f"{name} cannot be read ({_one_line(e)})") from None
+    except Exception as e:  # lzma.LZMAError, bz2's errors: the member's data is broken
+        raise Refused(f"{name} cannot be read ({_one_line(e)})") from None
+    return b"".join(pieces)
+
+
+def png_size(data, where):
+    """(width, height) from a PNG's header (its IHDR chunk), checked against MAX_IMAGE_SIDE and
+    MAX_IMAGE_PIXELS before anything decodes the image. Raises Refused naming `where`."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise Refused(f"{where} is not a PNG image (no PNG signature)")
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise Refused(f"{where} is not a complete PNG image (no IHDR header)")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE) or (
+            width * height > MAX_IMAGE_PIXELS):
+        raise Refused(f"{where}: its header claims {width:,} × {height:,} pixels, beyond the "
+                      f"{MAX_IMAGE_SIDE:,} per side and {MAX_IMAGE_PIXELS:,} in all this "
+                      "reader decodes")
+    return width, height
+
+
+def _one_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+# --- .npz archives (checkpoints, the glyph cache) --------------------------------------------
+
+def read_npz(source, expected, max_bytes, max_members=1_000):
+    """Every array of an .npz file, read defensively: no pickles; sizes from the zip directory
+    and each .npy header bounded (max_bytes in all) before anything is inflated, and memory
+    within them. source: a path (a regular file, see open_regular) or a binary file object.
+    expected(name, shape, dtype) -> None if such an array may be in the file, else what was
+    expected, in words. Raises ValueError naming the problem (Refused for the file itself;
+    OSError, BadZipFile or zlib.error may come from a damaged file)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open_regular(source, limit=max(max_bytes, 1 << 20) + (1 << 20)) as f:
+            return read_npz(f, expected, max_bytes, max_members)
+    if not zipfile.is_zipfile(source):
+        raise ValueError("not an .npz archive (a plain .npy file, or not numpy data at all)")
+    check_zip_directory(source, max_members, "it")
+    with zipfile.ZipFile(source) as archive:
+        members = archive.infolist()
+        _check_npz_members(members, max_bytes, max_members)
+        arrays, total = {}, 0
+        for info in members:
+            name = info.filename[:-4]
+            with archive.open(info) as f:
+                shape, fortran, dtype = _npy_header(f, name, expected)
+                size = _nbytes(name, shape, dtype)
+                total += size
+                if total > max_bytes or size > info.file_size:
+                    raise ValueError(f"{name}: its header claims {shape} {dtype}, more than "
+                                     f"the file holds or the limit of {max_bytes:,} bytes")
+                data = _read_exactly(f, size, name)
+            order = "F" if fortran else "C"
+            arrays[name] = numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+    return arrays
+
+
+def _check_npz_members(members, max_bytes, max_members):
+    """Refuse, from the zip directory alone, what no .npz of ours holds."""
+    names = [info.filename for info in members]
+    if len(names) > max_members:
+        raise ValueError(f"{len(names):,} members, more than a checkpoint holds")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"the member {twice[0]!r} appears twice")
+    for info in members:
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"unexpected member {info.filename!r}")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{info.filename!r} uses compression method {info.compress_type}, "
+                             "not one numpy writes")
+    declared = sum(info.file_size for info in members)
+    if declared > max_bytes:
+        raise ValueError(f"its members hold {declared:,} bytes, more than the limit of "
+                         f"{max_bytes:,}")
+
+
+def _npy_header(f, name, expected):
+    """(shape, fortran order, dtype) from a .npy member's header, `expected` asked about it."""
+    version = numpy.lib.format.read_magic(f)
+    read = {(1, 0): numpy.lib.format.read_array_header_1_0,
+            (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
+    if read is None:
+        raise ValueError(f"{name}: unsupported .npy version {version}")
+    try:
+        shape, fortran, dtype = read(f)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as e:
+        raise ValueError(f"{name}: unreadable .npy header ({_one_line(e)})") from None
+    wanted = None if dtype.hasobject else expected(name, shape, dtype)
+    if dtype.hasobject or wanted:
+        raise ValueError(f"{name}: holds {dtype} {shape}, expected {wanted or 'no objects'}")
+    return shape, fortran, dtype
+
+
+def _nbytes(name, shape, dtype):
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ValueError(f"{name}: its header claims the shape {shape}")
+    return math.prod(shape) * dtype.itemsize
+
+
+def _read_exactly(f, size, name):
+    """The rest of a member: exactly `size` bytes, read in pieces into one buffer (no second
+    copy). Reading to the end makes zipfile check the CRC."""
+    data, done = bytearray(size), 0
+    while done < size:
+        piece = f.read(min(size - done, 1 << 20))
+        if not piece:
+            break
+        data[done:done + len(piece)] = piece
+        done += len(piece)
+    if done != size or f.read(1):
+        raise ValueError(f"{name}: the data does not match its header")
+    return data

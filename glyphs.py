@@ -29,7 +29,6 @@ labels 0..N-1 given to the classes in a random order.
 import hashlib
 import io
 import os
-import tempfile
 import unicodedata
 import warnings
 import zipfile
@@ -41,6 +40,7 @@ from matplotlib import ft2font
 from PIL import Image, ImageFilter
 
 import checks
+import files
 
 VERSION = 5
 SIZE = 28                  # side of the images, pixels
@@ -310,43 +310,75 @@ def cache_path(seed, instances, scripts=None):
     return os.path.join(root, "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
 
 
-def write_cache(path, glyphs):
-    """Save uint8 glyphs to `path` atomically: a temporary file in the same folder, fsynced,
-    then renamed over `path` (a reader sees the old file or the new, never half of one)."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
+MAX_CACHE_BYTES = 256 * 2 ** 20  # a cache file's arrays, inflated (the full set: ~ 21 MB)
+MAX_NAME_CHARS = 200             # a script or character name in the cache
+
+
+def cache_bytes(glyphs):
+    """The .npz bytes of uint8 glyphs, as write_cache writes them."""
     buffer = io.BytesIO()
     numpy.savez(buffer, **glyphs._asdict())
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".glyphs-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    return buffer.getvalue()
+
+
+def write_cache(path, glyphs):
+    """Save uint8 glyphs to `path` atomically (files.commit: a reader sees the old file or the
+    new, never half of one), once they pass the checks read_cache makes."""
+    check_cache(glyphs, glyphs.images.shape[1] if glyphs.images.ndim == 4 else 0)
+    folder, name = os.path.split(os.path.abspath(path))
+    files.commit(folder, {name: cache_bytes(glyphs)})
+
+
+def _cache_expected(name, shape, dtype):
+    """None if a glyph cache may hold this array, else what was expected (files.read_npz)."""
+    wanted = {"images": ("u", 1, 4), "script": ("U", 4 * MAX_NAME_CHARS, 1),
+              "char": ("U", 4 * MAX_NAME_CHARS, 1), "background": ("iu", 8, 1),
+              "evaluation": ("iu", 8, 1)}.get(name)
+    if wanted is None:
+        return f"only the arrays {', '.join(Glyphs._fields)}"
+    kinds, widest, ndim = wanted
+    if dtype.kind not in kinds or dtype.itemsize > widest or len(shape) != ndim:
+        return f"a {ndim}-d array of {'uint8' if kinds == 'u' else 'text' if kinds == 'U' else 'ints'}"
+    return None
 
 
 def read_cache(path, instances):
-    """uint8 Glyphs from `path`, or a ValueError naming what is wrong with the file."""
-    with numpy.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    """uint8 Glyphs from `path`, or a ValueError naming what is wrong with the file. The file
+    is read within budgets (files.read_npz: a regular file, MAX_CACHE_BYTES inflated) and its
+    content checked like a checkpoint's (check_cache)."""
+    arrays = files.read_npz(path, _cache_expected, MAX_CACHE_BYTES, max_members=10)
     if sorted(arrays) != sorted(Glyphs._fields):
         raise ValueError(f"holds {sorted(arrays)}, expected {sorted(Glyphs._fields)}")
     glyphs = Glyphs(**arrays)
+    check_cache(glyphs, instances)
+    return glyphs
+
+
+def check_cache(glyphs, instances):
+    """Raise a ValueError unless uint8 glyphs are what generate() makes: images (C, instances,
+    28, 28) uint8, each with full ink (255); C script and character names; background and
+    evaluation non-empty, disjoint, covering the classes, split by script."""
     n = len(glyphs.images)
     if glyphs.images.dtype != numpy.uint8 or glyphs.images.shape != (n, instances, SIZE, SIZE):
         raise ValueError(f"images are {glyphs.images.dtype} {glyphs.images.shape}, expected "
                          f"uint8 (C, {instances}, {SIZE}, {SIZE})")
+    if n == 0:
+        raise ValueError("it holds no classes")
     for name in ("script", "char"):
-        if getattr(glyphs, name).shape != (n,) or getattr(glyphs, name).dtype.kind != "U":
+        value = getattr(glyphs, name)
+        if value.shape != (n,) or value.dtype.kind != "U":
             raise ValueError(f"{name} is not {n} strings")
+    if (glyphs.images.max(axis=(2, 3)) != 255).any():
+        raise ValueError("some images have no full-ink pixel, as every generated one has")
+    for name in ("background", "evaluation"):
+        part = getattr(glyphs, name)
+        if part.ndim != 1 or part.dtype.kind not in "iu" or len(part) == 0:
+            raise ValueError(f"its {name} split is empty or not a list of classes")
     both = numpy.concatenate([glyphs.background, glyphs.evaluation])
-    if both.dtype.kind not in "iu" or not numpy.array_equal(numpy.sort(both), numpy.arange(n)):
+    if not numpy.array_equal(numpy.sort(both), numpy.arange(n)):
         raise ValueError("background and evaluation do not split the classes")
-    return glyphs
+    if set(glyphs.script[glyphs.background]) & set(glyphs.script[glyphs.evaluation]):
+        raise ValueError("a script is in both splits")
 
 
 def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
@@ -354,8 +386,9 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
 
     The same seed (and fonts) gives the same images. With cache=True the set is read from
     cache_path(seed, instances) if a valid file is there, else generated (a few seconds) and
-    written there; a corrupt file is replaced, with a warning. scripts: names of SCRIPTS to
-    keep (default all).
+    written there. The cache is optional: a file that cannot be read or trusted, or a cache
+    folder that cannot be written, means the set is made in memory, with one warning
+    (UserWarning, one line) saying why, never an error. scripts: names of SCRIPTS to keep (default all).
     """
     checks.count("seed", seed, low=0)
     checks.count("instances", instances, low=1, high=10_000)
@@ -367,40 +400,101 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
             raise ValueError(f"scripts must be a non-empty list of names among {known}, "
                              f"got {scripts!r}")
         scripts = tuple(name for name in known if name in scripts)
-    glyphs = None
+    glyphs, problems = None, []
     path = cache_path(seed, instances, scripts)
-    if cache and os.path.exists(path):
+    if cache and os.path.lexists(path):
         try:
             glyphs = read_cache(path, instances)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            warnings.warn(f"regenerating the glyph cache {path}: {e}")
+        except Exception as e:  # noqa: BLE001 -- the cache is optional: any failure, rebuild
+            problems.append(f"not used ({_reason(e).replace(files.shown(path), 'it')})")
     if glyphs is None:
         glyphs = generate(seed, instances, scripts)
         if cache:
-            write_cache(path, glyphs)
+            try:
+                write_cache(path, glyphs)
+            except Exception as e:  # noqa: BLE001 -- an unwritable cache is no error
+                problems.append(f"not written ({_reason(e)})")
+    if problems:  # one line of at most 73 characters (a demo's prefix takes 27 of 100)
+        text = "glyph cache " + "; ".join(problems) + "; made in memory"
+        warnings.warn(text if len(text) <= 73 else text[:70] + "...", stacklevel=2)
     return glyphs._replace(images=glyphs.images.astype(numpy.float32) / 255)
+
+
+def _reason(error):
+    """Why a cache could not be used, in few words: an OSError's reason and file name."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {files.shown(error.filename or '', 40)}"
+    return _first_line(error)
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 # --- real Omniglot --------------------------------------------------------------------------
 
+def printable(name, limit=60):
+    """A folder or member name as printable text for tables and figures: bytes that are not
+    UTF-8 as \\xNN, other unprintable characters escaped, cut to `limit` characters."""
+    if isinstance(name, str):
+        name = os.fsencode(name) if any("\udc80" <= c <= "\udcff" for c in name) else name
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in name)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+MAX_OMNIGLOT_PIXELS = 2_000_000_000  # decoded in one load_omniglot (Omniglot: 358 million)
+
+
+def decode_drawing(data, where, pixels=None):
+    """One Omniglot drawing, 28×28 float32 with ink = 1, from PNG bytes: its size read from
+    the PNG header and checked before decoding (files.png_size), then resized with Lanczos
+    resampling (as in the MAML paper's code) and inverted. Raises files.Refused naming
+    `where` (the file, or the archive and member) for anything that is not such an image.
+    pixels: a files.Budget the image's pixels are taken from, if given."""
+    width, height = files.png_size(data, where)
+    if pixels is not None:
+        pixels.take(width * height)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                small = image.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    except Exception as e:  # noqa: BLE001 -- Pillow raises many kinds for a broken image
+        raise files.Refused(f"{where} is not a readable PNG image ({_first_line(e)})") from None
+    return 1 - numpy.asarray(small, numpy.float32) / 255
+
+
 def omniglot_split(path, part):
-    """{(alphabet, character): [PNG bytes]} of one Omniglot part ('images_background' or
-    'images_evaluation'), from the folder path/part or the zip path/part.zip."""
+    """{(alphabet, character): [28×28 drawings]} of one Omniglot part ('images_background' or
+    'images_evaluation'), from the folder path/part or the zip path/part.zip, read within the
+    budgets of files.py (regular files only, entries, depth, inflated bytes, image sizes)."""
     folder, archive = os.path.join(path, part), os.path.join(path, part + ".zip")
     found = {}
+    pixels = files.Budget(MAX_OMNIGLOT_PIXELS, f"{part} in {files.shown(path, 60)}",
+                          "holds images of", "pixels")
     if os.path.isdir(folder):
-        for root, _, names in os.walk(folder):
-            for name in sorted(n for n in names if n.endswith(".png")):
-                parts = os.path.relpath(root, folder).split(os.sep)
-                if len(parts) == 2:
-                    with open(os.path.join(root, name), "rb") as f:
-                        found.setdefault(tuple(parts), []).append(f.read())
-    elif os.path.isfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            for name in sorted(z.namelist()):
-                parts = name.split("/")
-                if name.endswith(".png") and len(parts) == 4 and parts[0] == part:
-                    found.setdefault(tuple(parts[1:3]), []).append(z.read(name))
+        for parts, file in files.walk(folder, lambda name: name.endswith(".png")):
+            if len(parts) == 2:
+                data = files.read_regular(file, folder, files.MAX_MEMBER_BYTES)
+                found.setdefault(parts, []).append(decode_drawing(data, files.shown(file),
+                                                                  pixels))
+    elif os.path.lexists(archive):
+        z = files.open_zip(archive)
+        try:
+            budget = files.Budget(files.MAX_INFLATED_BYTES, files.shown(archive))
+            for info in sorted(z.infolist(), key=lambda i: i.filename):
+                parts = info.filename.split("/")
+                if info.filename.endswith(".png") and len(parts) == 4 and parts[0] == part:
+                    data = files.read_member(z, info, archive, budget=budget)
+                    where = f"{files.shown(archive)}: the member {files.shown(info.filename)}"
+                    found.setdefault(tuple(parts[1:3]), []).append(
+                        decode_drawing(data, where, pixels))
+        finally:
+            files.close_zip(z)
     else:
         raise FileNotFoundError(f"no Omniglot {part}/ folder or {part}.zip in {path!r}")
     if not found:
@@ -408,30 +502,35 @@ def omniglot_split(path, part):
     return found
 
 
-def load_omniglot(path):
+def load_omniglot(path, min_drawings=1):
     """Real Omniglot (Lake et al. 2015) as Glyphs, with its standard split: background = the
     30 alphabets of images_background, evaluation = the 20 of images_evaluation.
 
     path: a folder holding images_background and images_evaluation, as folders or as the
     official zips. Each 105×105 black-on-white drawing is resized to 28×28 with Lanczos
     resampling (as in the MAML paper's code) and inverted: ink = 1. A character with more
-    drawings than the fewest any character has keeps its first ones (Omniglot has 20 each).
+    drawings than the fewest any character has keeps its first ones (Omniglot has 20 each);
+    a character with fewer than `min_drawings` is refused (ValueError naming it). Alphabet
+    names are made printable (printable()). Everything is read within files.py's budgets:
+    files.Refused (a ValueError) names the file for anything beyond them.
     """
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no Omniglot folder at {os.fspath(path)!r}")
-    parts = [omniglot_split(path, part) for part in ("images_background", "images_evaluation")]
+    names = ("images_background", "images_evaluation")
+    parts = [omniglot_split(path, part) for part in names]
+    for name, part in zip(names, parts):
+        for (alphabet, character), drawings in sorted(part.items()):
+            if len(drawings) < min_drawings:
+                raise ValueError(f"{name}/{printable(alphabet)}/{printable(character)} has "
+                                 f"{len(drawings)} drawing{'s' * (len(drawings) != 1)}, fewer "
+                                 f"than the {min_drawings} needed")
     keys = [key for part in parts for key in sorted(part)]
     drawings = [part[key] for part in parts for key in sorted(part)]
     instances = min(len(d) for d in drawings)
-    images = numpy.empty((len(keys), instances, SIZE, SIZE), numpy.float32)
-    for c, pngs in enumerate(drawings):
-        for j, png in enumerate(pngs[:instances]):
-            image = Image.open(io.BytesIO(png)).convert("L")
-            small = image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
-            images[c, j] = 1 - numpy.asarray(small, numpy.float32) / 255
+    images = numpy.stack([numpy.stack(d[:instances]) for d in drawings])
     n_background = len(parts[0])
-    return Glyphs(numpy.clip(images, 0, 1), numpy.array([a for a, _ in keys]),
-                  numpy.array([f"{a}/{c}" for a, c in keys]),
+    return Glyphs(numpy.clip(images, 0, 1), numpy.array([printable(a) for a, _ in keys]),
+                  numpy.array([f"{printable(a)}/{printable(c)}" for a, c in keys]),
                   numpy.arange(n_background), numpy.arange(n_background, len(keys)))
 
 

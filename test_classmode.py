@@ -56,6 +56,8 @@ def test_odd_entries_are_each_a_students_row_and_the_report_is_written(tmp_path)
         z.write(SOLUTION, STARTER)
     (klass / "mallory").mkdir()
     (klass / "mallory" / STARTER).symlink_to(SOLUTION)
+    (klass / "fred").mkdir()
+    os.mkfifo(klass / "fred" / STARTER)
     start = time.monotonic()
     result = grade(klass, tmp_path / "r.csv", "--jobs", "2")
     took = time.monotonic() - start
@@ -63,13 +65,14 @@ def test_odd_entries_are_each_a_students_row_and_the_report_is_written(tmp_path)
     rows = {(r["student"], int(r["exercise"])): r for r in rows_of(tmp_path / "r.csv")}
     students = {s for s, _ in rows}
     assert students == {"d\\xe9sir\\xe9e", "eve", "many", "inflates", "bob", "bob.zip",
-                        "mallory"}, students
+                        "mallory", "fred"}, students
     assert len(rows) == len(students) * len(check.EXERCISES)
     assert "not a regular file" in rows["eve", 2]["hint"]
     assert "2000 entries" in rows["many", 2]["hint"]
     assert "over 20 MB unpacked" in rows["inflates", 2]["hint"]
     assert rows["bob", 2]["verdict"] == "failed" and rows["bob.zip", 2]["verdict"] == "passed"
     assert "symbolic link" in rows["mallory", 2]["hint"]
+    assert "not a regular file" in rows["fred", 2]["hint"]
     assert {r["isolation"] for r in rows.values()} == {LEVEL.split(":")[0]}
     report = json.load(open(tmp_path / "r.json", encoding="utf-8"))
     assert report["isolation"] == LEVEL and len(report["rows"]) == len(rows)

@@ -52,9 +52,13 @@ RUN = {
     ".venv/bin/python demo_sinusoid.py --load checkpoints/sinusoid.npz --eval-tasks 10000 "
     "--out my_10000": (".venv/bin/python demo_sinusoid.py --load checkpoints/sinusoid.npz "
                        "--eval-tasks 40 --quiet --out {tmp}/my_10000", 0),
-    ".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --out docs/best":
-        (".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --eval-tasks 4 --quiet "
-         "--out {tmp}/best", 0),
+    ".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --label \"The best MAML "
+    "configuration we found (docs/results.md)\" --out docs/best":
+        (".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --label \"The best MAML "
+         "configuration we found (docs/results.md)\" --eval-tasks 4 --quiet --out {tmp}/best", 0),
+    ".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz --eval-tasks 10000 --out "
+    "my_best_10000": (".venv/bin/python demo_sinusoid.py --load checkpoints/best.npz "
+                      "--eval-tasks 40 --quiet --out {tmp}/my_best_10000", 0),
     ".venv/bin/python demo_sinusoid.py --iterations 70000 --meta-batch 100 --save best.npz":
         (".venv/bin/python demo_sinusoid.py --iterations 20 --meta-batch 100 --save {tmp}/best.npz "
          "--eval-tasks 4 --quiet --out {tmp}/figures", 0),
@@ -76,9 +80,19 @@ RUN = {
     ".venv/bin/python demo_variants.py": (".venv/bin/python demo_variants.py --iterations 3 "
                                           "--eval-tasks 3 --speed-iterations 1 --quiet "
                                           "--out {tmp}/figures", 0),
-    ".venv/bin/python demo_variants.py --load checkpoints/variants --out docs":
+    ".venv/bin/python demo_variants.py --load checkpoints/variants --eval-tasks 10000 --out docs":
         (".venv/bin/python demo_variants.py --load checkpoints/variants --eval-tasks 3 "
          "--speed-iterations 1 --quiet --out {tmp}/docs", 0),
+    ".venv/bin/python demo_variants.py --paper --methods meta-sgd,per-layer-alpha --save "
+    "my_variants --out my_figures":
+        (".venv/bin/python demo_variants.py --paper --methods meta-sgd,per-layer-alpha --save "
+         "{tmp}/my_variants --out {tmp}/my_figures --iterations 3 --eval-tasks 3 "
+         "--speed-iterations 0 --quiet", 0),
+    ".venv/bin/python demo_variants.py --load checkpoints/variants --methods "
+    "maml-1,meta-sgd,per-layer-alpha --validation --eval-tasks 2000 --out my_validation":
+        (".venv/bin/python demo_variants.py --load checkpoints/variants --methods "
+         "maml-1,meta-sgd,per-layer-alpha --validation --eval-tasks 3 --speed-iterations 0 "
+         "--quiet --out {tmp}/my_validation", 0),
     ".venv/bin/python bench_maml.py --repeats 15 --json docs/speed.json":
         (".venv/bin/python bench_maml.py --repeats 1 --iterations 2 --json {tmp}/speed.json", 0),
     ".venv/bin/jupyter notebook walkthrough.ipynb": "a server that runs until stopped; "

@@ -177,3 +177,32 @@ def test_table_keeps_its_width_when_fine_tuning_blows_up():
     assert cli.mean_and_interval(0.587, 0.059) == "0.59 ± 0.06"
     assert cli.mean_and_interval(3e5, numpy.nan) == "3e+5"   # one task left: no interval
     assert cli.mean_and_interval(117.66, 201.54) == "118 ± 202"
+
+
+def test_a_short_run_says_why_it_differs_from_the_committed_models(tmp_path):
+    """Evaluated on the committed results' tasks (seed 0, 600 tasks), a short run's table
+    shows the committed numbers beside its own and says which is which: the iteration counts,
+    and that fewer iterations are the whole difference when every other setting is the same."""
+    args = demo_sinusoid.parse_args(["--iterations", "3", "--out", str(tmp_path)])
+    config = demo_sinusoid.config_of(args)
+    params = maml.init_mlp(demo_sinusoid.LAYERS, numpy.random.default_rng(0))
+    results = {("maml", 5): maml.evaluate(params, *tasks.held_out(0, 4, 5)[:4], max_steps=10)}
+    committed = demo_sinusoid.committed_results(args, config)
+    printed = demo_sinusoid.table(results, config, args, committed)
+    assert "  committed 70k" in printed
+    assert "trained 70,000 iterations" in printed and "This run: 3 iterations" in printed
+    assert "fewer iterations are the whole difference" in printed
+    assert max(len(line) for line in printed.splitlines()) < 100
+    args = demo_sinusoid.parse_args(["--iterations", "3", "--meta-batch", "2"])
+    config = demo_sinusoid.config_of(args)
+    printed = demo_sinusoid.table(results, config, args, demo_sinusoid.committed_results(args,
+                                                                                       config))
+    assert "differs in meta_batch" in printed and "whole difference" not in printed
+
+
+def test_every_figure_says_which_models_it_shows():
+    config = dict(iterations=70000, meta_batch=100, k=10, alpha=0.01, inner_steps=1, seed=0)
+    assert demo_sinusoid.models_label(config) == ("Models trained 70,000 iterations, meta-batch "
+                                                  "100, K = 10, α = 0.01, 1 inner step, seed 0")
+    assert demo_sinusoid.models_label(config, "the best configuration").startswith(
+        "the best configuration: models trained 70,000 iterations, meta-batch 100")

@@ -79,7 +79,8 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex3_inner_on_query.py": "the inner step is taken on the query set",
     "ex3_loss_vector.py": "should be a list of",
     "ex3_mean_axis1.py": "times too small",
-    "ex3_times4.py": ("does not match the expected answer", "T = 2 times too big"),  # 4/T × it
+    # 4/T × the gradient: "T = 2 times too big" where T = 2 is ruled out by the other batches
+    "ex3_times4.py": "does not match the expected answer",
     "ex3_two_steps.py": "two inner steps",
     "ex4_one_shared_gradient.py": "all tasks share one step",
     "ex4_mean_over_tasks.py": "times too small: averaging the loss over tasks",
@@ -92,7 +93,7 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex4_off_by_one.py": "steps − 1",
     "ex4_shuffles_x.py": "changed x_support and y_support in place",
     "ex4_task0_for_all.py": "task 0's θ'",
-    "ex4_unrolled3.py": ("does not match the expected answer", "steps − 1 = 3 steps"),
+    "ex4_unrolled3.py": "does not match the expected answer",  # "steps − 1" where steps = 4
     "ex5_global_random_state.py": "numpy's global generator",
     "ex5_missing_feature_axis.py": "x_support is one array of shape",
     "ex5_fixed_seed_inside.py": "two calls with the same rng returned the same",
@@ -108,7 +109,7 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex6_not_through_the_step.py": "the meta-gradient must flow THROUGH the inner step",
     "ex6_loss_vector.py": "should be one number",
     "ex6_swapped.py": "support and query are swapped",
-    "ex6_times4.py": ("is wrong: got", "T = 2 times too small", "T = 4"),  # T/4 × it
+    "ex6_times4.py": "is wrong: got",  # T/4 × it: "T = 2 times too small" only where T = 2
     "ex7_euclidean.py": "SQUARED Euclidean distance",
     "ex7_prototype_sum.py": "your prototypes are the SUM",
     "ex7_softmax_over_queries.py": "your softmax normalises over the queries",
@@ -124,6 +125,22 @@ EXPECTED = {  # the hint each wrong answer must get: one per mistake
     "ex7_detached.py": "its gradient with respect to φ is zero",
     "ex7_per_episode.py": "a loss per episode: average over the episodes too",
     "ex7_library_shortcut.py": "shortcut: your code calls protonets.prototypical_loss",
+    # issue 23: checks that vary what answers could get wrong (state kept between calls,
+    # steps = 0, negative α, sizes a hint could confuse)
+    "ex1_cached_by_k_alpha.py": "right answer for an earlier call",
+    "ex1_one_generator.py": "called twice with the same inputs",
+    "ex1_summed_over_points.py": "SUMMED over its 50 query points",
+    "ex2_cached_by_alpha.py": "right answer for an earlier call",
+    "ex2_relu_output.py": "a ReLU on its output",
+    "ex3_summed_over_query_points.py": "times too big, Q the number of query points",
+    "ex4_at_least_one_step.py": "with steps = 0, θ' should be θ",
+    "ex4_stale_copies.py": "called twice with the same inputs",
+    "ex4_summed_over_points.py": "times too big: each task's loss is the MEAN over its K",
+    "ex5_shared_x.py": "it is the same for every task",
+    "ex6_abs_alpha.py": "you used |α|",
+    "ex6_clipped_alpha.py": "negative α's were made 0",
+    "ex6_summed_over_query_points.py": "SUMMED over its Q =",
+    "ex7_cached_by_sizes.py": "right answer for an earlier call",
 }
 SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex1_prints_verdict.py": "one_step_mse is wrong",
@@ -139,7 +156,21 @@ SHORTCUT_HINTS = {  # what each shortcut's verdict says: none is credited
     "ex5_memory_hog.py": "MemoryError",
     "ex6_loop_forever.py": "ran past 3 s",
     "ex7_reload_protonets.py": ("shortcut: your code opens", "shortcut: your code calls"),
+    "ex3_remembers_first_answer.py": "right answer for an earlier call",
 }
+
+
+ISSUE_23 = {  # the answers of issue 23's examples: always in the quick suite
+    "ex1_cached_by_k_alpha.py", "ex1_one_generator.py", "ex1_summed_over_points.py",
+    "ex2_cached_by_alpha.py", "ex2_relu_output.py", "ex3_summed_over_query_points.py",
+    "ex3_times4.py", "ex4_at_least_one_step.py", "ex4_stale_copies.py",
+    "ex4_summed_over_points.py", "ex4_unrolled3.py", "ex5_shared_x.py", "ex6_abs_alpha.py",
+    "ex6_clipped_alpha.py", "ex6_summed_over_query_points.py", "ex6_times4.py",
+    "ex7_cached_by_sizes.py"}
+# The quick suite grades those and every other one of the rest, each exercise's in turn; the
+# slow suite grades every wrong answer on 10 seeds (test_many_seeds).
+WRONG_QUICK = sorted([p for p in WRONG if os.path.basename(p) in ISSUE_23]
+                     + [p for p in WRONG if os.path.basename(p) not in ISSUE_23][::2])
 
 
 def hinted(name, message):
@@ -157,9 +188,10 @@ def verdicts(jobs):
 
 @pytest.fixture(scope="module")
 def quick():
-    """Solutions on both seeds; every other answer on one of them, alternately."""
+    """Solutions on both seeds; every other answer (of the wrong ones, the quick subset) on
+    one of them, alternately."""
     jobs = [(p, s) for p in SOLUTIONS for s in SEEDS]
-    jobs += [(p, SEEDS[i % 2]) for i, p in enumerate(CORRECT + WRONG + SHORTCUTS)]
+    jobs += [(p, SEEDS[i % 2]) for i, p in enumerate(CORRECT + WRONG_QUICK + SHORTCUTS)]
     return verdicts(jobs)
 
 
@@ -176,7 +208,7 @@ def test_checker_passes_the_solution_and_correct_answers(quick, path):
 
 
 @needs
-@pytest.mark.parametrize("path", WRONG, ids=os.path.basename)
+@pytest.mark.parametrize("path", WRONG_QUICK, ids=os.path.basename)
 def test_checker_fails_each_wrong_answer_with_its_hint(quick, path):
     v = one(quick, path)
     assert v["status"] == "failed" and hinted(os.path.basename(path), v["message"]), v
@@ -195,7 +227,8 @@ def test_checker_credits_no_shortcut(quick, path):
 def test_every_wrong_answer_has_its_hint_and_every_exercise_wrong_answers():
     assert sorted(EXPECTED) == sorted(os.path.basename(w) for w in WRONG)
     assert sorted(SHORTCUT_HINTS) == sorted(os.path.basename(w) for w in SHORTCUTS)
-    assert {number(w) for w in WRONG} == set(EXERCISES)
+    assert {number(w) for w in WRONG} == set(EXERCISES) == {number(w) for w in WRONG_QUICK}
+    assert ISSUE_23 <= set(EXPECTED)
 
 
 @pytest.mark.slow
@@ -236,8 +269,149 @@ def test_inputs_vary_from_seed_to_seed():
     sizes = {tuple(c["args"][1].shape) for seed in range(6)
              for c in check.exercise_4(numpy.random.default_rng(seed))[0][:1]}
     steps = {c["args"][4] for seed in range(6)
-             for c in check.exercise_4(numpy.random.default_rng(seed))[0][:3]}
+             for c in check.exercise_4(numpy.random.default_rng(seed))[0][:-1]}
     assert len(sizes) > 3 and max(steps) >= 4
+
+
+def widths(params):
+    return [W.shape[1] for W, _ in params[:-1]]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_the_sizes_a_hint_names_are_pairwise_distinct(seed):
+    """Issue 23: within one check K, T, the query points, the classes (and the queries of an
+    episode) are pairwise distinct, and the hidden widths differ from them, so that a hint's "N
+    times too big" names one size; exercise 4 tries steps = 0 and exercise 6 negative α's."""
+    def rng():
+        return numpy.random.default_rng(seed)
+    calls = check.exercise_1(rng())[0]
+    assert len({c["args"][1] for c in calls}) == 3 and not {5, 10} & {c["args"][1] for c in calls}
+    calls = check.exercise_2(rng())[0]
+    ks = {len(c["args"][1]) for c in calls[:-1]}
+    assert len(ks) == 4 and not ks & set(widths(calls[0]["args"][0]))
+    for c in check.exercise_3(rng())[0]:
+        T, K, Q = len(c["args"][1]), c["args"][1].shape[1], c["args"][3].shape[1]
+        assert len({T, K, Q, *widths(c["args"][0])}) == 3 + len(widths(c["args"][0]))
+    calls = check.exercise_4(rng())[0]
+    for c in calls[:-1]:
+        T, K = c["args"][1].shape[:2]
+        assert len({T, K, *widths(c["args"][0])}) == 2 + len(widths(c["args"][0]))
+    assert 0 in {c["args"][4] for c in calls[:-1]} and len({len(c["args"][1]) for c in calls}) == 2
+    calls = check.exercise_5(rng())[0]
+    assert len(set(calls[0]["args"][:3])) == 3 and len(set(calls[4]["args"][:3])) == 3
+    calls = check.exercise_6(rng())[0]
+    for c in calls:
+        args = c["args"][1:] if c["kind"] == "grad_of_answer" else c["args"]
+        T, K, Q = len(args[2]), args[2].shape[1], args[4].shape[1]
+        assert len({T, K, Q, *widths(args[0])}) == 3 + len(widths(args[0]))
+    assert any(min(numpy.min(a) for pair in c["args"][1] for a in pair) < 0 for c in calls
+               if c["kind"] == "call")
+    for c in check.exercise_7(rng())[0]:
+        _, xs, ys, xq, yq = c["args"]
+        T, N, M, n = len(xs), ys.shape[2], yq.shape[1], xs.shape[2]
+        K, D = xs.shape[1] // N, c["args"][0][-1][0].shape[1]
+        assert len({T, N, K, M}) == 4 and not {D, n, *widths(c["args"][0])} & {T, N, K, M}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 7])
+def test_each_function_is_called_twice_alike_and_again_with_inputs_partly_seen(n):
+    """Issue 23: every exercise (but 5, whose rng calls do this their own way) calls the answer
+    twice with the same inputs, and again with inputs that share some but not all of an
+    earlier call's (so a cache keyed by some of the inputs is caught)."""
+    calls = [c for c in check.EXERCISES[n](numpy.random.default_rng(3))[0]
+             if not c["kind"].startswith("grad")]
+
+    def same(a, b):
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b))
+        return type(a) is type(b) and numpy.array_equal(a, b)
+    alike = [(i, j) for i in range(len(calls)) for j in range(i) if same(calls[i]["args"],
+                                                                        calls[j]["args"])]
+    partly = [(i, j) for i in range(len(calls)) for j in range(i)
+              if not same(calls[i]["args"], calls[j]["args"])
+              and any(same(a, b) for a, b in zip(calls[i]["args"], calls[j]["args"])
+                      if not isinstance(a, list))]   # shared data, sizes or numbers, not θ
+    assert alike and partly
+
+
+def test_a_hint_needs_the_mistake_confirmed_by_every_check():
+    """Issue 23: an answer 2 times too big where T = 2 but right where T = 4 did not sum over
+    the tasks: its verdict is the generic line, not "T = 2 times too big"; a mistake that
+    every check confirms (or none could tell apart) is named."""
+    want2, want4 = [(numpy.ones((1, 3)), numpy.ones(3))], [(numpy.full((1, 3), 2.0),
+                                                           numpy.ones(3))]
+    ledger = check.Ledger()
+    with pytest.raises(check.Failed) as first:
+        check.compare(check.scaled(want2, 2), want2, [check.Mistake(
+            "sum tasks", check.scaled(want2, 2), "T = 2 times too big")], "T = 2", "it",
+            ledger=ledger)
+    assert str(first.value) == "T = 2: T = 2 times too big" and not first.value.generic
+    check.compare(want4, want4, [check.Mistake("sum tasks", check.scaled(want4, 4),
+                                               "T = 4 times too big")], "T = 4", "it",
+                  ledger=ledger)
+    assert first.value.generic and "does not match the expected answer" in str(first.value)
+    ledger = check.Ledger()
+    with pytest.raises(check.Failed) as e:
+        check.compare_number(numpy.array(3.0), 1.5, [
+            check.Mistake("sum tasks", 3.0, "summed"), check.Mistake(None, 3.0, "earlier")],
+            "here", "it", ledger=ledger)
+    check.compare_number(numpy.array(2.0), 2.0, [check.Mistake("sum tasks", 4.0, "summed"),
+                                                 check.Mistake(None, 5.0, "earlier")],
+                         "there", "it", ledger=ledger)
+    assert str(e.value) == "here: earlier"   # ruled out: summed; an earlier call's: kept
+
+
+def stateful(n, how):
+    """The reference solution of exercise n wrapped with a cache keyed by the inputs' shapes
+    ('shapes') or a drift from the second call on ('drift') — written inline, as the guard
+    refuses an answer that opens the solutions."""
+    with open(SOLUTIONS[n - 1], encoding="utf-8") as f:
+        source = f.read()
+    name = check.FUNCTIONS[n]
+    return source + f"""
+
+import numpy as _numpy
+_real, _seen, _calls = {name}, {{}}, [0]
+
+
+def _shapes(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_shapes(v) for v in value)
+    return _numpy.shape(value) if hasattr(value, "shape") else type(value).__name__
+
+
+def _scaled(value, s):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scaled(v, s) for v in value)
+    return value * s
+
+
+def {name}(*args):
+    if {how!r} == "shapes":
+        key = _shapes(args)
+        if key not in _seen:
+            _seen[key] = _real(*args)
+        return _seen[key]
+    _calls[0] += 1
+    return _scaled(_real(*args), 1 + 1e-3 * (_calls[0] - 1))
+"""
+
+
+@needs
+def test_state_kept_between_calls_is_named_in_every_exercise(tmp_path):
+    """Issue 23: the class of "state kept between calls", generated from each solution: a cache
+    keyed by the inputs' shapes returns an earlier call's answer, and an answer that drifts
+    from call to call differs for the same inputs; each is told so."""
+    jobs = []
+    for n in (1, 2, 3, 4, 6, 7):
+        for how in ("shapes", "drift"):
+            path = tmp_path / f"ex{n}_{how}.py"
+            path.write_text(stateful(n, how))
+            jobs.append((str(path), SEEDS[0]))
+    for (path, _), v in verdicts(jobs).items():
+        hint = ("right answer for an earlier call" if "shapes" in path else
+                "called twice with the same inputs")
+        assert v["status"] == "failed" and hint in v["message"], (path, v)
 
 
 def test_exercise_7s_reference_is_protonets_loss_and_blind_to_relabelling():
@@ -255,7 +429,7 @@ def test_exercise_7s_reference_is_protonets_loss_and_blind_to_relabelling():
         assert numpy.isclose(check.proto_loss(params, xs, ys[..., order], xq, yq[..., order]),
                              want, rtol=1e-12)
     sizes = {tuple(c["args"][2].shape) for seed in range(6)
-             for c in check.exercise_7(numpy.random.default_rng(seed))[0][:2]}
+             for c in check.exercise_7(numpy.random.default_rng(seed))[0][:-1]}
     assert len(sizes) > 6
 
 

@@ -771,7 +771,7 @@ def test_paths_of_every_type(tmp_path):
     for bad in (str(tmp_path / "m.npz").encode(), None, 3, ["m.npz"], ""):
         with pytest.raises(ValueError, match="str or os.PathLike"):
             checkpoints.load_params(bad)
-    with pytest.raises(ValueError, match="is not a file"):
+    with pytest.raises(ValueError, match="is a folder, not a regular file"):
         checkpoints.load_params(tmp_path)
     with pytest.raises(FileNotFoundError):
         checkpoints.load_params(tmp_path / "missing.npz")

@@ -68,29 +68,79 @@ def test_family_table_is_made_from_variants_json():
     assert list(data["methods"]) == list(__import__("variants").METHODS)
 
 
-def test_variant_checkpoints_reproduce_variants_json(tmp_path):
+def reproduce_variants(tmp_path, methods=None):
+    """docs/variants.json's rows (of `methods`, or all) from the committed checkpoints, on its
+    10,000 held-out tasks."""
     import demo_variants
-    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"),
-                               "--speed-iterations", "0", "--quiet", "--out", str(tmp_path)]) == 0
-    with open(tmp_path / "variants.json", encoding="utf-8") as f:
-        fresh = json.load(f)
     with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
         committed = json.load(f)
+    evaluation = committed["protocol"]["evaluation"]
+    assert evaluation["held_out_tasks"] == 10000
+    chosen = ["--methods", ",".join(methods)] if methods else []
+    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"), *chosen,
+                               "--eval-tasks", "10000", "--speed-iterations", "0", "--quiet",
+                               "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "variants.json", encoding="utf-8") as f:
+        fresh = json.load(f)
     assert fresh["protocol"] == committed["protocol"]
-    for a, b in zip(fresh["results"], committed["results"], strict=True):
-        assert (a["method"], a["k"], a["steps"]) == (b["method"], b["k"], b["steps"])
+    expected = [r for r in committed["results"] if not methods or r["method"] in methods]
+    for a, b in zip(fresh["results"], expected, strict=True):
+        assert (a["method"], a["k"], a["steps"], a["diverged"]) == (
+            b["method"], b["k"], b["steps"], b["diverged"])
         assert abs(a["mse"] - b["mse"]) <= 1e-9 * b["mse"] and abs(a["ci95"] - b["ci95"]) <= 1e-9
+    for method in fresh.get("step_sizes", {}):
+        assert fresh["step_sizes"][method] == committed["step_sizes"][method]
 
 
-def test_best_configuration_row_is_docs_best():
-    with open(os.path.join(HERE, "docs", "best", "results.json"), encoding="utf-8") as f:
-        report = json.load(f)
-    r = {(x["model"], x["k"], x["steps"]): x for x in report["results"]}
-    cells = [f"{r['maml', 5, s]['mse']:.2f} ± {r['maml', 5, s]['ci95']:.2f}" for s in (1, 5, 10)]
-    row = [line for line in readme(os.path.join("docs", "results.md")).splitlines()
-           if "`checkpoints/best.npz`) |" in line]
-    assert len(row) == 1 and f"**{cells[0]}** | {cells[1]} | {cells[2]} |" in row[0], row
-    assert (report["training"]["meta_batch"], report["training"]["iterations"]) == (100, 70000)
+def test_learned_step_checkpoints_reproduce_variants_json(tmp_path):
+    reproduce_variants(tmp_path, ["meta-sgd"])
+
+
+@pytest.mark.slow
+def test_variant_checkpoints_reproduce_variants_json(tmp_path):
+    reproduce_variants(tmp_path)
+
+
+def test_best_configuration_table_is_the_committed_evaluations():
+    """docs/results.md's best-configuration table: each held-out cell (K = 5, 1 / 5 / 10 steps)
+    is what the committed 10,000-task evaluation of that row's model holds."""
+    import cli
+
+    def cells(path, key, name):
+        with open(os.path.join(HERE, "docs", *path.split("/")), encoding="utf-8") as f:
+            report = json.load(f)
+        held_out = report.get("evaluation", report.get("protocol", {}).get("evaluation"))
+        assert held_out["held_out_tasks"] == 10000
+        rows = {(x[key], x["k"], x["steps"]): x for x in report["results"]}
+        return [cli.mean_and_interval(r["mse"], r["ci95"]) + (
+            f" ({r['diverged']:,} div.)" if r.get("diverged") else "")
+            for r in (rows[name, 5, s] for s in (1, 5, 10))], report
+
+    page = readme(os.path.join("docs", "results.md")).splitlines()
+    for tag, path, key, name in (
+            ("checkpoints/sinusoid.npz", "results-10000.json", "model", "maml"),
+            ("checkpoints/best.npz", "best/results-10000.json", "model", "maml"),
+            ("checkpoints/variants/meta-sgd.npz", "variants.json", "method", "meta-sgd"),
+            ("checkpoints/variants/per-layer-alpha.npz", "variants.json", "method",
+             "per-layer-alpha")):
+        row = [line for line in page if f"(`{tag}`) |" in line]
+        assert len(row) == 1, tag
+        expected, report = cells(path, key, name)
+        assert [c.strip().strip("*") for c in row[0].split("|")[3:6]] == expected, row
+    _, best = cells("best/results-10000.json", "model", "maml")
+    assert (best["training"]["meta_batch"], best["training"]["iterations"]) == (100, 70000)
+
+
+@pytest.mark.slow
+def test_best_checkpoint_reproduces_its_10000_task_results(tmp_path):
+    import demo_sinusoid
+    assert demo_sinusoid.main(["--load", os.path.join(HERE, "checkpoints", "best.npz"),
+                               "--eval-tasks", "10000", "--quiet", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        fresh = json.load(f)
+    with open(os.path.join(HERE, "docs", "best", "results-10000.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    assert fresh == committed
 
 
 def test_ten_thousand_task_table_is_results_10000_json():

@@ -97,6 +97,12 @@ def escapes(checker, outside, port):
         "tcp_connect": (f"refused(lambda: socket.create_connection(('127.0.0.1', {port}), 2))",
                         {"EPERM", "EACCES", "ENETUNREACH"}),
         "fork": ("refused(lambda: os.fork() or 0)", {"EPERM"}),
+        "sysv_shared_memory": ("refused(lambda: libc.shmget(0, 4096, 0o1600))", {"EPERM"}),
+        "posix_queue": ("refused(lambda: libc.syscall(240, b'q', 0o102, 0o600, None))",
+                        {"EPERM"}),
+        "watch_solutions": ("fd = libc.inotify_init1(0)\nrefused(lambda: fd if fd < 0 else "
+                            f"libc.inotify_add_watch(fd, {EX.encode()!r}, 0xfff))",
+                            {"EPERM", "EACCES"}),
         "exec_shell": ("refused(lambda: os.execv('/bin/sh', ['sh', '-c', 'true']))",
                        {"EACCES", "EPERM"}),
     }
@@ -110,10 +116,17 @@ def verdicts(jobs, workers=3):
         return {key: f.result() for key, f in found.items()}
 
 
+LEVELS = [LEVEL] + ([f"os: landlock ABI {sandbox.landlock_abi()}, seccomp"]
+                    if "namespaces" in LEVEL else [])  # and without namespaces, as elsewhere
+
+
 @needs_os
-def test_every_way_out_is_refused_by_the_operating_system(tmp_path):
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_way_out_is_refused_by_the_operating_system(tmp_path, level, monkeypatch):
     """Issue 23's escapes: each call fails in the answer, nothing appears outside, the checker
-    is alive and unrestricted (a correct answer still passes after them all)."""
+    is alive and unrestricted (a correct answer still passes after them all); with user
+    namespaces and without (as where unprivileged ones are denied)."""
+    monkeypatch.setattr(sandbox, "isolation", lambda: level)
     outside = tmp_path / "outside"
     (outside / "maml-class").mkdir(parents=True)
     shutil.copy(os.path.join(HERE, "maml.py"), outside / "maml-class" / "maml.py")
@@ -231,9 +244,9 @@ def a_valid_result():
     return child.encode(outline, arrays), calls
 
 
-def verdict_for(data, monkeypatch):
+def verdict_for(data, monkeypatch, status=0, stderr=b""):
     """The verdict of exercise 2 when the answer's process sent back `data`."""
-    finished = sandbox.Finished(0, b"", b"", data, None, False, {})
+    finished = sandbox.Finished(status, b"", stderr, data, None, False, {})
     monkeypatch.setattr(sandbox, "run", lambda *args, **kwargs: finished)
     return grading.check(2, SOLUTION, SEED)
 
@@ -262,6 +275,16 @@ def test_any_bytes_sent_back_give_a_verdict_never_a_checker_failure(data, monkey
         data = b"MAMLRES1" + len(header).to_bytes(8, "little") + header
     v = verdict_for(data, monkeypatch)
     assert v["status"] in ("failed", "not yet", "passed") and v["status"] != "error", v
+    assert "\n" not in v["message"] and len(v["message"]) <= grading.MESSAGE_CHARS
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(status=st.integers(-64, 255), stderr=st.binary(max_size=400),
+       result=st.one_of(st.just(b""), st.binary(max_size=40)))
+def test_any_exit_status_and_output_give_a_verdict(status, stderr, result, monkeypatch):
+    v = verdict_for(result, monkeypatch, status, stderr)
+    assert v["status"] == "failed", v
     assert "\n" not in v["message"] and len(v["message"]) <= grading.MESSAGE_CHARS
 
 
@@ -363,3 +386,21 @@ def test_a_wall_that_cannot_be_built_is_the_checkers_failure(monkeypatch):
     monkeypatch.setattr(sandbox, "readable", lambda: ["/nonexistent-folder-for-the-wall"])
     v = check.check(2, SOLUTION, SEED)
     assert v["status"] == "error" and "could not build the wall" in v["message"], v
+
+
+@needs_os
+@pytest.mark.parametrize("level", LEVELS)
+def test_what_an_answer_leaves_in_its_scratch_folder_is_not_the_checkers_failure(
+        tmp_path, level, monkeypatch):
+    """3,000 nested folders (deeper than shutil.rmtree's recursion), the last one unreadable."""
+    monkeypatch.setattr(sandbox, "isolation", lambda: level)
+    path = tmp_path / "ex2_inner_update.py"
+    path.write_text("import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
+                    "os.chmod('.', 0)\n")
+    made = []
+    mkdtemp = sandbox.tempfile.mkdtemp
+    monkeypatch.setattr(sandbox.tempfile, "mkdtemp",
+                        lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+    v = check.check(2, str(path), SEED)
+    assert v["status"] == "failed" and "no function inner_update" in v["message"], v
+    assert len(made) == 1 and not os.path.exists(made[0]), made  # its scratch folder is gone

@@ -1,6 +1,7 @@
 """The MAML family (variants.py): each method's update checked on a case with a known answer,
 and the comparison's short run end to end (issue 12)."""
 import json
+import re
 
 import numpy
 import pytest
@@ -139,6 +140,11 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
         assert metadata["test_alpha"] == 0.01
     printed = capsys.readouterr().out
     assert demo_variants.markdown_table(data) in printed
+    assert set(data["step_sizes"]) == {"meta-sgd", "per-layer-alpha"}
+    assert demo_variants.step_size_table(data) in printed
+    per_weight = {a["array"]: a for a in data["step_sizes"]["meta-sgd"]}
+    assert per_weight["W1"]["n"] == 40 * 40 and per_weight["b2"]["n"] == 1
+    assert all(a["n"] == 1 for a in data["step_sizes"]["per-layer-alpha"])
     # the saved checkpoints give the same numbers again
     assert demo_variants.main(["--load", str(tmp_path / "ckpt"), "--eval-tasks", "3",
                                "--speed-iterations", "0", "--quiet",
@@ -154,9 +160,136 @@ def test_short_comparison_writes_a_complete_variants_json(tmp_path, capsys):
     (["--methods", "anil,anil"], "names 'anil' twice"),
     (["--force"], "no --save given"),
     (["--out", ""], "--out must name a folder"),
+    (["--alpha-range", "0.1"], "expected two numbers LOW,HIGH, got '0.1'"),
+    (["--alpha-range", "0.1,0.05"], "expected 0 <= LOW < HIGH"),
+    (["--k", "0"], "--k must be from 1"),
 ])
 def test_bad_flags_exit_2(tmp_path, capsys, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert demo_variants.main(["--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+# --- the inner step learned: Meta-SGD and per-layer α ------------------------------------------
+
+@pytest.mark.parametrize("per_weight, steps", [(True, 1), (False, 1), (True, 2), (False, 3)])
+def test_learned_steps_all_equal_to_alpha_are_maml(rng, per_weight, steps):
+    """With every learned step size equal to α, Meta-SGD's and per-layer α's inner step is
+    MAML's: the same query loss and the same meta-gradient for θ."""
+    params = maml.init_mlp((1, 8, 8, 1), rng, std=0.5)
+    batch = tasks.sample_batch(4, 5, 6, rng)
+    full = params + variants.init_step_sizes(params, rng, alpha=0.03, per_weight=per_weight)
+    ours = variants.learned_step_loss(full, *batch[:4], steps=steps)
+    numpy.testing.assert_allclose(ours, maml.maml_loss(params, *batch[:4], alpha=0.03,
+                                                       steps=steps), rtol=1e-12)
+    g_ours = grad(variants.learned_step_loss)(full, *batch[:4], steps=steps)[:len(params)]
+    g_maml = grad(maml.maml_loss)(params, *batch[:4], alpha=0.03, steps=steps)
+    for (W, b), (W2, b2) in zip(g_ours, g_maml):
+        numpy.testing.assert_allclose(W, W2, rtol=1e-9, atol=1e-14)
+        numpy.testing.assert_allclose(b, b2, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3, -0.2])
+def test_step_size_gradient_on_a_quadratic(alpha):
+    """f(x) = xW + b at x = 0: L_i = (b − c_i)², b' = b − 2α(b − c_i), the query loss
+    (1 − 2α)²(b − c_i)², so ∂/∂α of its mean over tasks is mean −4(1 − 2α)(b − c_i)²; W's
+    gradient is 0 at x = 0, so W's step size gets no gradient."""
+    params = [(numpy.array([[0.7]]), numpy.array([2.0]))]
+    c = numpy.array([0.5, -1.0, 3.0])
+    batch = constant_tasks(c)
+    full = params + [(numpy.array([[alpha]]), numpy.array([alpha]))]
+    g = grad(variants.learned_step_loss)(full, *batch[:4])
+    numpy.testing.assert_allclose(g[1][1], [numpy.mean(-4 * (1 - 2 * alpha) * (2.0 - c) ** 2)],
+                                  rtol=1e-12)
+    numpy.testing.assert_allclose(g[1][0], [[0.0]], atol=1e-15)
+
+
+@pytest.mark.parametrize("per_weight", [True, False])
+def test_learned_step_gradient_matches_finite_differences(rng, per_weight):
+    """The exact meta-gradient for θ and α together, second order included (random step sizes
+    of both signs, a smooth point away from ReLU kinks by a small step)."""
+    params = maml.init_mlp((1, 8, 8, 1), rng, std=0.5)
+    sizes = variants.init_step_sizes(params, rng, per_weight=per_weight,
+                                     alpha_range=(-0.05, 0.1))
+    full = params + sizes
+    batch = tasks.sample_batch(3, 5, 5, rng)
+    g = grad(variants.learned_step_loss)(full, *batch[:4])
+    for _ in range(4):
+        direction = [(rng.normal(size=W.shape), rng.normal(size=b.shape)) for W, b in full]
+        shift = lambda s: [(W + s * dW, b + s * db)  # noqa: E731
+                           for (W, b), (dW, db) in zip(full, direction)]
+        eps = 1e-6
+        numeric = (variants.learned_step_loss(shift(eps), *batch[:4])
+                   - variants.learned_step_loss(shift(-eps), *batch[:4])) / (2 * eps)
+        analytic = sum((gW * dW).sum() + (gb * db).sum() for (gW, gb), (dW, db)
+                       in zip(g, direction))
+        assert abs(numeric - analytic) <= 1e-5 * abs(analytic)
+
+
+def test_evaluate_learned_step_with_alpha_everywhere_is_maml_evaluate(rng):
+    params = maml.init_mlp((1, 8, 8, 1), rng, std=0.3)
+    batch = tasks.sample_batch(5, 5, 20, rng)
+    for per_weight in (True, False):
+        full = params + variants.init_step_sizes(params, rng, alpha=0.02, per_weight=per_weight)
+        ours = variants.evaluate_learned_step(full, *batch[:4], max_steps=4)
+        reference = maml.evaluate(params, *batch[:4], alpha=0.02, max_steps=4)
+        numpy.testing.assert_allclose(ours.mean, reference.mean, rtol=1e-10)
+        numpy.testing.assert_allclose(ours.per_task, reference.per_task, rtol=1e-10)
+
+
+def test_learned_step_sizes_are_trained_and_saved_with_theta(rng):
+    init = maml.init_mlp((1, 8, 8, 1), rng)
+    for method, shapes in (("meta-sgd", [W.shape for W, _ in init]),
+                           ("per-layer-alpha", [(1, 1)] * 3)):
+        params, losses = variants.train_method(method, init, numpy.random.default_rng(3), 30)
+        theta, sizes = variants.split_steps(params)
+        assert [a.shape for a, _ in sizes] == shapes and len(losses) == 30
+        assert all(not numpy.allclose(a, 0.01) for a, _ in sizes)  # Adam moved them
+
+
+def test_step_sizes_start_at_alpha_or_in_the_range(rng):
+    params = maml.init_mlp((1, 8, 8, 1), rng)
+    fixed = variants.init_step_sizes(params, rng, alpha=0.05)
+    assert all(numpy.all(a == 0.05) and numpy.all(c == 0.05) for a, c in fixed)
+    drawn = variants.init_step_sizes(params, numpy.random.default_rng(7), alpha_range=(0.005, 0.1))
+    again = variants.init_step_sizes(params, numpy.random.default_rng(7), alpha_range=(0.005, 0.1))
+    values = numpy.concatenate([a.ravel() for pair in drawn for a in pair])
+    assert values.min() >= 0.005 and values.max() <= 0.1 and values.std() > 0.01
+    assert all(numpy.array_equal(a, b) for p, q in zip(drawn, again) for a, b in zip(p, q))
+
+
+@pytest.mark.parametrize("shapes", [
+    [((1, 4), (4,)), ((4, 1), (1,)), ((1, 4), (4,))],                 # an odd number of pairs
+    [((1, 4), (4,)), ((4, 1), (1,)), ((1, 4), (4,)), ((4, 2), (2,))],  # α not of θ's shapes
+])
+def test_split_steps_names_what_is_wrong(shapes):
+    params = [(numpy.zeros(a), numpy.zeros(b)) for a, b in shapes]
+    with pytest.raises(ValueError, match="learned-step model is θ's"):
+        variants.split_steps(params)
+
+
+def test_validation_tasks_are_not_the_held_out_ones(tmp_path):
+    """--validation evaluates on tasks of a stream of their own (for choosing settings)."""
+    runs = {}
+    for name, extra in (("held", []), ("validation", ["--validation"])):
+        assert demo_variants.main(["--iterations", "2", "--methods", "maml-1", "--eval-tasks",
+                                   "3", "--speed-iterations", "0", "--quiet", "--out",
+                                   str(tmp_path / name), *extra]) == 0
+        runs[name] = json.loads((tmp_path / name / "variants.json").read_text())
+    assert runs["validation"]["protocol"]["evaluation"]["validation_tasks"] == 3
+    assert "held_out_tasks" not in runs["validation"]["protocol"]["evaluation"]
+    assert runs["held"]["results"][0]["mse"] != runs["validation"]["results"][0]["mse"]
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ("0.01", "step_sizes must be a non-empty list of (W, b) pairs"),
+    ([(numpy.full((1, 3), 0.01), numpy.full(3, 0.01))], "one (W, b) pair per layer"),
+    ([(numpy.full((1, 3), numpy.nan), numpy.full(3, 0.01)),
+      (numpy.full((3, 1), 0.01), numpy.full(1, 0.01))], "NaN or infinite"),
+])
+def test_learned_step_update_names_bad_step_sizes(rng, sizes, message):
+    params = maml.init_mlp((1, 3, 1), rng)
+    batch = tasks.sample_batch(2, 4, 4, rng)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        variants.learned_step_update(params, sizes, batch.x_support, batch.y_support)

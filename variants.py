@@ -8,6 +8,9 @@
     pretrained                      maml.pretrain: one network fitted to all tasks at once
     oracle                          a network told each task's amplitude and phase: the input is
                                     (x, A, φ), so it needs no adaptation (a lower bound)
+    Meta-SGD (Li et al. 2017)       the inner step size learned too, one per weight:
+                                    θ'_i = θ − α ∘ ∇_θ L_i^support(θ), θ and α trained together
+    per-layer α                     the same with one learned step size per array (W or b)
 
 Every method trains by Adam on the same stream of tasks (tasks.sample_batch) and returns
 (params, losses), like maml.meta_train.
@@ -124,13 +127,107 @@ def evaluate_oracle(params, batch, max_steps=10):
     return maml.summarise(numpy.repeat(mse[None], max_steps + 1, axis=0))
 
 
+# --- the inner step learned: Meta-SGD and a step size per layer ---------------------------------
+# Meta-SGD (Li, Zhou, Chen & Li 2017, arXiv:1707.09835) learns, beside θ, a step size for every
+# weight: θ'_i = θ − α ∘ ∇_θ L_i^support(θ) (∘: elementwise), and trains (θ, α) together on the
+# query loss, exactly as MAML trains θ. The per-layer variant learns one step size per array.
+# A learned-step model is ONE list of (W, b) pairs, θ's followed by α's (split_steps), so that
+# maml.train's Adam, the checkpoints and the checks treat it like any other params. α's pairs
+# have θ's shapes (per weight) or shapes (1, 1) and (1,) (per layer); nothing keeps α >= 0.
+
+@checked
+def init_step_sizes(params, rng, alpha=0.01, per_weight=True, alpha_range=None):
+    """α's pairs for θ = params: per weight (Meta-SGD), arrays of θ's shapes; else one number
+    per array, W's as shape (1, 1) and b's as (1,). Every step size is `alpha`, or, given
+    alpha_range (low, high), drawn from U[low, high] by rng (Meta-SGD's paper: [0.005, 0.1])."""
+    def start(shape):
+        if alpha_range is None:
+            return numpy.full(shape, float(alpha))
+        return rng.uniform(*alpha_range, size=shape)
+
+    return [(start(numpy.shape(W) if per_weight else (1, 1)),
+             start(numpy.shape(b) if per_weight else (1,))) for W, b in params]
+
+
+def split_steps(params):
+    """A learned-step model, θ's pairs followed by α's -> (θ, α). Raises a ValueError naming
+    what is wrong if params is not such a list."""
+    pairs = list(params)
+    half = len(pairs) // 2
+    theta, steps = pairs[:half], pairs[half:]
+    shapes = [(numpy.shape(W), numpy.shape(b)) for W, b in theta]
+    step_shapes = [(numpy.shape(a), numpy.shape(c)) for a, c in steps]
+    if not half or len(pairs) % 2 or (step_shapes != shapes and step_shapes != [
+            ((1, 1), (1,))] * half):
+        raise ValueError(
+            "a learned-step model is θ's (W, b) pairs followed by one step-size pair per layer, "
+            "of θ's shapes (per weight) or of shapes (1, 1) and (1,) (per layer); got pairs of "
+            f"shapes {shapes + step_shapes}")
+    return theta, steps
+
+
+@checked
+def learned_step_update(params, step_sizes, x_support, y_support):
+    """One inner step with learned step sizes, each task on its own support set:
+    θ' = θ − α ∘ ∇_θ L^support(θ). params θ (shared or per task), step_sizes α: a pair per
+    layer of θ's shapes, or of (1, 1) and (1,); x_support (T, K, 1) or (K, 1)."""
+    params = maml.per_task_if_needed(params, x_support)
+
+    def support_loss(weights):  # weights = [W0, b0, W1, b1, ...], as in maml.inner_update
+        return np.sum(maml.loss(maml.pairs(weights), x_support, y_support))
+
+    weights = [w for pair in params for w in pair]
+    grads = grad(support_loss)(weights)
+    alphas = [a for pair in step_sizes for a in pair]
+    return maml.pairs([maml.descend(w, g, a) for w, g, a in zip(weights, grads, alphas)])
+
+
+@checked
+def learned_step_loss(params, x_support, y_support, x_query, y_query, steps=1):
+    """The meta-objective of Meta-SGD (params = θ + α, see split_steps): the query MSE after
+    `steps` learned inner steps, averaged over the tasks. grad() of it is exact, for θ and α."""
+    theta, step_sizes = split_steps(params)
+    adapted = maml.per_task_if_needed(theta, x_support)
+    for _ in range(steps):
+        adapted = learned_step_update(adapted, step_sizes, x_support, y_support)
+    return np.mean(maml.loss(adapted, x_query, y_query))
+
+
+@checked
+def learned_step_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
+                       per_weight=True, alpha_range=None, meta_lr=1e-3, callback=None):
+    """Meta-SGD (per_weight) or per-layer α by Adam: θ = params and α (init_step_sizes: `alpha`
+    everywhere, or drawn from alpha_range with rng before training starts), trained together
+    on the exact meta-gradient. Returns (θ + α, losses)."""
+    def objective(params, batch):
+        return learned_step_loss(params, *batch[:4], steps=steps)
+
+    start = list(params) + init_step_sizes(params, rng, alpha, per_weight, alpha_range)
+    return maml.train(objective, start, rng, iterations, meta_batch, k, meta_lr, callback)
+
+
+@checked
+def evaluate_learned_step(params, x_support, y_support, x_query, y_query, max_steps=10):
+    """maml.evaluate for a learned-step model (θ + α): each held-out task fine-tuned by the
+    learned step, the same α at every step. Returns a maml.Evaluation."""
+    theta, step_sizes = split_steps(params)
+    adapted = maml.per_task(theta, len(x_support))
+    mse = [maml.loss(adapted, x_query, y_query)]
+    with numpy.errstate(over="ignore", invalid="ignore"):  # divergence is counted, not raised
+        for _ in range(max_steps):
+            adapted = learned_step_update(adapted, step_sizes, x_support, y_support)
+            mse.append(maml.loss(adapted, x_query, y_query))
+    return maml.summarise(numpy.array(mse))
+
+
 # --- one table of methods -------------------------------------------------------------------------------
 
 @checked
 def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01, meta_lr=1e-3,
-                 callback=None):
+                 callback=None, alpha_range=None):
     """Train one method of METHODS from `init` (1-40-40-1; the oracle widens the input).
-    Returns (params, losses)."""
+    alpha_range, for the learned-step methods only: draw their starting step sizes from it
+    (else every one starts at alpha). Returns (params, losses)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     kind, steps = METHODS[method]
@@ -146,6 +243,10 @@ def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01,
         return anil_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr, **common)
     if kind == "pretrained":
         return maml.pretrain(init, rng, lr=meta_lr, **common)
+    if kind in ("meta-sgd", "per-layer-alpha"):
+        return learned_step_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr,
+                                  per_weight=kind == "meta-sgd", alpha_range=alpha_range,
+                                  **common)
     (W0, b0), *rest = init  # the oracle's two extra inputs (A, φ) start at zero weight
     wide = numpy.concatenate([W0, numpy.zeros((2, W0.shape[1]))])
     return oracle_train([(wide, b0)] + rest, rng, meta_lr=meta_lr, **common)
@@ -153,12 +254,15 @@ def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01,
 
 def evaluate_method(method, params, batch, alpha=0.01, max_steps=10):
     """A trained method on held-out tasks, adapted as it was trained to (ANIL its head only;
-    the oracle not at all; the others every layer). Returns a maml.Evaluation."""
+    the oracle not at all; Meta-SGD and per-layer α every layer with their learned step sizes;
+    the others every layer with α). Returns a maml.Evaluation."""
     kind = METHODS[method][0] if method in METHODS else None
     if kind == "oracle":
         return evaluate_oracle(params, batch, max_steps)
     if kind == "anil":
         return evaluate_head(params, *batch[:4], alpha=alpha, max_steps=max_steps)
+    if kind in ("meta-sgd", "per-layer-alpha"):  # its own learned α, not `alpha`
+        return evaluate_learned_step(params, *batch[:4], max_steps=max_steps)
     if kind is None:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     return maml.evaluate(params, *batch[:4], alpha=alpha, max_steps=max_steps)
@@ -167,4 +271,5 @@ def evaluate_method(method, params, batch, alpha=0.01, max_steps=10):
 # name: (kind, inner steps in training)
 METHODS = {"maml-1": ("maml", 1), "maml-3": ("maml", 3), "maml-5": ("maml", 5),
            "fomaml": ("fomaml", 1), "reptile": ("reptile", 5), "anil": ("anil", 1),
+           "meta-sgd": ("meta-sgd", 1), "per-layer-alpha": ("per-layer-alpha", 1),
            "pretrained": ("pretrained", 0), "oracle": ("oracle", 0)}

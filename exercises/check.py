@@ -31,8 +31,8 @@ sys.path[:0] = [p for p in (HERE, ROOT) if p not in sys.path]
 # The jobs live apart: exercise_checks.py (each exercise's checks), compare.py (comparing
 # answers), sandbox.py (where an answer runs), grading.py (one answer -> a verdict),
 # classmode.py (a whole class). Their names are here too, for scripts that import check.
-from classmode import (MEMBER_MB, SUPERVISOR, grade_class, report_stem, starter_path,  # noqa: E402,F401
-                       student_folders, supervise, supervised, unzip)
+from classmode import (MEMBER_MB, SUPERVISOR, grade_class,  # noqa: E402,F401
+                       report_stem, starter_path, student_folders, supervise, supervised, unzip)
 from compare import *  # noqa: E402,F401,F403
 from exercise_checks import *  # noqa: E402,F401,F403
 from exercise_checks import EXERCISES, STARTERS  # noqa: E402
@@ -193,3 +193,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("check.py: interrupted; no report was written", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `check.py --all | head -1`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -2,20 +2,63 @@
 
 Failed and NotYet are the two ways a check ends other than passing; `answer` turns one call's
 entry (what the answer's process sent back) into its value or the verdict saying what went wrong
-instead; `compare` and `compare_number` pass an answer within its dtype's tolerance, else name
-the first candidate mistake it equals, else give an honest generic line.
+instead; `compare` and `compare_number` pass an answer within its dtype's tolerance, else name a
+candidate mistake it equals, else give an honest generic line.
+
+A hint names a mistake only when the answer's output equals that mistake's output here, and no
+other check of the same answer ruled the mistake out (a `Ledger` per run of an exercise): an
+answer that is 2 times too big where T = 2 but right where T = 4 did not sum over the tasks, and
+is told the entry that differs most instead.
 """
 import math
+from typing import NamedTuple
 
 import numpy
 
 
-class Failed(Exception):
-    """A check that did not pass; the message names the mistake (unless `generic`)."""
+class Mistake(NamedTuple):
+    """A typical mistake: `key` names it alike in every check (where the hint's numbers differ),
+    `output` is what an answer making it returns for this check's inputs, `hint` what to say.
+    Key None: a mistake of this call alone (an earlier call's answer), which other checks
+    neither confirm nor rule out."""
+    key: str
+    output: object
+    hint: str
 
-    def __init__(self, message, generic=False):
+
+class Ledger:
+    """The typical mistakes some check of one answer ruled out: the answer's output differed
+    from the mistake's output where the two could be told apart from the right answer."""
+
+    def __init__(self):
+        self.ruled_out = set()
+
+    def note(self, key, equal):
+        if key is not None and not equal:
+            self.ruled_out.add(key)
+
+
+class Failed(Exception):
+    """A check that did not pass; the message names the mistake (unless `generic`).
+
+    `matches` are the (key, hint) of the candidate mistakes the answer equals in this check;
+    the first that no check of the run ruled out (`ledger`) is the message, else the generic
+    line. Both are read once every check has run (grading.check reads them then)."""
+
+    def __init__(self, message, generic=False, matches=(), ledger=None):
         super().__init__(message)
-        self.generic = generic
+        self.plain_generic, self.matches, self.ledger = generic, list(matches), ledger
+
+    def named(self):
+        ruled_out = self.ledger.ruled_out if self.ledger is not None else set()
+        return next((hint for key, hint in self.matches if key not in ruled_out), None)
+
+    @property
+    def generic(self):
+        return self.plain_generic and self.named() is None
+
+    def __str__(self):
+        return self.named() or super().__str__()
 
 
 class NotYet(Exception):
@@ -90,12 +133,14 @@ def tolerance(got):
 
 def close(got, want, rtol):
     """Within rtol of want, measured against want's largest entry (so tiny entries don't
-    demand more digits than the answer's dtype has)."""
+    demand more digits than the answer's dtype has), or within a floor near zero: 1e-12, or
+    1e-6 at float32's tolerance (a float32 loss of 1e-7 is float32's rounding, ~6e-8)."""
     got, want = numpy.ravel(got), numpy.ravel(want)
     if got.shape != want.shape or not numpy.all(numpy.isfinite(got)):
         return False
+    floor = 1e-6 if rtol >= 1e-3 else 1e-12
     return numpy.max(numpy.abs(got - want), initial=0) <= rtol * numpy.max(
-        numpy.abs(want), initial=0) + 1e-12
+        numpy.abs(want), initial=0) + floor
 
 
 def show(got, want):
@@ -134,22 +179,36 @@ def same_shapes(got, want, what):
                      f"{wanted[bad]}.{hint}")
 
 
-def compare(got, want, candidates, where, what, rtol=None):
+def as_mistakes(candidates):
+    """Mistake tuples; a plain (output, hint) pair is a mistake keyed by its hint."""
+    return [c if isinstance(c, Mistake) else Mistake(c[1], c[0], c[1]) for c in candidates]
+
+
+def compare(got, want, candidates, where, what, rtol=None, ledger=None):
     """Pass if the list of pairs `got` equals `want` (within rtol, by default got's dtype's
-    tolerance); else fail with the hint of the first candidate mistake (answer, hint) it
-    equals, or an honest generic line."""
+    tolerance); else fail with the hint of a candidate Mistake it equals (see Failed), or an
+    honest generic line. Every candidate told apart from `want` is noted in `ledger`, passing
+    or not."""
     same_shapes(got, want, what)
-    rtol, vector = rtol or tolerance(got), flat(got)
-    if close(vector, flat(want), rtol):
-        return
-    for mistake, hint in candidates:
+    rtol, vector, target = rtol or tolerance(got), flat(got), flat(want)
+    matches = []
+    for m in as_mistakes(candidates):
         try:
-            if close(vector, flat(mistake), rtol) and not close(flat(mistake), flat(want), rtol):
-                raise Failed(f"{where}: {hint}")
+            output = flat(m.output)
+            if close(output, target, rtol):
+                continue  # this mistake gives the right answer here: no evidence either way
+            equal = close(vector, output, rtol)
         except (ValueError, TypeError):
             continue
+        if ledger is not None:
+            ledger.note(m.key, equal)
+        if equal:
+            matches.append((m.key, f"{where}: {m.hint}"))
+    if close(vector, target, rtol):
+        return
     raise Failed(f"{where}: {what} does not match the expected answer ("
-                 f"{show_largest(vector, flat(want))}).", generic=True)
+                 f"{show_largest(vector, target)}).", generic=True, matches=matches,
+                 ledger=ledger)
 
 
 def traceable(entry, plain, what):
@@ -164,17 +223,75 @@ def traceable(entry, plain, what):
                      f"your code {entry['error'].rstrip('.')}.)")
 
 
-def compare_number(got, want, candidates, where, what):
+def compare_number(got, want, candidates, where, what, ledger=None):
+    """compare for one number (a numpy scalar or an array of one entry)."""
     if not (isinstance(got, numpy.ndarray) and got.size == 1 and got.dtype.kind in "fiu"):
         raise Failed(f"{what} should be one number, got {describe(got)}")
     rtol = tolerance(got)
     got = float(got.ravel()[0])
+    matches = []
+    for m in as_mistakes(candidates):
+        if close(m.output, want, rtol):
+            continue
+        equal = close(got, m.output, rtol)
+        if ledger is not None:
+            ledger.note(m.key, equal)
+        if equal:
+            matches.append((m.key, f"{where}: {m.hint}"))
     if close(got, want, rtol):
         return
-    for mistake, hint in candidates:
-        if close(got, mistake, rtol) and not close(mistake, want, rtol):
-            raise Failed(f"{where}: {hint}")
-    raise Failed(f"{where}: {what} is wrong: {show(got, want)}.", generic=True)
+    raise Failed(f"{where}: {what} is wrong: {show(got, want)}.", generic=True, matches=matches,
+                 ledger=ledger)
+
+
+def leaves(value):
+    """The arrays in an answer (a list of pairs, a Batch, a number), in order."""
+    if isinstance(value, numpy.ndarray):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in leaves(v)]
+    return [value]
+
+
+def identical(a, b):
+    """Two answers alike to the last bit or nearly (a pure function gives the same answer for
+    the same inputs)."""
+    a, b = leaves(a), leaves(b)
+    if len(a) != len(b):
+        return False
+    for u, v in zip(a, b):
+        if not (isinstance(u, numpy.ndarray) and isinstance(v, numpy.ndarray)):
+            if type(u) is not type(v):
+                return False
+            continue
+        if u.shape != v.shape or u.dtype != v.dtype:
+            return False
+        if u.dtype.kind in "fc" and not numpy.allclose(u, v, rtol=1e-12, atol=0, equal_nan=True):
+            return False
+        if u.dtype.kind not in "fc" and not numpy.array_equal(u, v):
+            return False
+    return True
+
+
+def same_inputs_same_answer(first, again, what):
+    """Fail when two calls with the same inputs returned different answers: the function
+    keeps something between calls (a measured fact, whatever the cause)."""
+    a, b = answer(first), answer(again)
+    if not identical(a, b):
+        raise Failed(f"called twice with the same inputs, your {what} returned different "
+                     "answers: it keeps something from one call to the next (a global, a "
+                     "generator or cache made once, a default argument changed). Compute from "
+                     "the inputs alone.")
+
+
+def earlier_calls(outputs, what):
+    """The 'answer of an earlier call' mistakes: `outputs` [(description, reference output)]
+    of the calls made before this one (state kept between calls, e.g. a cache keyed by only
+    some of the inputs)."""
+    return [Mistake(None, output, f"that is the right answer for an earlier call ({text}), "
+                    f"not for this one: your {what} keeps results between calls (a cache keyed "
+                    "by only some of the inputs?). Compute from all the inputs every time.")
+            for text, output in outputs]
 
 
 def step(params, grads, scale):

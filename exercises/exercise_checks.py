@@ -2,8 +2,16 @@
 
 `calls` are the calls to make to the student's function (run in the answer's sandbox by
 grading.py); checks(results) -> [(name, run)] compares each result with the reference computed
-here (in the checker's process); `success` is the line a passing answer gets. Every run draws
-fresh sizes, step sizes, tasks and weights from `rng`.
+here (in the checker's process); `success` is the line a passing answer gets.
+
+Every run draws fresh sizes, step sizes, tasks and weights from `rng`, and varies what an
+answer could get wrong: the sizes of one check (K, T, query points, classes, widths) are
+pairwise distinct, so "N times too big" names one size; each function is called twice with the
+same inputs and again with fresh inputs that share some of the earlier ones (state kept between
+calls is a named mistake); steps = 0 in exercise 4 and negative α's in exercise 6. A hint names
+a mistake only when the answer equals that mistake's output and no other check of the run ruled
+it out (compare.Ledger); checks that state a measured fact (same inputs, different answers)
+come first.
 """
 import math
 import os
@@ -23,7 +31,8 @@ from autograd.tracer import getval  # noqa: E402
 import checkpoints  # noqa: E402
 import maml  # noqa: E402
 import tasks  # noqa: E402
-from compare import (Failed, answer, close, compare, compare_number, describe, flat,  # noqa: E402
+from compare import (Failed, Ledger, Mistake, Other, answer, close, compare,  # noqa: E402
+                     compare_number, describe, earlier_calls, flat, same_inputs_same_answer,
                      same_shapes, scaled, show, step, tolerance, traceable)
 
 STARTERS = {1: "ex1_measure.py", 2: "ex2_inner_update.py", 3: "ex3_first_order.py",
@@ -50,15 +59,53 @@ def rng_input(seed, key):
     return {"rng": (int(seed), key)}
 
 
+def distinct(rng, ranges, taken=()):
+    """One whole number from each inclusive range (low, high), pairwise distinct and none in
+    `taken`: a hint's "N times too big" then names one size."""
+    out, taken = [], set(taken)
+    for low, high in ranges:
+        n = int(rng.choice([n for n in range(low, high + 1) if n not in taken]))
+        out.append(n)
+        taken.add(n)
+    return out
 
-def network(rng):
-    """Fresh widths (one or two hidden layers of 6-30 units), weights away from ReLU kinks."""
-    hidden = [int(rng.integers(6, 31)) for _ in range(int(rng.integers(1, 3)))]
-    return maml.init_mlp((1, *hidden, 1), rng, std=0.3)
+
+def network(rng, taken=(), n_in=1, n_out=1, std=0.3, widths=(6, 30)):
+    """Fresh widths (one or two hidden layers of 6-30 units, distinct from each other and from
+    the sizes in `taken`), weights away from ReLU kinks."""
+    hidden = distinct(rng, [widths] * int(rng.integers(1, 3)), taken)
+    return maml.init_mlp((n_in, *hidden, n_out), rng, std=std)
 
 
-def batch(rng, n_tasks, k, k_query=None):
-    return tasks.sample_batch(n_tasks, k, k_query or int(rng.integers(3, 12)), rng)
+def centred(params, xs):
+    """params with the output bias shifted so that the outputs on the points `xs` straddle 0
+    (half above, half below): a ReLU wrongly put on the output then changes the answer, and
+    never silences the gradient of every check."""
+    outputs = numpy.concatenate([numpy.ravel(maml.mlp(params, x)) for x in xs])
+    W, b = params[-1]
+    return params[:-1] + [(W, b - numpy.median(outputs))]
+
+
+def batch(rng, n_tasks, k, k_query):
+    return tasks.sample_batch(n_tasks, k, k_query, rng)
+
+
+def shapes_of(pairs):
+    """The shapes of a list of (W, b) pairs, or None for anything else."""
+    try:
+        return [tuple(numpy.shape(a) for a in pair) for pair in pairs]
+    except TypeError:
+        return None
+
+
+def plain_tolerance(got, plain):
+    """The tolerance for a gradient through the answer: the coarser of its own dtype's and that
+    of the answer's plain results (a float32 answer's gradient may come back as float64)."""
+    values = [e["value"] for e in plain if "value" in e and not isinstance(e["value"], Other)]
+    try:
+        return max([tolerance(got)] + [tolerance(v) for v in values])
+    except (TypeError, ValueError):
+        return tolerance(got)
 
 
 def alpha_gone(alpha, fixed):
@@ -66,50 +113,73 @@ def alpha_gone(alpha, fixed):
     return [a for a in fixed if a != alpha]
 
 
-
 # --- one exercise each: (calls to make, checks on their answers) -----------------------------------
 
 def exercise_1(rng):
-    """one_step_mse: the query MSE after one step, for fresh (K, α, seed)."""
+    """one_step_mse: the query MSE after one step, for fresh (K, α, seed); the same inputs
+    twice; a new seed with K and α seen before, and a seed seen before with new K and α."""
     params, _ = checkpoints.load_params(os.path.join(ROOT, "checkpoints", "sinusoid.npz"),
                                         model="maml")
-    cases = [(int(rng.integers(2, 8)), float(rng.uniform(0.002, 0.008)), int(rng.integers(1, 2**31))),
-             (int(rng.integers(12, 25)), float(rng.uniform(0.02, 0.045)), int(rng.integers(1, 2**31))),
-             (int(rng.integers(3, 25)), float(rng.uniform(0.011, 0.03)), int(rng.integers(1, 2**31)))]
+    k1, k2, k3 = distinct(rng, [(2, 7), (12, 24), (3, 24)], taken=(5, 10))
+    seeds = [int(s) for s in rng.choice(2**31 - 1, 3, replace=False) + 1]
+    a1, a2, a3 = (float(rng.uniform(*r)) for r in ((0.002, 0.008), (0.02, 0.045),
+                                                   (0.011, 0.03)))
+    first = (k1, a1, seeds[0])
+    cases = [first, first, (k1, a1, seeds[1]), (k2, a2, seeds[2]), (k3, a3, seeds[0])]
     calls = [call(params, k, alpha, seed, names=("params", "k", "alpha", "seed"))
              for k, alpha, seed in cases]
+    ledger = Ledger()
 
-    def mse(k, alpha, seed, steps=1, on="query", n_support=None, reduce=numpy.mean):
+    def mse(k, alpha, seed, steps=1, on="query", n_support=None, reduce=numpy.mean, points=False):
         b = tasks.sample_batch(100, n_support or k, 50, numpy.random.default_rng(seed))
         adapted = maml.adapt(params, b.x_support, b.y_support, alpha=alpha, steps=steps)
         x, y = (b.x_query, b.y_query) if on == "query" else (b.x_support, b.y_support)
-        return float(reduce(maml.loss(adapted, x, y)))
+        per_task = maml.loss(adapted, x, y) * (x.shape[1] if points else 1)
+        return float(reduce(per_task))
 
-    def check(entry, k, alpha, seed):
+    def check(i, results):
+        k, alpha, seed = cases[i]
+        where = f"K={k}, α={alpha:.4f}, seed={seed}"
+
         def run():
-            mistakes = [(mse(k, alpha, seed, on="support"), "you measured the MSE on the "
-                         "support points, which the step was fitted to. Measure it on the query "
-                         "points."),
-                        (mse(k, alpha, seed, steps=0), "that is the MSE before any gradient step."),
-                        (mse(k, alpha, seed, steps=2), "that is two gradient steps; the exercise "
-                         "asks for one."),
-                        (math.sqrt(mse(k, alpha, seed)), "that is the root of the MSE (RMSE): "
-                         "leave out the square root."),
-                        (mse(k, alpha, seed, reduce=numpy.sum), "that is the SUM over the 100 "
-                         "tasks: average them."),
-                        (mse(k, alpha, 0), "the seed is not passed on: use "
-                         "numpy.random.default_rng(seed).")]
-            mistakes += [(mse(k, a, seed), f"α is not passed on: you used α = {a}.")
-                         for a in alpha_gone(alpha, (0.01,))]
-            mistakes += [(mse(k, alpha, seed, n_support=n), f"K is not passed on: you used K = {n}.")
-                         for n in (5, 10) if n != k]
-            compare_number(answer(entry), mse(k, alpha, seed), mistakes,
-                           f"K={k}, α={alpha:.4f}, seed={seed}", "one_step_mse")
-        return f"K={k}, α={alpha:.4f}", run
+            got, want = answer(results[i]), mse(k, alpha, seed)
+            if isinstance(got, numpy.ndarray) and got.shape == (100,) and close(
+                    numpy.mean(got), want, tolerance(got)):
+                raise Failed(f"{where}: one_step_mse should be one number, got one array of "
+                             "shape (100,), one MSE per task (maml.loss gives one per task): "
+                             "return their mean, e.g. float(numpy.mean(...)).")
+            mistakes = [
+                Mistake("support", mse(k, alpha, seed, on="support"), "you measured the MSE on "
+                        "the support points, which the step was fitted to. Measure it on the "
+                        "query points."),
+                Mistake("no step", mse(k, alpha, seed, steps=0), "that is the MSE before any "
+                        "gradient step."),
+                Mistake("two steps", mse(k, alpha, seed, steps=2), "that is two gradient "
+                        "steps; the exercise asks for one."),
+                Mistake("rmse", math.sqrt(want), "that is the root of the MSE (RMSE): leave out "
+                        "the square root."),
+                Mistake("sum tasks", mse(k, alpha, seed, reduce=numpy.sum), "that is the SUM "
+                        "over the 100 tasks: average them."),
+                Mistake("sum points", mse(k, alpha, seed, points=True), "that is each task's "
+                        "squared error SUMMED over its 50 query points: the MSE is their mean."),
+                Mistake("seed", mse(k, alpha, 0), "the seed is not passed on: use "
+                        "numpy.random.default_rng(seed).")]
+            mistakes += [Mistake(f"alpha {a}", mse(k, a, seed), f"α is not passed on: you used "
+                                 f"α = {a}.") for a in alpha_gone(alpha, (0.01,))]
+            mistakes += [Mistake(f"K {n}", mse(k, alpha, seed, n_support=n), f"K is not passed "
+                                 f"on: you used K = {n}.") for n in (5, 10) if n != k]
+            mistakes += earlier_calls([(f"K={kk}, α={aa:.4f}, seed={ss}", mse(kk, aa, ss))
+                                       for kk, aa, ss in cases[:i] if (kk, aa, ss) != cases[i]],
+                                      "one_step_mse")
+            compare_number(got, want, mistakes, where, "one_step_mse", ledger=ledger)
+        return where, run
 
     def checks(results):
-        return [check(entry, *case) for entry, case in zip(results, cases)]
-    return calls, checks, "one_step_mse matches on 3 fresh (K, α, seed) triples"
+        return [("the same inputs twice", lambda: same_inputs_same_answer(
+                    results[0], results[1], "one_step_mse"))] + [check(i, results)
+                                                                 for i in (0, 2, 3, 4)]
+    return calls, checks, ("one_step_mse matches on 4 fresh (K, α, seed) triples, twice on the "
+                           "same one")
 
 
 def reference_update(params, x, y, alpha):
@@ -117,52 +187,81 @@ def reference_update(params, x, y, alpha):
     return step(params, g, alpha)
 
 
+def relu_output_update(params, x, y, alpha):
+    """inner_update of a network with a ReLU on its output too (a typical mistake)."""
+    g = grad(lambda p: anp.mean((anp.maximum(maml.mlp(p, x), 0.0) - y) ** 2))(params)
+    return step(params, g, alpha)
+
+
 def exercise_2(rng):
-    """inner_update: θ' for fresh K and α (and α = 0), θ left alone, the meta-gradient through it."""
-    params = network(rng)
+    """inner_update: θ' for fresh K and α (and α = 0), θ left alone, the same inputs twice, new
+    data with an α and K seen before, the meta-gradient through it."""
+    ks = distinct(rng, [(2, 20)] * 4)
     alphas = [float(rng.uniform(0.02, 0.3)), float(rng.uniform(0.02, 0.3)), 0.0,
               float(rng.uniform(0.02, 0.3))]
-    ks = [int(k) for k in rng.choice(numpy.arange(2, 21), len(alphas), replace=False)]
-    data = [batch(rng, 1, k) for k in ks]
-    names = ("params", "x", "y", "alpha")
-    calls = [call(params, b.x_support[0], b.y_support[0], a, names=names)
-             for a, b in zip(alphas, data)]
+    data = [batch(rng, 1, k, 1) for k in ks]
+    again = batch(rng, 1, ks[0], 1)                                 # new data, K and α seen
     b = data[-1]
-    through = (params, b.x_support[0], b.y_support[0], alphas[-1], b.x_query[0], b.y_query[0])
+    x_query, y_query = b.x_query[0], b.y_query[0]
+    params = network(rng, taken=ks)
+    params = centred(params, [d.x_support[0] for d in data + [again]])
+    names = ("params", "x", "y", "alpha")
+    first = (data[0], alphas[0])
+    cases = [first, first, (again, alphas[0]), (data[1], alphas[1]), (data[2], alphas[2]),
+             (data[3], alphas[3])]
+    calls = [call(params, d.x_support[0], d.y_support[0], a, names=names) for d, a in cases]
+    through = (params, b.x_support[0], b.y_support[0], alphas[-1], x_query, y_query)
     calls.append(call(*through, kind="grad_through_update", names=names + ("x_query", "y_query")))
+    ledger = Ledger()
 
-    def check(entry, alpha, k, x, y):
+    def check(i, results):
+        d, alpha = cases[i]
+        x, y, k = d.x_support[0], d.y_support[0], len(d.x_support[0])
+
         def run():
-            got = answer(entry)
+            got = answer(results[i])
             want = reference_update(params, x, y, alpha)
             g = grad(lambda p: anp.mean((maml.mlp(p, x) - y) ** 2))(params)
+            earlier = earlier_calls([(f"K = {len(e.x_support[0])}, α = {a:.3f}",
+                                      reference_update(params, e.x_support[0], e.y_support[0], a))
+                                     for e, a in [c for c in cases[:i] if c is not cases[i]]],
+                                    "inner_update")
             if alpha == 0:
-                compare(got, want, [(step(params, g, a), f"with α = 0, θ' should be θ (no step), "
-                                     f"but yours took a step of α = {a}: is α passed on, and "
-                                     "is 0 taken as a step size (not as 'no α given', as "
-                                     "`alpha or ...` does)?") for a in (0.01, 0.1, 0.05)],
-                        "α = 0", "inner_update's result")
+                compare(got, want, [Mistake(f"alpha or {a}", step(params, g, a), f"with α = 0, "
+                                            f"θ' should be θ (no step), but yours took a step of "
+                                            f"α = {a}: is α passed on, and is 0 taken as a step "
+                                            "size (not as 'no α given', as `alpha or ...` does)?")
+                                    for a in (0.01, 0.1, 0.05)] + earlier,
+                        "α = 0", "inner_update's result", ledger=ledger)
                 return
             rmse = grad(lambda p: anp.sqrt(anp.mean((maml.mlp(p, x) - y) ** 2)))(params)
-            mistakes = [(step(params, g, -alpha), "your step goes UP the gradient: "
-                         "θ' = θ − α∇L, with a minus."),
-                        (step(params, g, alpha / k), f"your step is K = {k} times too small: "
-                         "the mean over the K points already divides by K; don't divide again."),
-                        (step(params, g, alpha * k), f"your step is K = {k} times too big: the "
-                         "loss is the MEAN squared error over the K points, not the sum."),
-                        (step(params, rmse, alpha), "that is a step on the root of the MSE "
-                         "(RMSE): the loss is the mean squared error, no square root."),
-                        (params, "θ' equals θ: no step was taken."),
-                        (params[:-1] + step(params[-1:], g[-1:], alpha), "only the last layer "
-                         "moves: θ' = θ − α∇L changes every W and b.")]
-            mistakes += [(step(params, g, a), f"α is not passed on: your step uses α = {a} "
-                          "whatever alpha is.") for a in alpha_gone(alpha, (0.01, 0.1, 0.05))]
-            compare(got, want, mistakes, f"K = {k}, α = {alpha:.3f}", "inner_update's result")
+            mistakes = [
+                Mistake("sign", step(params, g, -alpha), "your step goes UP the gradient: "
+                        "θ' = θ − α∇L, with a minus."),
+                Mistake("divided by K", step(params, g, alpha / k), f"your step is K = {k} "
+                        "times too small: the mean over the K points already divides by K; "
+                        "don't divide again."),
+                Mistake("summed over K", step(params, g, alpha * k), f"your step is K = {k} "
+                        "times too big: the loss is the MEAN squared error over the K points, "
+                        "not the sum."),
+                Mistake("rmse", step(params, rmse, alpha), "that is a step on the root of the "
+                        "MSE (RMSE): the loss is the mean squared error, no square root."),
+                Mistake("no step", params, "θ' equals θ: no step was taken."),
+                Mistake("last layer", params[:-1] + step(params[-1:], g[-1:], alpha), "only the "
+                        "last layer moves: θ' = θ − α∇L changes every W and b."),
+                Mistake("relu output", relu_output_update(params, x, y, alpha), "your network "
+                        "puts a ReLU on its output: maml.mlp's output layer is linear (use "
+                        "maml.mlp for the prediction).")]
+            mistakes += [Mistake(f"alpha {a}", step(params, g, a), f"α is not passed on: your "
+                                 f"step uses α = {a} whatever alpha is.")
+                         for a in alpha_gone(alpha, (0.01, 0.1, 0.05))]
+            compare(got, want, mistakes + earlier, f"K = {k}, α = {alpha:.3f}",
+                    "inner_update's result", ledger=ledger)
         return f"θ' for K = {k}, α = {alpha:.3f}", run
 
     def through_step(results):
         entry = results[-1]
-        params_, x, y, alpha, xq, yq = through
+        _, x, y, alpha, xq, yq = through
 
         def meta_loss(p, update):
             return anp.mean((maml.mlp(update(p), xq) - yq) ** 2)
@@ -170,17 +269,22 @@ def exercise_2(rng):
         adapted = reference_update(params, x, y, alpha)
         first_order = grad(lambda a: anp.mean((maml.mlp(a, xq) - yq) ** 2))(adapted)
         traceable(entry, results[:-1], "inner_update")
-        compare(answer(entry), want, [(first_order, "θ' is right, but the meta-gradient through "
-                                       "it is first-order: MAML must differentiate THROUGH the "
-                                       "inner step (keep ∇L connected to θ, not computed on "
-                                       "plain copies of the numbers).")],
-                "the meta-gradient through your update", "the meta-gradient")
+        got = answer(entry)
+        compare(got, want, [Mistake("first order", first_order, "θ' is right, but the "
+                                              "meta-gradient through it is first-order: MAML "
+                                              "must differentiate THROUGH the inner step (keep "
+                                              "∇L connected to θ, not computed on plain copies "
+                                              "of the numbers).")],
+                "the meta-gradient through your update", "the meta-gradient",
+                rtol=plain_tolerance(got, results[:-1]), ledger=ledger)
 
     def checks(results):
-        found = [check(entry, a, k, d.x_support[0], d.y_support[0])
-                 for entry, a, k, d in zip(results, alphas, ks, data)]
-        return found + [("the meta-gradient through inner_update", lambda: through_step(results))]
-    return calls, checks, ("θ' is right for 4 fresh (K, α) including α = 0, θ is untouched, "
+        return ([("the same inputs twice", lambda: same_inputs_same_answer(
+                    results[0], results[1], "inner_update"))]
+                + [check(i, results) for i in (0, 2, 3, 4, 5)]
+                + [("the meta-gradient through inner_update", lambda: through_step(results))])
+    return calls, checks, ("θ' is right for 5 fresh (K, α) including α = 0 and new data with a "
+                           "K and α seen before, the same for the same inputs, θ is untouched, "
                            "and the exact meta-gradient flows through it")
 
 
@@ -190,63 +294,88 @@ def first_order(params, xs, ys, xq, yq, alpha, steps=1):
 
 
 def exercise_3(rng):
-    """first_order_meta_gradient against first-order MAML, fresh T, K, α and widths."""
+    """first_order_meta_gradient against first-order MAML: two batches of fresh, pairwise
+    distinct T, K and Q (two T: none hard-codes), fresh α and widths; the same inputs twice;
+    new data of the first batch's sizes."""
+    Ts = distinct(rng, [(2, 7)] * 2)
     cases = []
-    for n_tasks in rng.choice(numpy.arange(2, 8), 2, replace=False):  # two T: none hard-codes
-        params, n_tasks, k = network(rng), int(n_tasks), int(rng.integers(2, 16))
-        cases.append((params, batch(rng, n_tasks, k), float(rng.uniform(0.05, 0.3))))
+    for T in Ts:
+        K, Q = distinct(rng, [(2, 15), (3, 11)], taken=Ts)
+        params = network(rng, taken=(*Ts, K, Q))
+        cases.append((params, batch(rng, T, K, Q), float(rng.uniform(0.05, 0.3))))
+    params, b, alpha = cases[0]
+    fresh = (params, batch(rng, len(b.x_support), b.x_support.shape[1], b.x_query.shape[1]),
+             alpha)
+    cases = [cases[0], cases[0], fresh, cases[1]]
     names = ("params", "x_support", "y_support", "x_query", "y_query", "alpha")
     calls = [call(params, *b[:4], alpha, names=names) for params, b, alpha in cases]
+    ledger = Ledger()
 
-    def check(entry, params, b, alpha):
+    def check(i, results):
+        params, b, alpha = cases[i]
         xs, ys, xq, yq = b[:4]
-        T = len(xs)
+        T, K, Q = len(xs), xs.shape[1], xq.shape[1]
 
         def run():
-            got = answer(entry)
+            got = answer(results[i])
             same_shapes(got, params, "the meta-gradient")
             want = first_order(params, xs, ys, xq, yq, alpha)
             task0 = first_order(params, xs[:1], ys[:1], xq[:1], yq[:1], alpha)
+            at_theta = grad(lambda p: anp.mean(maml.loss(p, xq, yq)))(params)
             mistakes = [
-                (grad(maml.maml_loss)(params, xs, ys, xq, yq, alpha=alpha), "that is the EXACT "
-                 "meta-gradient: you differentiated through the inner step. First-order MAML "
-                 "takes ∇ with respect to θ' instead."),
-                (scaled(want, 1 / T), f"your gradient is T = {T} times too small: the mean query "
-                 "loss already divides by T, so sum (not average) over the task axis."),
-                (scaled(want, T), f"your gradient is T = {T} times too big: average the query "
-                 "loss over tasks (np.mean), or divide the sum by T."),
-                (scaled(want, -1), "your gradient points the wrong way (a sign error)."),
-                (grad(lambda p: anp.mean(maml.loss(p, xq, yq)))(params), "the gradient is taken "
-                 "at θ instead of θ': adapt first, then differentiate the query loss at the "
-                 "adapted weights."),
-                (first_order(params, xq, yq, xs, ys, alpha), "support and query are swapped: "
-                 "adapt on the support set, measure on the query set."),
-                (first_order(params, xq, yq, xq, yq, alpha), "the inner step is taken on the "
-                 "query set: adapt on the support set (x_support, y_support)."),
-                (first_order(params, xs, ys, xs, ys, alpha), "the loss after the step is "
-                 "measured on the support set: measure it on the query set."),
-                (scaled(task0, 1 / T), "only task 0's gradient is there: sum the task axis, "
-                 "don't index it."),
-                (task0, "that is task 0's gradient alone: average over all T tasks."),
-                (first_order(params, xs, ys, xq, yq, alpha, steps=2), "that is two inner steps; "
-                 "take one."),
-                (first_order(params, xs, ys, xq, yq, alpha, steps=0), "no inner step was taken: "
-                 "θ' must be θ after one step on the support set.")]
-            mistakes += [(first_order(params, xs, ys, xq, yq, a), f"α is not passed on: you "
-                          f"adapted with α = {a} whatever alpha is.")
+                Mistake("exact", grad(maml.maml_loss)(params, xs, ys, xq, yq, alpha=alpha),
+                        "that is the EXACT meta-gradient: you differentiated through the inner "
+                        "step. First-order MAML takes ∇ with respect to θ' instead."),
+                Mistake("T too small", scaled(want, 1 / T), f"your gradient is T = {T} times "
+                        "too small: the mean query loss already divides by T, so sum (not "
+                        "average) over the task axis."),
+                Mistake("T too big", scaled(want, T), f"your gradient is T = {T} times too big: "
+                        "average the query loss over tasks (np.mean), or divide the sum by T."),
+                Mistake("Q too big", scaled(want, Q), f"your gradient is Q = {Q} times too big, "
+                        f"Q the number of query points: each task's query loss is the MEAN over "
+                        "its query points (maml.loss), not their sum."),
+                Mistake("sign", scaled(want, -1), "your gradient points the wrong way (a sign "
+                        "error)."),
+                Mistake("at theta", at_theta, "the gradient is taken at θ instead of θ': adapt "
+                        "first, then differentiate the query loss at the adapted weights."),
+                Mistake("swapped", first_order(params, xq, yq, xs, ys, alpha), "support and "
+                        "query are swapped: adapt on the support set, measure on the query set."),
+                Mistake("inner on query", first_order(params, xq, yq, xq, yq, alpha), "the inner "
+                        "step is taken on the query set: adapt on the support set (x_support, "
+                        "y_support)."),
+                Mistake("outer on support", first_order(params, xs, ys, xs, ys, alpha), "the "
+                        "loss after the step is measured on the support set: measure it on the "
+                        "query set."),
+                Mistake("task 0 indexed", scaled(task0, 1 / T), "only task 0's gradient is "
+                        "there: sum the task axis, don't index it."),
+                Mistake("task 0 alone", task0, "that is task 0's gradient alone: average over "
+                        "all T tasks."),
+                Mistake("two steps", first_order(params, xs, ys, xq, yq, alpha, steps=2), "that "
+                        "is two inner steps; take one."),
+                Mistake("inner summed over K", first_order(params, xs, ys, xq, yq, alpha * K),
+                        f"your inner step is K = {K} times too big: the support loss is the MEAN "
+                        "over the K support points (maml.loss), not their sum.")]
+            mistakes += [Mistake(f"alpha {a}", first_order(params, xs, ys, xq, yq, a), f"α is "
+                                 f"not passed on: you adapted with α = {a} whatever alpha is.")
                          for a in alpha_gone(alpha, (0.01, 0.1))]
-            compare(got, want, mistakes, f"T = {T}, K = {xs.shape[1]}, α = {alpha:.3f}",
-                    "your first-order meta-gradient")
+            mistakes += earlier_calls([(f"T = {len(e[1].x_support)}, α = {e[2]:.3f}",
+                                        first_order(e[0], *e[1][:4], e[2]))
+                                       for e in cases[:i] if e is not cases[i]],
+                                      "first_order_meta_gradient")
+            compare(got, want, mistakes, f"T = {T}, K = {K}, Q = {Q}, α = {alpha:.3f}",
+                    "your first-order meta-gradient", ledger=ledger)
         return f"T = {T}, α = {alpha:.3f}", run
 
     def checks(results):
-        return [check(entry, *case) for entry, case in zip(results, cases)]
+        return [("the same inputs twice", lambda: same_inputs_same_answer(
+                    results[0], results[1], "first_order_meta_gradient"))] + [
+            check(i, results) for i in (0, 2, 3)]
     params, b, alpha = cases[-1]
     want, exact = first_order(params, *b[:4], alpha), grad(maml.maml_loss)(params, *b[:4],
                                                                            alpha=alpha)
     gap = numpy.linalg.norm(flat(want) - flat(exact)) / numpy.linalg.norm(flat(exact))
-    return calls, checks, (f"right on 2 fresh batches; here first order differs from exact MAML "
-                           f"by {gap:.1%}")
+    return calls, checks, (f"right on 3 fresh batches and the same for the same inputs; here "
+                           f"first order differs from exact MAML by {gap:.1%}")
 
 
 def task(adapted, i, params):
@@ -261,24 +390,30 @@ def stack(per_task_params):
 
 
 def exercise_4(rng):
-    """adapt_batch: every task on its own, two fresh T, fresh K and α, 1 to 6 steps, and the
-    meta-gradient."""
-    params = network(rng)
-    sizes = [int(t) for t in rng.choice(numpy.arange(2, 8), 2, replace=False)]  # two T
-    batches = [batch(rng, t, int(rng.integers(2, 12))) for t in sizes]
-    cases = [(batches[0], float(rng.uniform(0.02, 0.1)), 1),
-             (batches[0], float(rng.uniform(0.02, 0.1)), int(rng.integers(2, 4))),
-             (batches[1], float(rng.uniform(0.02, 0.1)), int(rng.integers(4, 7)))]
+    """adapt_batch: every task on its own; two fresh T (and K, Q, widths, all distinct), fresh
+    α, 0 to 6 steps; the same inputs twice; other data for tasks 1 and up; new data of sizes,
+    α and steps seen before; the meta-gradient through it."""
+    T1, T2 = distinct(rng, [(2, 7)] * 2)
+    K1, K2, Q = distinct(rng, [(2, 11), (2, 11), (3, 11)], taken=(T1, T2))
+    params = network(rng, taken=(T1, T2, K1, K2, Q))
+    batches = [batch(rng, T1, K1, Q), batch(rng, T2, K2, Q)]
+    fresh = batch(rng, T1, K1, Q)
+    b0, b1 = batches
+    y_other = b0.y_support.copy()
+    y_other[1:] += 1.0                             # other data for tasks 1 and up only
+    first = (b0.x_support, b0.y_support, float(rng.uniform(0.02, 0.1)), 1)
+    several = (b0.x_support, b0.y_support, float(rng.uniform(0.02, 0.1)), int(rng.integers(2, 4)))
+    cases = [first, first, several, (b0.x_support, y_other, *several[2:]),
+             (fresh.x_support, fresh.y_support, *several[2:]),
+             (b1.x_support, b1.y_support, float(rng.uniform(0.02, 0.1)), int(rng.integers(4, 7))),
+             (b1.x_support, b1.y_support, float(rng.uniform(0.02, 0.1)), 0)]
     names = ("params", "x_support", "y_support", "alpha", "steps")
-    calls = [call(params, b.x_support, b.y_support, a, s, names=names) for b, a, s in cases]
-    b, alpha, steps = cases[1]
-    y_other = b.y_support.copy()
-    y_other[1:] += 1.0
-    calls.append(call(params, b.x_support, y_other, alpha, steps, names=names))
-    b = batches[1]
+    calls = [call(params, *case, names=names) for case in cases]
     through = (float(rng.uniform(0.02, 0.1)), int(rng.integers(2, 5)))
-    calls.append(call(params, b.x_support, b.y_support, *through, b.x_query, b.y_query,
+    calls.append(call(params, b1.x_support, b1.y_support, *through, b1.x_query, b1.y_query,
                       kind="grad_through_adapt", names=names + ("x_query", "y_query")))
+    what = {2: "", 3: ", other data for tasks 1 and up", 4: ", new data"}
+    ledger = Ledger()
 
     def shared(xs, ys, alpha, steps, reduce):
         p = params
@@ -293,66 +428,88 @@ def exercise_4(rng):
             out.append(p)
         return stack(out)
 
-    def check(entry, b, alpha, steps):
-        xs, ys, T = b.x_support, b.y_support, len(b.x_support)
+    def check(i, results):
+        xs, ys, alpha, steps = cases[i]
+        T, K = xs.shape[:2]
+        where = f"T = {T}, steps = {steps}, α = {alpha:.3f}{what.get(i, '')}"
 
         def adapt(alpha, steps):
             return maml.adapt(params, xs, ys, alpha=alpha, steps=steps)
 
         def run():
-            got = answer(entry)
+            got = answer(results[i])
             want = adapt(alpha, steps)
+            earlier = earlier_calls([(f"T = {len(c[0])}, steps = {c[3]}, α = {c[2]:.3f}",
+                                      maml.adapt(params, c[0], c[1], alpha=c[2], steps=c[3]))
+                                     for c in cases[:i] if c is not cases[i]], "adapt_batch")
+            if steps == 0:
+                if shapes_of(got) == shapes_of(params):
+                    raise Failed(f"{where}: with steps = 0 your adapt_batch returned θ without "
+                                 "the task axis: θ' is then θ for every task, a copy per task "
+                                 "(maml.per_task(params, T)), as maml.adapt(..., steps=0) "
+                                 "returns.")
+                compare(got, want, [Mistake("at least one step", adapt(alpha, 1), "with steps "
+                                            "= 0, θ' should be θ (a copy per task, as "
+                                            "maml.adapt(..., steps=0) returns), but your code "
+                                            "took a step anyway: does your loop run at least "
+                                            "once?")] + earlier, where, "your adapted weights",
+                        ledger=ledger)
+                return
             theta = maml.per_task(params, T)
             g = grad(lambda p: anp.sum(maml.loss(p, xs, ys)))(theta)
             mistakes = [
-                (adapt(alpha / T, steps), f"each task's step is T = {T} times too small: "
-                 "averaging the loss over tasks divides every task's gradient by T. Sum the "
-                 "tasks' losses."),
-                (adapt(alpha, 1), f"only one step was taken, but steps = {steps}."),
-                (adapt(alpha, steps - 1), f"that is steps − 1 = {steps - 1} steps; take {steps}."),
-                (adapt(alpha, steps + 1), f"that is steps + 1 = {steps + 1} steps; take {steps}."),
-                (step(theta, g, steps * alpha), "the gradient is taken at θ every step instead "
-                 "of at the current θ' (a stale gradient): recompute it after each step."),
-                (shared(xs, ys, alpha, steps, anp.mean), "all tasks share one step on the mean "
-                 "loss of the batch: each task must be adapted with the gradient of its OWN loss "
-                 "(give each task its own copy of θ with maml.per_task)."),
-                (shared(xs, ys, alpha, steps, anp.sum), "all tasks share one step on the summed "
-                 "loss of the batch: each task must be adapted with the gradient of its OWN loss "
-                 "(give each task its own copy of θ with maml.per_task)."),
-                (stack([task(want, 0, params)] * T), "every task got task 0's θ': keep each "
-                 "task's own adapted weights."),
-                (chained(xs, ys, alpha, steps), "the tasks are chained: each task starts from "
-                 "the previous task's adapted weights instead of from θ.")]
-            mistakes += [(adapt(a, steps), f"α is not passed on: your steps use α = {a} "
-                          "whatever alpha is.") for a in alpha_gone(alpha, (0.01, 0.05, 0.1))]
-            compare(got, want, mistakes, f"T = {T}, steps = {steps}, α = {alpha:.3f}",
-                    "your adapted weights")
-        return f"T = {T}, steps = {steps}", run
-
-    def own_data(results):
-        moved, got = answer(results[3]), answer(results[1])
-        b, alpha, steps = cases[1]
-        want = maml.adapt(params, b.x_support, b.y_support, alpha=alpha, steps=steps)
-        same_shapes(got, want, "adapt_batch's result")
-        same_shapes(moved, want, "adapt_batch's result")
-        if not numpy.allclose(flat(task(moved, 0, params)), flat(task(got, 0, params))):
-            raise Failed("changing the data of tasks 1 and up changed task 0's adapted weights: "
-                         "each task must be adapted with the gradient of its OWN loss only.")
+                Mistake("mean over tasks", adapt(alpha / T, steps), f"each task's step is T = "
+                        f"{T} times too small: averaging the loss over tasks divides every "
+                        "task's gradient by T. Sum the tasks' losses."),
+                Mistake("summed over K", adapt(alpha * K, steps), f"each task's step is K = {K} "
+                        "times too big: each task's loss is the MEAN over its K support points "
+                        "(maml.loss), not their sum."),
+                Mistake("one step", adapt(alpha, 1), f"only one step was taken, but steps = "
+                        f"{steps}."),
+                Mistake("steps - 1", adapt(alpha, steps - 1), f"that is steps − 1 = {steps - 1} "
+                        f"steps; take {steps}."),
+                Mistake("steps + 1", adapt(alpha, steps + 1), f"that is steps + 1 = {steps + 1} "
+                        f"steps; take {steps}."),
+                Mistake("stale gradient", step(theta, g, steps * alpha), "the gradient is taken "
+                        "at θ every step instead of at the current θ' (a stale gradient): "
+                        "recompute it after each step."),
+                Mistake("shared mean", shared(xs, ys, alpha, steps, anp.mean), "all tasks share "
+                        "one step on the mean loss of the batch: each task must be adapted with "
+                        "the gradient of its OWN loss (give each task its own copy of θ with "
+                        "maml.per_task)."),
+                Mistake("shared sum", shared(xs, ys, alpha, steps, anp.sum), "all tasks share "
+                        "one step on the summed loss of the batch: each task must be adapted "
+                        "with the gradient of its OWN loss (give each task its own copy of θ "
+                        "with maml.per_task)."),
+                Mistake("task 0 for all", stack([task(want, 0, params)] * T), "every task got "
+                        "task 0's θ': keep each task's own adapted weights."),
+                Mistake("chained", chained(xs, ys, alpha, steps), "the tasks are chained: each "
+                        "task starts from the previous task's adapted weights instead of from "
+                        "θ.")]
+            mistakes += [Mistake(f"alpha {a}", adapt(a, steps), f"α is not passed on: your "
+                                 f"steps use α = {a} whatever alpha is.")
+                         for a in alpha_gone(alpha, (0.01, 0.05, 0.1))]
+            compare(got, want, mistakes + earlier, where, "your adapted weights", ledger=ledger)
+        return where, run
 
     def through_steps(results):
-        entry = results[4]
-        traceable(entry, results[:4], "adapt_batch")
+        entry = results[-1]
+        traceable(entry, results[:-1], "adapt_batch")
         alpha, steps = through
-        want = grad(maml.maml_loss)(params, *batches[1][:4], alpha=alpha, steps=steps)
-        compare(answer(entry), want, [], "the meta-gradient through your adapt_batch",
-                "the meta-gradient (keep every step connected to θ: no plain copies)")
+        want = grad(maml.maml_loss)(params, *b1[:4], alpha=alpha, steps=steps)
+        got = answer(entry)
+        compare(got, want, [], "the meta-gradient through your adapt_batch",
+                "the meta-gradient (keep every step connected to θ: no plain copies)",
+                rtol=plain_tolerance(got, results[:-1]), ledger=ledger)
 
     def checks(results):
-        return [check(entry, *case) for entry, case in zip(results, cases)] + [
-            ("task 0 depends on task 0's data only", lambda: own_data(results)),
-            ("the meta-gradient through adapt_batch", lambda: through_steps(results))]
-    return calls, checks, (f"every task adapted on its own (T = {sizes[0]} and {sizes[1]}) for "
-                           f"{', '.join(str(s) for _, _, s in cases)} steps, and MAML "
+        return ([("the same inputs twice", lambda: same_inputs_same_answer(
+                    results[0], results[1], "adapt_batch"))]
+                + [check(i, results) for i in (0, 2, 3, 4, 5, 6)]
+                + [("the meta-gradient through adapt_batch", lambda: through_steps(results))])
+    return calls, checks, (f"every task adapted on its own (T = {T1} and {T2}) for "
+                           f"{', '.join(str(cases[i][3]) for i in (0, 2, 5, 6))} steps, on "
+                           "other data and new data, the same for the same inputs, and MAML "
                            "differentiates through it")
 
 
@@ -382,12 +539,12 @@ def exercise_5(rng):
     """sample_line_batch: shapes, the documented distributions, all randomness from rng, fresh
     and independent draws, and MAML learns from it."""
     seed = int(rng.integers(0, 2**31))
-    sizes = (int(rng.integers(3, 9)), int(rng.integers(2, 8)), int(rng.integers(8, 15)))
+    sizes = tuple(distinct(rng, [(3, 8), (2, 7), (8, 14)]))     # T, K, Q: pairwise distinct
     calls = [call(*sizes, rng_input(seed, "a"), names=("n_tasks", "k_support", "k_query", "rng")),
              call(*sizes, rng_input(seed, "b"), names=("n_tasks", "k_support", "k_query", "rng")),
              call(*sizes, rng_input(seed + 1, "c"), names=("n_tasks", "k_support", "k_query", "rng")),
              call(*sizes, rng_input(seed + 1, "c"), names=("n_tasks", "k_support", "k_query", "rng")),
-             call(3000, 5, 5, rng_input(seed + 2, "d"), names=("n_tasks", "k_support", "k_query", "rng")),
+             call(3000, 4, 6, rng_input(seed + 2, "d"), names=("n_tasks", "k_support", "k_query", "rng")),
              call(ITERATIONS, 10, 10, 10, rng_input(TRAINING_SEED, "e"), kind="call_many",
                   names=("count", "n_tasks", "k_support", "k_query", "rng"))]
     T, K, Q = sizes
@@ -429,8 +586,9 @@ def exercise_5(rng):
                          "given (rng.uniform)")
         first, again = a_batch(results[0]), a_batch(results[1])
         if not all(numpy.array_equal(u, v) for u, v in zip(first, again)):
-            raise Failed("the same seed gave different tasks: take every random number from "
-                         "`rng` (rng.uniform), not from elsewhere")
+            raise Failed("two calls with equal rngs (the same seed) gave different tasks: take "
+                         "every random number from the `rng` you are given (rng.uniform), not "
+                         "from elsewhere, and keep nothing from one call to the next")
 
     def fresh(results):
         first, second = a_batch(results[2]), a_batch(results[3])
@@ -441,14 +599,24 @@ def exercise_5(rng):
                              "no values kept from an earlier call)")
 
     def distributions(results):
-        big = a_batch(results[4], 3000, 5, 5)
+        big = a_batch(results[4], 3000, 4, 6)
+        query_is_support(big)
         for name, low, high in [("amplitude", -3, 3), ("phase", -3, 3), ("x_support", -5, 5),
                                 ("x_query", -5, 5)]:
-            values = numpy.ravel(getattr(big, name))
+            field = getattr(big, name)
+            values = numpy.ravel(field)
             if len(numpy.unique(values)) < 0.99 * len(values):
-                raise Failed(f"{name} takes only {len(numpy.unique(values))} different values "
-                             f"in {len(values)} draws: draw from the continuous uniform "
-                             "distribution (rng.uniform, not rng.integers)")
+                count = f"{name} takes only {len(numpy.unique(values))} different values in " \
+                        f"{len(values)} draws"
+                if numpy.all(values == numpy.round(values)):
+                    raise Failed(f"{count}, all whole numbers: draw from the continuous "
+                                 "uniform distribution (rng.uniform, not rng.integers)")
+                if numpy.all(field == field[:1]):
+                    shape = "n_tasks" if field.ndim == 1 else "(n_tasks, k, 1)"
+                    raise Failed(f"{count}: it is the same for every task. Draw each task's "
+                                 f"own, rng.uniform(low, high, {shape})")
+                raise Failed(f"{count}: every draw should be new (rng.uniform, shaped like "
+                             "the field)")
             shares = numpy.histogram(values, bins=6, range=(low, high))[0] / len(values)
             # each share's standard deviation is under 0.007 here: 0.05 is over 7 of them
             if values.min() < low or values.max() > high or numpy.abs(shares - 1 / 6).max() > 0.05:
@@ -456,11 +624,14 @@ def exercise_5(rng):
                              f"[{values.min():.2f}, {values.max():.2f}] with bin shares "
                              f"{numpy.round(shares, 2).tolist()}")
 
-    def separate(results):
-        big = a_batch(results[4], 3000, 5, 5)
+    def query_is_support(big):
         if numpy.isin(big.x_query, big.x_support).mean() > 0.01:
             raise Failed("the query points are the support points: draw them separately, so "
                          "the query set measures generalisation")
+
+    def separate(results):
+        big = a_batch(results[4], 3000, 4, 6)
+        query_is_support(big)
         for (u, name_u), (v, name_v) in [((big.x_support[:, 0, 0], "x_support"),
                                           (big.x_query[:, 0, 0], "x_query")),
                                          ((big.amplitude, "the slope"), (big.phase, "the intercept"))]:
@@ -496,87 +667,133 @@ def exercise_5(rng):
                            f"{ITERATIONS} meta-iterations on them lower the loss on held-out lines")
 
 
-def meta_sgd(params, alphas, xs, ys, xq, yq, through=True):
-    """The Meta-SGD loss one task at a time, straight from the formula."""
+def meta_sgd(params, alphas, xs, ys, xq, yq, through=True, points=False):
+    """The Meta-SGD loss one task at a time, straight from the formula (`points`: each task's
+    query loss summed over its points, a typical mistake)."""
     total = 0.0
     for x, y, x_q, y_q in zip(xs, ys, xq, yq):
         at = params if through else [(getval(W), getval(b)) for W, b in params]  # constants
         g = grad(lambda p: maml.loss(p, x, y))(at)
         adapted = [(W - aW * dW, b - ab * db)
                    for (W, b), (aW, ab), (dW, db) in zip(params, alphas, g)]
-        total = total + maml.loss(adapted, x_q, y_q)
+        total = total + maml.loss(adapted, x_q, y_q) * (len(x_q) if points else 1)
     return total / len(xs)
 
 
 def exercise_6(rng):
-    """meta_sgd_loss: the loss and its gradients with respect to θ and α, fresh T, K, α per weight."""
-    params = network(rng)
-    sizes = [int(t) for t in rng.choice(numpy.arange(2, 8), 2, replace=False)]  # two T
-    first, b = (batch(rng, t, int(rng.integers(2, 12))) for t in sizes)
-    data, T = b[:4], len(b.x_support)
+    """meta_sgd_loss: the loss and its gradients with respect to θ and α; two fresh T (K, Q and
+    widths distinct from them and each other), equal α's and a different α per weight; the same
+    inputs twice; new data and α's of sizes seen before; α's of both signs."""
+    T1, T2 = distinct(rng, [(2, 7)] * 2)
+    K1, K2, Q1, Q2 = distinct(rng, [(2, 11), (2, 11), (3, 11), (3, 11)], taken=(T1, T2))
+    params = network(rng, taken=(T1, T2, K1, K2, Q1, Q2))
+    first, b, fresh = batch(rng, T1, K1, Q1), batch(rng, T2, K2, Q2), batch(rng, T2, K2, Q2)
+    data, T = b[:4], T2
     alpha = float(rng.uniform(0.02, 0.1))
     same = [(numpy.full_like(W, alpha), numpy.full_like(bias, alpha)) for W, bias in params]
-    alphas = [(rng.uniform(0, 0.1, W.shape), rng.uniform(0, 0.1, bias.shape))
-              for W, bias in params]
+
+    def draw(low, high):
+        return [(rng.uniform(low, high, W.shape), rng.uniform(low, high, bias.shape))
+                for W, bias in params]
+    alphas, other_alphas, signed = draw(0, 0.1), draw(0, 0.1), draw(-0.1, 0.1)
     names = ("params", "alphas", "x_support", "y_support", "x_query", "y_query")
+    cases = [(same, first[:4]), (alphas, data), None, None, (same, data), (alphas, data),
+             (other_alphas, fresh[:4]), (signed, data)]
     calls = [call(params, same, *first[:4], names=names), call(params, alphas, *data, names=names),
              call(0, params, alphas, *data, kind="grad_of_answer", names=("argnum",) + names),
              call(1, params, alphas, *data, kind="grad_of_answer", names=("argnum",) + names),
-             call(params, same, *data, names=names)]  # equal α's on the same tasks as alphas
-    xs, ys, xq, yq = data
+             call(params, same, *data, names=names),  # equal α's on the same tasks as alphas
+             call(params, alphas, *data, names=names),          # call 1 again
+             call(params, other_alphas, *fresh[:4], names=names),  # new data and α's, sizes seen
+             call(params, signed, *data, names=names)]          # α's of both signs
+    ledger = Ledger()
 
-    def loss_candidates(a, data):
+    def loss_candidates(i):
+        a, data = cases[i]
         xs, ys, xq, yq = data
-        T = len(xs)
+        T, K, Q = len(xs), xs.shape[1], xq.shape[1]
         want = meta_sgd(params, a, *data)
-        return want, [(want * T, f"that is the SUM of the T = {T} tasks' losses: average them."),
-                      (want / T, f"your loss is T = {T} times too small: average over tasks once."),
-                      (meta_sgd(params, a, xq, yq, xs, ys), "support and query are swapped: "
-                       "step on the support set, measure on the query set."),
-                      (meta_sgd(params, a, xq, yq, xq, yq), "the inner step is taken on the query "
-                       "set: step on the support set."),
-                      (meta_sgd(params, a, xs, ys, xs, ys), "the loss after the step is measured "
-                       "on the support set: measure it on the query set."),
-                      (float(numpy.mean(maml.loss(params, xq, yq))), "that is the query loss "
-                       "before any step: take the Meta-SGD step first.")]
+        mistakes = [
+            Mistake("sum tasks", want * T, f"that is the SUM of the T = {T} tasks' losses: "
+                    "average them."),
+            Mistake("T too small", want / T, f"your loss is T = {T} times too small: average "
+                    "over tasks once."),
+            Mistake("sum query points", meta_sgd(params, a, *data, points=True), f"each task's "
+                    f"query loss is SUMMED over its Q = {Q} query points: the loss is their MEAN "
+                    "(maml.loss)."),
+            Mistake("inner summed over K", meta_sgd(params, scaled(a, K), *data), f"your inner "
+                    f"step is K = {K} times too big: the support loss is the MEAN over the K "
+                    "support points (maml.loss), not their sum."),
+            Mistake("swapped", meta_sgd(params, a, xq, yq, xs, ys), "support and query are "
+                    "swapped: step on the support set, measure on the query set."),
+            Mistake("inner on query", meta_sgd(params, a, xq, yq, xq, yq), "the inner step is "
+                    "taken on the query set: step on the support set."),
+            Mistake("outer on support", meta_sgd(params, a, xs, ys, xs, ys), "the loss after the "
+                    "step is measured on the support set: measure it on the query set."),
+            Mistake("no step", float(numpy.mean(maml.loss(params, xq, yq))), "that is the query "
+                    "loss before any step: take the Meta-SGD step first."),
+            Mistake("abs alpha", meta_sgd(params, [(numpy.abs(u), numpy.abs(v)) for u, v in a],
+                                          *data),
+                    "you used |α|: Meta-SGD's α's are learned numbers and may be negative (that "
+                    "weight then steps up its gradient). Use α as given."),
+            Mistake("clipped alpha", meta_sgd(params, [(numpy.maximum(u, 0), numpy.maximum(v, 0))
+                                                       for u, v in a], *data),
+                    "negative α's were made 0: Meta-SGD's α's are learned numbers and may be "
+                    "negative (that weight then steps up its gradient). Use α as given.")]
+        before = [c for c in cases[:i] if c is not None and c is not cases[i]]
+        mistakes += earlier_calls([(f"T = {len(c_data[0])}" + (", equal α's" if c_a is same
+                                                                else ""),
+                                    meta_sgd(params, c_a, *c_data)) for c_a, c_data in before],
+                                  "meta_sgd_loss")
+        return want, mistakes
 
-    def scalar_alpha(results):
-        want, mistakes = loss_candidates(same, first[:4])
-        compare_number(answer(results[0]), want, mistakes, f"T = {sizes[0]}, every α = {alpha:.3f}",
-                       "your loss (with equal α's, MAML's loss with that α)")
+    def value(i, where, what="your loss"):
+        def run(results):
+            want, mistakes = loss_candidates(i)
+            compare_number(answer(results[i]), want, mistakes, where, what, ledger=ledger)
+        return run
 
-    def per_weight(results):
-        want, mistakes = loss_candidates(alphas, data)
-        got = answer(results[1])
-        try:
-            compare_number(got, want, mistakes, f"T = {T}, a different α per weight", "your loss")
-        except Failed as e:
-            equal = answer(results[4])
-            if "is wrong" in str(e) and numpy.size(equal) == 1 and close(
-                    float(numpy.ravel(equal)[0]), meta_sgd(params, same, *data), tolerance(got)):
-                raise Failed("with a different α per weight your loss is wrong (with equal α's "
-                             "it is right): α must multiply the gradient elementwise (α ⊙ ∇L), "
-                             "one step size per weight") from None
-            raise
+    def elementwise(results):
+        """Right with equal α's, wrong with a different α per weight (a measured fact)."""
+        got, equal = answer(results[1]), answer(results[4])
+        right = [numpy.size(v) == 1 and numpy.asarray(v).dtype.kind in "fiu" and close(
+            float(numpy.ravel(v)[0]), meta_sgd(params, a, *data), tolerance(v))
+            for v, a in ((got, alphas), (equal, same))]
+        if right == [False, True]:
+            raise Failed("with equal α's your loss is right, with a different α per weight "
+                         "it is wrong: α must multiply the gradient elementwise (α ⊙ ∇L), one "
+                         "step size per weight")
 
     def gradient(results, argnum, what):
         want = grad(meta_sgd, argnum)(params, alphas, *data)
         mistakes = []
         if argnum == 0:
-            mistakes = [(grad(meta_sgd, 0)(params, alphas, *data, through=False), "that is the "
-                         "first-order meta-gradient: the meta-gradient must flow THROUGH the "
-                         "inner step (keep ∇L connected to θ, no plain copies).")]
+            mistakes = [Mistake("first order", grad(meta_sgd, 0)(params, alphas, *data,
+                                                                 through=False),
+                                "that is the first-order meta-gradient: the meta-gradient must "
+                                "flow THROUGH the inner step (keep ∇L connected to θ, no plain "
+                                "copies).")]
         traceable(results[2 + argnum], results[:2], "loss")
-        compare(answer(results[2 + argnum]), want, mistakes,
+        got = answer(results[2 + argnum])
+        compare(got, want, mistakes, f"the meta-gradient with respect to {what}",
                 f"the meta-gradient with respect to {what}",
-                f"the meta-gradient with respect to {what}")
+                rtol=plain_tolerance(got, results[:2]), ledger=ledger)
 
     def checks(results):
-        return [("equal α gives MAML's loss", lambda: scalar_alpha(results)),
-                ("α per weight", lambda: per_weight(results)),
-                ("meta-gradient for θ", lambda: gradient(results, 0, "θ")),
-                ("meta-gradient for α", lambda: gradient(results, 1, "α"))]
-    return calls, checks, "loss and meta-gradients with respect to θ and α all match"
+        found = [("the same inputs twice", lambda r: same_inputs_same_answer(
+                     r[1], r[5], "meta_sgd_loss")),
+                 ("equal α gives MAML's loss", value(0, f"T = {T1}, every α = {alpha:.3f}",
+                                                     "your loss (with equal α's, MAML's loss "
+                                                     "with that α)")),
+                 ("α per weight", value(1, f"T = {T}, a different α per weight")),
+                 ("α per weight, elementwise", elementwise),
+                 ("new data and α's", value(6, f"T = {T}, new data and α's")),
+                 ("α's of both signs", value(7, f"T = {T}, α's of both signs (some negative)")),
+                 ("meta-gradient for θ", lambda r: gradient(r, 0, "θ")),
+                 ("meta-gradient for α", lambda r: gradient(r, 1, "α"))]
+        return [(name, lambda f=f: f(results)) for name, f in found]
+    return calls, checks, ("loss and meta-gradients with respect to θ and α all match, for "
+                           "α's of both signs, new data, and the same inputs twice")
 
 
 def proto_loss(params, xs, ys, xq, yq, prototype="mean", distance="squared", sign=-1.0,
@@ -619,80 +836,101 @@ def episodes(rng, T, N, K, Q, n, shuffled):
 
 
 def exercise_7(rng):
-    """prototypical_loss: fresh T, N, K, Q, widths and embedding size; support points class by
-    class and shuffled; large embeddings; the gradient with respect to φ through it."""
-    n, D = int(rng.integers(3, 13)), int(rng.integers(2, 9))
-    hidden = [int(rng.integers(6, 31)) for _ in range(int(rng.integers(1, 3)))]
-    params = maml.init_mlp((n, *hidden, D), rng, std=0.5)
-    sizes = []
-    for T in rng.choice(numpy.arange(2, 6), 2, replace=False):     # two T: none hard-codes
-        N, K = int(rng.integers(2, 7)), int(rng.integers(2, 6))
-        Q = int(rng.choice([q for q in range(1, 5) if N * q != T]))  # M ≠ T: hints differ
-        sizes.append((int(T), N, K, Q))
+    """prototypical_loss: two batches of episodes with fresh T, N, K, Q (the sizes a hint names,
+    T, N, K and M = N·Q, pairwise distinct, and the image size, embedding size and widths
+    distinct from them); support points class by class and shuffled; the same inputs twice;
+    new episodes of sizes seen before; large embeddings; the gradient with respect to φ."""
+    Ts = distinct(rng, [(2, 5)] * 2)                    # two T: none hard-codes
+    sizes, taken = [], set(Ts)
+    for T in Ts:
+        N, K = distinct(rng, [(2, 6), (2, 5)], taken=(T,))
+        Q = int(rng.choice([q for q in range(2, 5) if N * q not in (T, K)]))
+        sizes.append((T, N, K, Q))
+        taken |= {N, K, N * Q}
+    D, n = distinct(rng, [(2, 12), (3, 16)], taken=taken)
+    params = network(rng, taken=taken | {D, n}, n_in=n, n_out=D, std=0.5)
     data = [episodes(rng, *size, n, shuffled) for size, shuffled in zip(sizes, (False, True))]
+    fresh = episodes(rng, *sizes[0], n, False)
     scale = 300.0  # embeddings ~300 times larger: squared distances ~10^5, e^(−d²) = 0
     large = params[:-1] + [(params[-1][0] * scale, params[-1][1] * scale)]
     names = ("params", "x_support", "y_support", "x_query", "y_query")
-    calls = [call(params, *data[0], kind="with_embedding", names=names),
-             call(params, *data[1], kind="with_embedding", names=names),
-             call(large, *data[0], kind="with_embedding", names=names),
-             call(params, *data[1], kind="grad_through_embedding", names=names)]
+    first = (params, data[0], 0)                           # (φ, episodes, which sizes)
+    cases = [first, first, (params, fresh, 0), (params, data[1], 1), (large, data[0], 0)]
+    calls = [call(p, *episode, kind="with_embedding", names=names) for p, episode, _ in cases]
+    calls.append(call(params, *data[1], kind="grad_through_embedding", names=names))
+    ledger = Ledger()
 
     def mistakes(p, xs, ys, xq, yq):
         T, M, N = yq.shape
-        return [(proto_loss(p, xs, ys, xq, yq, distance="euclidean"), "your distances are "
-                 "Euclidean, ‖z − c‖: ProtoNets uses the SQUARED Euclidean distance ‖z − c‖² "
-                 "(no square root)."),
-                (proto_loss(p, xs, ys, xq, yq, prototype="sum"), "your prototypes are the SUM "
-                 "of each class's support embeddings: take their MEAN (divide by the number of "
-                 "support points of the class)."),
-                (proto_loss(p, xs, ys, xq, yq, axis=1), "your softmax normalises over the "
-                 "queries (axis 1): normalise over the N classes (the last axis), so that "
-                 "p(y = n | x) sums to 1 over n."),
-                (proto_loss(p, xs, ys, xq, yq, sign=1.0), "your logits are +‖z − c‖²: the "
-                 "NEAREST prototype must score highest, so the logits are −‖z − c‖² (a sign "
-                 "error)."),
-                (proto_loss(p, xs, ys, xq, yq, reduce="mean classes"), f"your loss is N = {N} "
-                 "times too small: the mean runs over the class axis too. Pick the true "
-                 "class's log-probability (sum y · log p over the classes), then average over "
-                 "queries and episodes."),
-                (proto_loss(p, xs, ys, xq, yq, reduce="sum"), f"that is the SUM over all "
-                 f"T·M = {T * M} queries: average them."),
-                (proto_loss(p, xs, ys, xq, yq, reduce="sum queries"), f"that is the SUM over "
-                 f"the M = {M} queries of an episode: average them."),
-                (proto_loss(p, xs, ys, xq, yq, reduce="sum episodes"), f"that is the SUM over "
-                 f"the T = {T} episodes: average them."),
-                (proto_loss(p, xq, yq, xq, yq), "your prototypes come from the query set: "
-                 "build them from the support set (x_support, y_support) and classify the "
-                 "queries against them."),
-                (proto_loss(p, xs, ys, xq, yq, prototype="class-major"), "you assumed the "
-                 "support points come class by class (a reshape to (T, N, K, D)); here they "
-                 "are shuffled. Group them by y_support (yᵀz sums each class's embeddings).")]
+        return [Mistake("euclidean", proto_loss(p, xs, ys, xq, yq, distance="euclidean"),
+                        "your distances are Euclidean, ‖z − c‖: ProtoNets uses the SQUARED "
+                        "Euclidean distance ‖z − c‖² (no square root)."),
+                Mistake("prototype sum", proto_loss(p, xs, ys, xq, yq, prototype="sum"),
+                        "your prototypes are the SUM of each class's support embeddings: take "
+                        "their MEAN (divide by the number of support points of the class)."),
+                Mistake("softmax over queries", proto_loss(p, xs, ys, xq, yq, axis=1),
+                        "your softmax normalises over the queries (axis 1): normalise over the "
+                        "N classes (the last axis), so that p(y = n | x) sums to 1 over n."),
+                Mistake("sign", proto_loss(p, xs, ys, xq, yq, sign=1.0), "your logits are "
+                        "+‖z − c‖²: the NEAREST prototype must score highest, so the logits "
+                        "are −‖z − c‖² (a sign error)."),
+                Mistake("mean classes", proto_loss(p, xs, ys, xq, yq, reduce="mean classes"),
+                        f"your loss is N = {N} times too small: the mean runs over the class "
+                        "axis too. Pick the true class's log-probability (sum y · log p over "
+                        "the classes), then average over queries and episodes."),
+                Mistake("sum", proto_loss(p, xs, ys, xq, yq, reduce="sum"), f"that is the SUM "
+                        f"over all T·M = {T * M} queries: average them."),
+                Mistake("sum queries", proto_loss(p, xs, ys, xq, yq, reduce="sum queries"),
+                        f"that is the SUM over the M = {M} queries of an episode: average "
+                        "them."),
+                Mistake("sum episodes", proto_loss(p, xs, ys, xq, yq, reduce="sum episodes"),
+                        f"that is the SUM over the T = {T} episodes: average them."),
+                Mistake("query prototypes", proto_loss(p, xq, yq, xq, yq), "your prototypes "
+                        "come from the query set: build them from the support set (x_support, "
+                        "y_support) and classify the queries against them."),
+                Mistake("class-major", proto_loss(p, xs, ys, xq, yq, prototype="class-major"),
+                        "you assumed the support points come class by class (a reshape to "
+                        "(T, N, K, D)); here they are shuffled. Group them by y_support (yᵀz "
+                        "sums each class's embeddings).")]
 
-    def value(entry, p, batch, where):
-        got = answer(entry)
-        T = len(batch[0])
+    def where(i):
+        p, episode, size = cases[i]
+        T, N, K, Q = sizes[size]
+        return (f"T = {T} episodes, {N}-way {K}-shot, {N * Q} queries"
+                f"{', support points shuffled' if size == 1 else ''}"
+                f"{', new episodes' if i == 2 else ''}"
+                f"{', large embeddings (squared distances ~10^5)' if p is large else ''}")
+
+    def value(i, results):
+        p, episode, _ = cases[i]
+        got = answer(results[i])
+        T = len(episode[0])
         if isinstance(got, numpy.ndarray) and got.shape == (T,):
-            raise Failed(f"{where}: your loss is one array of shape ({T},), a loss per "
+            raise Failed(f"{where(i)}: your loss is one array of shape ({T},), a loss per "
                          "episode: average over the episodes too (one number).")
-        want = proto_loss(p, *batch)
-        if (isinstance(got, numpy.ndarray) and got.size == 1 and got.dtype.kind == "f"
-                and not numpy.isfinite(got).all() and numpy.isfinite(want)):
-            raise Failed(f"{where}: your loss is {float(got.ravel()[0])} (the expected loss is "
-                         f"{want:.6g}): with large embeddings e^(−‖z − c‖²) underflows to 0 and "
-                         "log(0) = −inf. Compute the log-softmax stably: subtract the largest "
-                         "score first, log Σ exp(s) = m + log Σ exp(s − m).")
-        compare_number(got, want, mistakes(p, *batch), where, "your loss")
+        want = proto_loss(p, *episode)
+        if (p is large and isinstance(got, numpy.ndarray) and got.size == 1
+                and got.dtype.kind == "f" and not numpy.isfinite(got).all()
+                and numpy.isfinite(want) and small_scale_right(results)):
+            raise Failed(f"{where(i)}: your loss is {float(got.ravel()[0])} (the expected loss "
+                         f"is {want:.6g}), and right at the usual scale: with large embeddings "
+                         "e^(−‖z − c‖²) underflows to 0 and log(0) = −inf. Compute the "
+                         "log-softmax stably: subtract the largest score first, log Σ exp(s) = "
+                         "m + log Σ exp(s − m).")
+        earlier = earlier_calls([(where(j), proto_loss(cases[j][0], *cases[j][1]))
+                                 for j in range(i) if cases[j] is not cases[i]],
+                                "prototypical_loss")
+        compare_number(got, want, mistakes(p, *episode) + earlier, where(i), "your loss",
+                       ledger=ledger)
 
-    def case(i, shuffled):
-        T, N, K, Q = sizes[i]
-        where = (f"T = {T} episodes, {N}-way {K}-shot, {N * Q} queries"
-                 f"{', support points shuffled' if shuffled else ''}")
-        return where, lambda results: value(results[i], params, data[i], where)
+    def small_scale_right(results):
+        got = results[0].get("value")
+        return (isinstance(got, numpy.ndarray) and got.size == 1 and got.dtype.kind == "f"
+                and close(float(got.ravel()[0]), proto_loss(params, *data[0]), tolerance(got)))
 
     def gradient(results):
-        entry = results[3]
-        if "error" in entry and "value" in results[1]:
+        entry = results[-1]
+        if "error" in entry and "value" in results[3]:
             error = entry["error"].rstrip(".")
             raise Failed(f"autograd cannot differentiate your loss: your code {error}. Build "
                          "every array from embed's output with autograd.numpy operations "
@@ -700,23 +938,22 @@ def exercise_7(rng):
                          "into numpy.zeros.")
         want = grad(proto_loss)(params, *data[1])
         got = answer(entry)
-        rtol = max(tolerance(got), tolerance(answer(results[1])))
-        compare(got, want, [(scaled(want, 0.0), "your loss is right, but its gradient with "
-                             "respect to φ is zero: autograd can't see through plain numpy "
-                             "copies (getval, numpy.array): compute with autograd.numpy on "
-                             "embed's output.")],
+        rtol = max(tolerance(got), tolerance(answer(results[3])))
+        compare(got, want, [Mistake("zero gradient", scaled(want, 0.0), "your loss is right, "
+                                    "but its gradient with respect to φ is zero: autograd can't "
+                                    "see through plain numpy copies (getval, numpy.array): "
+                                    "compute with autograd.numpy on embed's output.")],
                 "the gradient with respect to φ (the embedding's weights)",
-                "the gradient of your loss", rtol=rtol)
+                "the gradient of your loss", rtol=rtol, ledger=ledger)
 
     def checks(results):
-        big = "large embeddings (squared distances ~10^5)"
-        found = (case(0, False), case(1, True))
-        return [(where, lambda f=f: f(results)) for where, f in found] + [
-            (big, lambda: value(results[2], large, data[0], big)),
-            ("the gradient with respect to φ", lambda: gradient(results))]
-    return calls, checks, ("the loss matches for 2 fresh episode batches (class by class and "
-                           "shuffled) and for large embeddings, and autograd's gradient with "
-                           "respect to φ flows through it")
+        return ([("the same inputs twice", lambda: same_inputs_same_answer(
+                    results[0], results[1], "prototypical_loss"))]
+                + [(where(i), lambda i=i: value(i, results)) for i in (0, 2, 3, 4)]
+                + [("the gradient with respect to φ", lambda: gradient(results))])
+    return calls, checks, ("the loss matches for 3 fresh episode batches (class by class, new, "
+                           "and shuffled) and for large embeddings, the same for the same "
+                           "inputs, and autograd's gradient with respect to φ flows through it")
 
 
 EXERCISES = {1: exercise_1, 2: exercise_2, 3: exercise_3, 4: exercise_4, 5: exercise_5,

@@ -253,7 +253,7 @@ def check(exercise, path, seed, timeout=TIMEOUT, memory_mb=MEMORY_MB):
         level = sandbox.isolation()
         calls, checks, success = EXERCISES[exercise](numpy.random.default_rng(seed))
         verdict["total"] = len(checks([{}] * len(calls)))  # built only, not run
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):  # a link, a folder, a FIFO: read_answer says what it is
             raise NotYet(f"no file {os.path.basename(path)} in {os.path.dirname(path) or '.'}")
         results = run_student(exercise, path, calls, timeout, memory_mb, level)
         found = checks(results)

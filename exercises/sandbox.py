@@ -22,9 +22,10 @@ between fork and exec:
 - Always: a seccomp filter refusing (EPERM) what namespaces would otherwise have to cover:
   sockets, fork (threads are allowed), ptrace, process_vm_*, signals, prlimit, setpriority,
   sched_set* and ioprio_set aimed at any process but itself, mount, unshare, setns, keyrings,
-  bpf, io_uring, perf events; Landlock refuses TCP bind/connect (ABI >= 4), signals and
-  abstract sockets outside (ABI >= 6). no_new_privs, no capabilities, nice 10, a new session,
-  and limits on address space, CPU time, file size, open files and core dumps.
+  bpf, io_uring, perf events, System V and POSIX IPC, inotify and fanotify. Landlock refuses
+  TCP bind/connect (ABI >= 4), signals and abstract sockets outside (ABI >= 6). no_new_privs,
+  no capabilities, nice 10, a new session, and limits on address space, CPU time, file size,
+  open files and core dumps.
 Stat of a path outside (existence, size, times) is not hidden by Landlock: the contents are.
 Without user namespaces the scratch folder is on disk, bounded per file (FILE_MB), not in all.
 
@@ -45,6 +46,7 @@ import functools
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,36 +84,57 @@ def run(files, argv, timeout, memory_mb, level=None):
     behind the wall of `level` (default: isolation()). -> Finished. The answer is killed if
     the thread that called run ends first (PR_SET_PDEATHSIG)."""
     level = level or isolation()
-    with tempfile.TemporaryDirectory(prefix="answer-") as scratch:
-        for name, data in files.items():
-            os.makedirs(os.path.dirname(os.path.join(scratch, name)), exist_ok=True)
-            with open(os.path.join(scratch, name), "wb") as f:
-                f.write(data)
-        read_end, write_end = os.pipe()        # the answer's result
-        failed_end, failure_end = os.pipe()    # the launcher's failure, closed by its exec
-        try:
-            command = [sys.executable, "-I", "-B", "-X", "utf8", *argv[1:], str(write_end)]
-            env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": scratch,
-                   "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1"}
-            if level.startswith("os"):
-                config = dict(scratch=scratch, command=command, env=env, memory_mb=memory_mb,
-                              parent=os.getpid(), failure_fd=failure_end,
-                              cpu_seconds=int(timeout) + 5, namespaces="namespaces" in level,
-                              read=readable(), execute=executables())
-                command = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
-                           "--launch", json.dumps(config)]
-            child = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     pass_fds=(write_end, failure_end), start_new_session=True)
-        except BaseException:
-            os.close(read_end)
-            os.close(failed_end)
-            raise
-        finally:
-            os.close(write_end)
-            os.close(failure_end)
-        return supervise(child, read_end, failed_end, timeout)
+    scratch = tempfile.mkdtemp(prefix="answer-")
+    try:
+        return run_in(scratch, files, argv, timeout, memory_mb, level)
+    finally:
+        remove(scratch)
+
+
+def remove(folder):
+    """Remove the scratch folder whatever the answer left there (a tree too deep for
+    shutil.rmtree's recursion, say), never raising: leftovers are not the checker's failure."""
+    try:
+        shutil.rmtree(folder)
+    except (OSError, RecursionError):
+        try:  # rm walks any depth without recursion
+            subprocess.run(["rm", "-rf", "--", folder], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def run_in(scratch, files, argv, timeout, memory_mb, level):
+    """Write `files` into `scratch`, start the answer there behind the wall, supervise it."""
+    for name, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(scratch, name)), exist_ok=True)
+        with open(os.path.join(scratch, name), "wb") as f:
+            f.write(data)
+    read_end, write_end = os.pipe()        # the answer's result
+    failed_end, failure_end = os.pipe()    # the launcher's failure, closed by its exec
+    try:
+        command = [sys.executable, "-I", "-B", "-X", "utf8", *argv[1:], str(write_end)]
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": scratch,
+               "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        if level.startswith("os"):
+            config = dict(scratch=scratch, command=command, env=env, memory_mb=memory_mb,
+                          parent=os.getpid(), failure_fd=failure_end,
+                          cpu_seconds=int(timeout) + 5, namespaces="namespaces" in level,
+                          read=readable(), execute=executables())
+            command = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
+                       "--launch", json.dumps(config)]
+        child = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 pass_fds=(write_end, failure_end), start_new_session=True)
+    except BaseException:
+        os.close(read_end)
+        os.close(failed_end)
+        raise
+    finally:
+        os.close(write_end)
+        os.close(failure_end)
+    return supervise(child, read_end, failed_end, timeout)
 
 
 def supervise(child, read_end, failed_end, timeout):
@@ -390,7 +413,16 @@ REFUSED = {41: "socket", 53: "socketpair", 57: "fork", 58: "vfork", 101: "ptrace
            304: "open_by_handle_at", 246: "kexec_load", 320: "kexec_file_load",
            175: "init_module", 313: "finit_module", 176: "delete_module", 163: "acct",
            167: "swapon", 168: "swapoff", 169: "reboot", 103: "syslog", 172: "iopl",
-           173: "ioperm", 179: "quotactl"}
+           173: "ioperm", 179: "quotactl",
+           # System V and POSIX message queues, shared memory and semaphores: Landlock does
+           # not cover them and, without an IPC namespace, they are shared with the machine
+           29: "shmget", 30: "shmat", 31: "shmctl", 67: "shmdt", 64: "semget", 65: "semop",
+           66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv",
+           71: "msgctl", 240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend",
+           243: "mq_timedreceive", 244: "mq_notify", 245: "mq_getsetattr",
+           # watching other folders' files
+           253: "inotify_init", 294: "inotify_init1", 254: "inotify_add_watch",
+           300: "fanotify_init", 301: "fanotify_mark"}
 
 
 def seccomp(libc, check, own):
