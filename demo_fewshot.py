@@ -128,6 +128,8 @@ def run(args, state):
         print(f"wrote the models to {args.save}/")
         return
     report = evaluate_all(trained, data, args)
+    if args.speed_iterations:
+        report["speed"] = measure_speed(data, args)
     if not args.quiet:
         print("drawing the figures", file=sys.stderr, flush=True)
     made = {"fewshot_curves.png": curves_figure(report),
@@ -293,30 +295,44 @@ def checkpoint_bytes(method, model):
                                                   losses=history, loss_block=block))
 
 
+TRAINING_SCHEMA = dict(checkpoints.FEWSHOT_TRAINING, training_classes="positive count",
+                       seconds="number", cpu_seconds="number")  # what train_one records
+
+
 def load_all(folder, methods=TRAINED):
-    """{method: model} from FOLDER/<method>.npz, each checked to be that method's, with the
-    body BODY. Raises cli.UsageError in one line for a missing, corrupt or foreign file."""
+    """{method: model} from FOLDER/<method>.npz, each checked to be that method's (its
+    training settings against TRAINING_SCHEMA), with the body BODY. Raises cli.UsageError in
+    one line for a missing, corrupt or foreign file."""
     trained = {}
     for method in methods:
         path = os.path.join(folder, f"{method}.npz")
-        expected = {None, "step_sizes"} if method.startswith("metasgd") else {None}
         try:
-            models, metadata = checkpoints.load_models(path, names=expected)
-            params = models[None]
+            step_sizes = None
+            if method.startswith("metasgd"):
+                models, metadata = checkpoints.load_models(path, names={None, "step_sizes"})
+                if metadata.get("method") != method:
+                    raise ValueError(f"not a checkpoint of {method!r}")
+                training = checkpoints.check_schema(metadata.get("training"), TRAINING_SCHEMA,
+                                                    "its training setting")
+                losses = checkpoints.expect(metadata.get("losses"), "losses", "losses")
+                params, step_sizes = models[None], models["step_sizes"]
+            else:
+                params, training, losses = checkpoints.load_method(path, method,
+                                                                   TRAINING_SCHEMA)
             sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
-            if metadata.get("method") != method or not isinstance(metadata.get("training"), dict):
-                raise ValueError(f"not a checkpoint of {method!r}")
             body = list(BODY) if method in EMBEDDINGS else list(BODY) + [sizes[-1]]
-            if sizes != body or (method in HEAD_METHODS and sizes[-1] != N_WAY):
+            if method in HEAD_METHODS and sizes != [*BODY, N_WAY]:
+                raise ValueError(f"its network has layers {sizes}, expected "
+                                 f"{[*BODY, N_WAY]} ({N_WAY}-way)")
+            if sizes != body:
                 raise ValueError(f"its network has layers {sizes}, expected the body {BODY}"
                                  + ("" if method in EMBEDDINGS else " and an output layer"))
-            losses = checkpoints.expect(metadata.get("losses", []), "numbers", "losses")
         except FileNotFoundError:
             raise cli.UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
         except ValueError as e:
             raise cli.UsageError(f"--load {path!r}: {e}") from None
-        trained[method] = dict(params=params, step_sizes=models.get("step_sizes"),
-                               losses=losses, training=metadata["training"])
+        trained[method] = dict(params=params, step_sizes=step_sizes, losses=losses,
+                               training=training)
     return trained
 
 
@@ -497,6 +513,26 @@ def evaluate_method(method, shots, model, columns, validation, args):
     permuted = None if before is None else label_permutation(
         method, model, columns["mixed", 1], args.seed, before)
     return results, curves, setting, permuted
+
+
+def measure_speed(data, args, repeats=3):
+    """{method: {episodes_per_second, peak_mb_per_iteration}} of training, measured
+    round-robin in this process (cli.measure)."""
+    sample = glyphs.episode_sampler(data.images, glyphs.validation_split(data)[0], N_WAY,
+                                    QUERIES)
+    body = maml.init_mlp(BODY, numpy.random.default_rng(0), std=0.05)
+    head = maml.init_mlp((BODY[-1], N_WAY), numpy.random.default_rng(0), std=0.05)
+    runs = {
+        "maml": lambda n: maml.meta_train(body + head, numpy.random.default_rng(1), n, META_BATCH,
+                                          1, ALPHA, sample_tasks=sample,
+                                          loss_fn=maml.cross_entropy),
+        "fomaml": lambda n: maml.meta_train(body + head, numpy.random.default_rng(1), n,
+                                            META_BATCH, 1, ALPHA, first_order=True,
+                                            sample_tasks=sample, loss_fn=maml.cross_entropy),
+        "protonets": lambda n: protonets.train(body, numpy.random.default_rng(1), n, sample,
+                                               META_BATCH, 1)}
+    return {m: dict(episodes_per_second=META_BATCH / seconds, peak_mb_per_iteration=mb / 1e6)
+            for m, (seconds, mb) in cli.measure(runs, args.speed_iterations, repeats).items()}
 
 
 def cell(per_episode):
@@ -747,6 +783,9 @@ def parse_args(argv):
                         "separate processes)")
     p.add_argument("--load", metavar="FOLDER",
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
+    p.add_argument("--speed-iterations", type=cli.whole(0, 1000), default=0,
+                   help="iterations per speed measurement of MAML, first-order MAML and "
+                        "ProtoNets, up to 1,000; 0 (the default) skips it")
     p.add_argument("--jobs", type=cli.whole(1, 64), default=1,
                    help="processes evaluating the methods side by side (the results are the "
                         "same for any number)")
@@ -759,7 +798,8 @@ def parse_args(argv):
     if args.train_only and not args.save:
         raise cli.UsageError("--train-only saves the models and nothing else: give --save")
     if args.omniglot is not None and not os.path.isdir(args.omniglot):
-        raise cli.UsageError(f"--omniglot {args.omniglot!r}: no such folder")
+        raise cli.UsageError(f"--omniglot {cli.shown(args.omniglot)}: " + (
+            "not a folder" if os.path.lexists(args.omniglot) else "no such folder"))
     args.replaceable = cli.check_out_and_save(args, () if args.train_only else OUTPUTS,
                                               [f"{m}.npz" for m in args.methods])
     if args.load is not None and not os.path.isdir(args.load):
