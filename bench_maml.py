@@ -13,13 +13,32 @@ round-robin, one worker at a time, so noise from other work on the machine hits 
 A row's figure is the median of --repeats runs after a warm-up; for each trick undone, the
 table also counts the rounds in which it was slower than the kept code in the same round.
 """
-import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
-import time
+
+try:  # Ctrl-C while Python loads the rest: the same one line as later (interrupted_early)
+    import signal
+except KeyboardInterrupt:
+    print("\n" * sys.stderr.isatty() + "bench_maml.py: interrupted; nothing was written",
+          file=sys.stderr)
+    os._exit(130)
+
+
+def interrupted_early(signum=None, frame=None):
+    """Ctrl-C before the run is under way: one line, exit status 130 (the same as later)."""
+    print("\n" * sys.stderr.isatty() + "bench_maml.py: interrupted; nothing was written",
+          file=sys.stderr)
+    os._exit(130)
+
+
+if __name__ == "__main__" and "--worker" not in sys.argv:
+    signal.signal(signal.SIGINT, interrupted_early)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "bench", "reference")  # maml.py as it was before the speed work
@@ -203,9 +222,22 @@ def measure(args):
     rows.update({f"undo: {text}": (trick, 25, 1, False, 1) for trick, text in TRICKS.items()})
     workers = {}
     for code in {code for code, *_ in rows.values()}:
+        # a session of their own: a Ctrl-C at the terminal reaches this process only, which
+        # stops them (else each would print its own traceback)
         workers[code] = subprocess.Popen(
             [sys.executable, __file__, "--worker", code, "--threads", str(args.threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        return measure_with(workers, rows, args)
+    finally:
+        for process in workers.values():  # gone already unless interrupted or failed
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def measure_with(workers, rows, args):
+    """measure's rounds, on the running workers {code: process}."""
 
     def ask(name, **extra):
         code, T, steps, first_order, slowdown = rows[name]
@@ -268,8 +300,9 @@ def tables(data):
     return "\n".join(lines)
 
 
-def main(args):
-    """Measure, print both tables, and save the figures if --json was given."""
+def main(args, state):
+    """Measure, print both tables, and save the figures if --json was given (then
+    state["written"] is True)."""
     if args.json is not None:
         import files
         if not args.json.strip():
@@ -291,11 +324,27 @@ def main(args):
     print(tables(data))
     if args.json is not None:
         try:
-            files.commit(folder, {name: (json.dumps(data, indent=1) + "\n").encode()})
+            with files.signals_held():  # a Ctrl-C now waits until the file is complete
+                files.commit(folder, {name: (json.dumps(data, indent=1) + "\n").encode()})
+                state["written"] = True
         except OSError as e:
             print(f"bench_maml.py: could not write --json {args.json!r}: {e}", file=sys.stderr)
             sys.exit(1)
         print(f"\nwrote {args.json}")
+
+
+def command_line():
+    """The parent: main, with Ctrl-C one line and exit status 130 whenever it comes."""
+    state = {"written": False}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        main(arguments, state)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers are being stopped
+        print("\n" * sys.stderr.isatty() + "bench_maml.py: interrupted; " + (
+            f"{arguments.json} had already been written in full" if state["written"] else
+            "nothing was written"), file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
@@ -305,4 +354,4 @@ if __name__ == "__main__":
     if arguments.worker:
         worker(arguments.worker, arguments.iterations)
     else:
-        main(arguments)
+        command_line()

@@ -17,11 +17,13 @@ import zlib
 import numpy
 
 import checks
+from checks import checked
 import files
 
 MAX_METADATA_BYTES = 10_000_000
 
 
+@checked
 def to_json(metadata):
     """Strict JSON (no NaN, no Infinity) of metadata; numpy numbers and arrays become plain
     numbers and lists. Raises ValueError for what JSON cannot hold."""
@@ -55,6 +57,7 @@ def _string_keys(value):
             _string_keys(item)
 
 
+@checked
 def encode_models(models, metadata):
     """{name or None: params}, metadata -> npz bytes. None: the plain layout W0, b0, W1, ...;
     a name: name.W0, name.b0, ..."""
@@ -76,6 +79,7 @@ MAX_DEPTH = 50               # of metadata JSON
 MAX_DIGITS = 300             # of a JSON integer (a float holds up to ~1.8e308)
 
 
+@checked
 def read_npz(path, max_bytes=None):
     """Every array of an .npz file, read defensively (files.read_npz): no pickles; float arrays
     and one text scalar `metadata` only; sizes from the zip directory and each .npy header are
@@ -110,6 +114,7 @@ def _json_depth(text):
     return deepest
 
 
+@checked
 def parse_metadata(text):
     """The metadata dict from its JSON text; ValueError for anything else: not JSON, nested
     deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN."""
@@ -137,6 +142,7 @@ def _float(text):
     return value
 
 
+@checked
 def decode_models(arrays):
     """The arrays of a checkpoint -> ({name or None: params}, metadata dict)."""
     meta = arrays.pop("metadata", None)
@@ -187,11 +193,21 @@ def _losses(v):
         _finite_number(x) and 0 <= x <= MAX_LOSS for x in v)
 
 
+def _range(v):
+    return isinstance(v, list) and len(v) == 2 and all(map(_finite_number, v)) and v[0] <= v[1]
+
+
 # what a metadata value may be: kind -> (in words, the test)
 KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
          "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
                   lambda v: _count(v, high=2 ** 63 - 1)),
+         "iterations": ("a whole number from 0 to 10,000,000 (the demos' --iterations)",
+                        lambda v: _count(v, high=10_000_000)),
+         "tasks": ("a whole number from 1 to 100,000 (the demos' --meta-batch, --k)",
+                   lambda v: _count(v, low=1, high=100_000)),
+         "steps": ("a whole number from 0 to 1,000 (the demos' --inner-steps)",
+                   lambda v: _count(v, high=1000)),
          "number": ("a finite number", _finite_number),
          "step size": ("a finite number >= 0 (the demos' --alpha)",
                        lambda v: _finite_number(v) and v >= 0),
@@ -201,6 +217,9 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
          "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
          "flag": ("true or false", lambda v: isinstance(v, bool)),
+         "range": ("a list of two finite numbers, the first <= the second", _range),
+         "optional range": ("a list of two finite numbers, the first <= the second",
+                            _range),  # a key that may be missing (check_schema)
          "text": ("printable text of 1 to 200 characters",
                   lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
          "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
@@ -208,6 +227,7 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                         _count(n, low=1, high=1_000_000) for n in v))}
 
 
+@checked
 def expect(value, kind, what):
     """Return value (from a file's metadata) if it is of the kind expected, one of KINDS;
     raise a ValueError naming `what` otherwise."""
@@ -224,6 +244,7 @@ def _short(value):
     return text if len(text) <= 60 else text[:56] + " ..."
 
 
+@checked
 def check_schema(value, schema, what):
     """A copy of `value` (a dict from a file's metadata) if it has exactly the keys of
     `schema` ({key: kind of KINDS}), each of its kind; else a ValueError naming `what` and the
@@ -232,7 +253,8 @@ def check_schema(value, schema, what):
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object with the keys {', '.join(schema)}, "
                          f"got {_short(value)}")
-    missing = [key for key in schema if key not in value]
+    missing = [key for key, kind in schema.items()
+               if key not in value and not kind.startswith("optional ")]
     if missing:
         raise ValueError(f"{what} lacks the key{'s' * (len(missing) > 1)} "
                          f"{', '.join(missing)}")
@@ -241,18 +263,21 @@ def check_schema(value, schema, what):
         raise ValueError(f"{what} has the unexpected key {_short(extra[0])} (expected "
                          f"{', '.join(schema)})")
     for key, kind in schema.items():
-        expect(value[key], kind, f"{what} {key}")
+        if key in value:
+            expect(value[key], kind, f"{what} {key}")
     return dict(value)
 
 
 # --- saving and loading ---------------------------------------------------------------
 
+@checked
 def save_params(path, params, **metadata):
     """Write params (and JSON-able metadata) to an .npz file, atomically. Refuses what
     load_params would refuse (NaN weights, a task axis, shapes that don't chain)."""
     _write(path, encode_models({None: params}, metadata))
 
 
+@checked
 def save_models(path, models, **metadata):
     """Several named models in one .npz file, atomically: models = {name: params}. One file
     cannot hold a half-updated pair."""
@@ -263,6 +288,7 @@ def save_models(path, models, **metadata):
     _write(path, encode_models(models, metadata))
 
 
+@checked
 def load_models(path, names=None):
     """Read a checkpoint written by save_models or save_params: path a str or os.PathLike.
 
@@ -285,13 +311,14 @@ def load_models(path, names=None):
             RecursionError, MemoryError, OverflowError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f"{path!r} is not a valid checkpoint: {_first_line(e)}") from None
     if names is not None and set(models) != set(names):
-        missing = ", ".join(repr(n) for n in names if n not in models) or "none"
-        extra = ", ".join(repr(n) for n in models if n not in names) or "none"
+        missing = _listed([n for n in names if n not in models]) or "none"
+        extra = _listed([n for n in models if n not in names]) or "none"
         raise ValueError(f"{path!r} holds the models {_listed(models)}, expected "
                          f"{_listed(names)} (missing: {missing}; unexpected: {extra})")
     return models, metadata
 
 
+@checked
 def load_params(path, model=None):
     """Read one model: a file from save_params, or the named `model` of a file from
     save_models. Returns (params, metadata dict). Raises as load_models."""
@@ -332,12 +359,13 @@ def _write(path, data):
 # --- the demos' files ---------------------------------------------------------------------------
 
 # The metadata each demo writes, and so what its --load accepts: {key: kind of KINDS}.
-SINUSOID_CONFIG = dict(iterations="count", meta_batch="positive count", k="positive count",
-                       alpha="step size", inner_steps="positive count", first_order="flag",
+SINUSOID_CONFIG = dict(iterations="iterations", meta_batch="tasks", k="tasks",
+                       alpha="step size", inner_steps="steps", first_order="flag",
                        meta_lr="learning rate", seed="seed")  # and layers: the models' own
-VARIANTS_TRAINING = dict(iterations="count", meta_batch="positive count", k="positive count",
-                         alpha="step size", meta_lr="learning rate", seed="seed")
-FEWSHOT_TRAINING = dict(iterations="count", meta_batch="positive count",
+VARIANTS_TRAINING = dict(iterations="iterations", meta_batch="tasks", k="tasks",
+                         alpha="step size", meta_lr="learning rate", seed="seed",
+                         alpha_range="optional range")
+FEWSHOT_TRAINING = dict(iterations="iterations", meta_batch="tasks",
                         n_way="positive count", shots="positive count",
                         queries="positive count", alpha="step size", meta_lr="learning rate",
                         seed="seed", body="layers", data="text")
@@ -345,11 +373,13 @@ SCHEMAS = {"sinusoid": SINUSOID_CONFIG, "variants": VARIANTS_TRAINING,
            "fewshot": FEWSHOT_TRAINING}
 
 
+@checked
 def layers_of(params):
     """The layer sizes of an MLP's params: [inputs, width of each layer...]."""
     return [int(params[0][0].shape[0])] + [int(W.shape[1]) for W, _ in params]
 
 
+@checked
 def load_trained(path):
     """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
     config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
@@ -370,7 +400,7 @@ def load_trained(path):
         config = check_schema(metadata.get("training"), VARIANTS_TRAINING,
                               "its training setting")
         config.update(first_order=method == "fomaml", inner_steps=expect(
-            metadata.get("inner_steps"), "positive count", "inner_steps"),
+            metadata.get("inner_steps"), "steps", "inner_steps"),
             layers=layers_of(saved[method]))
         losses = {method: metadata.get("losses")}
     else:
@@ -392,6 +422,7 @@ def load_trained(path):
     return models, config
 
 
+@checked
 def load_method(path, method, schema=None):
     """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
     metadata naming `method`, its training settings (checked against `schema`, one of SCHEMAS'

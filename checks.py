@@ -1,9 +1,10 @@
-"""Argument checks for the library (maml.py, tasks.py, variants.py), in one place, so the
-algorithm stays short to read.
+"""Argument checks for the library (maml.py, tasks.py, variants.py, and the few-shot half:
+protonets.py, glyphs.py, figures.py, checkpoints.py), in one place, so the algorithm stays
+short to read.
 
-`@checked` checks a function's arguments by their names (the table RULES below) when the call
-comes from outside; calls made inside a checked call are not checked again, so the traced inner
-loop pays nothing. Each check raises a ValueError that names the argument (and, for parameters,
+`@checked` checks a function's arguments by their names (the tables RULES and MODULE_RULES
+below) when the call comes from outside; calls made inside a checked call are not checked
+again, so the traced inner loop pays nothing. Each check raises a ValueError that names the argument (and, for parameters,
 the layer) and says what was expected — instead of a traceback from deep inside numpy or
 autograd, or a silent NaN. Checks read through autograd's boxes with getval.
 """
@@ -21,6 +22,7 @@ from autograd.tracer import getval
 MAX_ELEMENTS = 50_000_000    # per array, in a checkpoint or in memory (400 MB of float64)
 MAX_STEPS = 1000             # inner gradient steps
 MAX_COUNT = 100_000_000      # iterations
+MAX_VALUE = 1e50             # data: the spread of their squared error, ~value⁴, stays finite
 MEMORY_SHARE = 0.8           # a run may plan to use this share of the machine's memory
 
 
@@ -124,6 +126,14 @@ def data(sizes, **arrays):
                              "the network")
         if not numpy.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinite values")
+        peak = float(numpy.abs(a).max())
+        if peak > MAX_VALUE:
+            e = numpy.log10(peak)
+            raise ValueError(
+                f"{name} holds values as large as {peak:.2g}: their squared error (about "
+                f"1e{2 * e:.0f}) and its spread over tasks (about 1e{4 * e:.0f}) overflow a float "
+                f"(at most 1.8e308), so the interval is infinite and a gradient step gives "
+                f"inf, then NaN; scale the data to at most {MAX_VALUE:.0e}")
     for name, a in arrays.items():
         y_name = "y" + name[1:]
         if name.startswith("x") and y_name in arrays and arrays[y_name].shape[:-1] != a.shape[:-1]:
@@ -340,8 +350,17 @@ PER_TASK = ("mlp", "loss", "cross_entropy", "accuracy", "inner_update", "adapt",
             "maml_loss_loop", "adapt_head")  # these take θ with a task axis too (see per_task)
 
 
-def arguments(name, given):
-    """Check the arguments `given` ({name: value}) of the library function `name`."""
+def arguments(name, given, module=None):
+    """Check the arguments `given` ({name: value}) of the library function `name` (of
+    `module`)."""
+    if module in MODULE_RULES:
+        rules = MODULE_RULES[module]
+        for key, value in given.items():
+            check = rules.get(key, RULES.get(key))
+            if check is not None:
+                check(value)
+        TOGETHER[module](name, given)
+        return
     for key, value in given.items():
         if key in RULES:
             RULES[key](value)
@@ -427,6 +446,384 @@ def arguments(name, given):
                  training_bytes(sizes, T, K, steps))
 
 
+
+# --- the few-shot half: protonets.py, glyphs.py, figures.py, checkpoints.py ------------------------
+# Their arguments are checked by module: an argument's name means one thing within a module
+# (`path` is a checkpoint file in checkpoints.py, an Omniglot folder in glyphs.py). RULES' checks
+# apply where a module has no rule of its own; then each module's check of the arguments
+# together (shapes that must agree).
+
+EPISODE_SHAPES = ("the shapes x_support (T, N*K, n), y_support (T, N*K, N), x_query (T, M, n), "
+                  "y_query (T, M, N)")
+
+
+def real_array(name, value, ndim, low_sizes=1, finite=True, kinds="fiu", shapes=None):
+    """Raise unless value is a numpy array of real numbers with `ndim` axes (an int, or a tuple
+    of allowed counts), every axis >= low_sizes long, and finite if `finite`. Returns it.
+    `shapes`, if given, says in the message which shapes were expected."""
+    value = getval(value)
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if not isinstance(value, numpy.ndarray) or value.dtype.kind not in kinds or (
+            value.ndim not in ndims) or (value.ndim and min(value.shape) < low_sizes):
+        axes = " or ".join(str(n) for n in ndims)
+        raise ValueError(f"{name} must be a numpy array of real numbers with {axes} axes, "
+                         f"each at least {low_sizes} long{f' ({shapes})' if shapes else ''}, "
+                         f"got {_describe(value)}")
+    if finite and not numpy.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return value
+
+
+def one_hot_labels(name, value):
+    """A (T, M, N) array of one-hot rows (zeros and a single 1), N >= 1."""
+    value = real_array(name, value, 3, shapes=EPISODE_SHAPES)
+    bad = ~(numpy.isin(value, (0, 1)).all(axis=-1) & (value.sum(axis=-1) == 1))
+    if bad.any():
+        raise ValueError(f"{name} must be one-hot class labels (each row zeros and a single 1), "
+                         f"got {bad.sum():,} of {bad.size:,} rows that are not, e.g. "
+                         f"{_short(value[numpy.nonzero(bad)][0])}")
+    return value
+
+
+def episode_arrays(given, where=""):
+    """x_support (T, S, n), y_support (T, S, N) one-hot with every class present, x_query
+    (T, M, n), y_query (T, M, N) one-hot: whichever of them are in `given`, with n the input
+    width of given['params'] (if there) and T, S, M, N agreeing."""
+    sizes = params(given["params"], per_task=False)[0] if "params" in given else None
+    arrays = {}
+    for key in ("x_support", "x_query", "x"):
+        if key in given:
+            arrays[key] = a = real_array(where + key, given[key], 3, shapes=EPISODE_SHAPES)
+            if sizes and a.shape[-1] != sizes[0]:
+                raise ValueError(f"{where}{key} has shape {a.shape}: its last axis must be "
+                                 f"{sizes[0]}, the input width of params")
+    if "y_support" in given:  # first: a class left out makes its rows all zeros too
+        y = real_array(where + "y_support", given["y_support"], 3, shapes=EPISODE_SHAPES)
+        empty = numpy.argwhere(y.sum(axis=1) == 0)
+        if len(empty):
+            t, n = empty[0]
+            raise ValueError(f"{where}y_support: class {n} of episode {t} has no support point "
+                             f"(its prototype would be 0/0); every class of every episode "
+                             f"needs at least one support point ({len(empty):,} have none)")
+    for key in ("y_support", "y_query"):
+        if key in given:
+            arrays[key] = one_hot_labels(where + key, given[key])
+    shapes = {key: a.shape for key, a in arrays.items()}
+    agree = (len({s[0] for s in shapes.values()}) <= 1
+             and all(shapes[f"x_{p}"][:2] == shapes[f"y_{p}"][:2] for p in ("support", "query")
+                     if f"x_{p}" in shapes and f"y_{p}" in shapes)
+             and ("y_support" not in shapes or "y_query" not in shapes
+                  or shapes["y_support"][2] == shapes["y_query"][2])
+             and ("x_support" not in shapes or "x_query" not in shapes
+                  or shapes["x_support"][2] == shapes["x_query"][2]))
+    if not agree:
+        raise ValueError(f"{where or 'the arrays'} must be T episodes of {EPISODE_SHAPES}, "
+                         "got " + ", ".join(f"{key} {s}" for key, s in shapes.items()))
+
+
+def protonets_arguments(name, given):
+    """protonets.py: the embedding and the episodes."""
+    if name == "log_softmax":
+        real_array("scores", given["scores"], (1, 2, 3), finite=False, kinds="f")
+        if numpy.isnan(getval(given["scores"])).any():
+            raise ValueError("scores contain NaN")
+        return
+    if name == "evaluate":
+        value = given["episodes"]
+        if not isinstance(value, tuple) or len(value) < 4:
+            raise ValueError("episodes must be glyphs.Episodes (or a tuple x_support, "
+                             f"y_support, x_query, y_query, ...), got {_describe(value)}")
+        episode_arrays(dict(zip(("x_support", "y_support", "x_query", "y_query"), value[:4]),
+                            params=given["params"]), "episodes: ")
+        return
+    episode_arrays(given)
+    arrays = [getval(given[key]) for key in ("x_support", "x_query", "x") if key in given]
+    if arrays and "params" in given:
+        sizes = params(given["params"], per_task=False)[0]
+        fits(f"protonets.{name} on {sum(a.shape[0] * a.shape[1] for a in arrays):,} images",
+             8 * 3 * sum(a.shape[0] * a.shape[1] for a in arrays) * sum(sizes))
+
+
+def glyph_set(value, name="glyphs"):
+    """glyphs.Glyphs: images (C, I, h, w) real floats or uint8 in range, script and char (C,)
+    printable strings, background and evaluation splitting range(C) between them."""
+    fields = ("images", "script", "char", "background", "evaluation")
+    if not all(hasattr(value, f) for f in fields):
+        raise ValueError(f"{name} must be glyphs.Glyphs (load_glyphs, load_omniglot), got "
+                         f"{_describe(value)}")
+    images = real_array(f"{name}.images", value.images, 4)
+    n = len(images)
+    for f in ("script", "char"):
+        names = getattr(value, f)
+        if not isinstance(names, numpy.ndarray) or names.shape != (n,) or (
+                names.dtype.kind != "U"):
+            raise ValueError(f"{name}.{f} must be {n} strings, one per class, got "
+                             f"{_describe(names)}")
+    both = numpy.concatenate([numpy.asarray(value.background), numpy.asarray(value.evaluation)])
+    if both.dtype.kind not in "iu" or not numpy.array_equal(numpy.sort(both), numpy.arange(n)):
+        raise ValueError(f"{name}.background and {name}.evaluation must split the class "
+                         f"indices 0..{n - 1} between them")
+
+
+def glyphs_path(value, name="path"):
+    """A folder path: a non-empty str or os.PathLike of str, no NUL (bytes paths are not read)."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise ValueError(f"{name} must be a folder path (a non-empty str or os.PathLike), got "
+                         f"{_describe(value)}")
+
+
+def script_names(value):
+    """None, or a non-empty list, tuple or set of script names (str)."""
+    if value is not None and (not isinstance(value, (list, tuple, set, frozenset)) or not value
+                              or not all(isinstance(s, str) for s in value)):
+        raise ValueError("scripts must be None (all) or a non-empty list of script names "
+                         f"(glyphs.SCRIPTS), got {_describe(value)}")
+
+
+def glyphs_arguments(name, given):
+    """glyphs.py: episodes for the 1-NN baseline; images and classes for the samplers."""
+    if name == "nearest_neighbour_accuracy":
+        value = given["episodes"]
+        if not isinstance(value, tuple) or len(value) < 4:
+            raise ValueError("episodes must be glyphs.Episodes (or a tuple x_support, "
+                             f"y_support, x_query, y_query, ...), got {_describe(value)}")
+        episode_arrays(dict(zip(("x_support", "y_support", "x_query", "y_query"), value[:4])),
+                       "episodes: ")
+    if name == "episode_sampler":
+        images = given["images"]
+        images = images.images if hasattr(images, "images") else images
+        real_array("images", images, 4, kinds="f")
+        classes = numpy.asarray(given["classes"]) if isinstance(
+            given["classes"], (list, tuple, numpy.ndarray)) else given["classes"]
+        if not isinstance(classes, numpy.ndarray) or classes.ndim != 1 or (
+                classes.dtype.kind not in "iu") or not ((0 <= classes) & (
+                    classes < len(images))).all() or len(set(classes.tolist())) != len(classes):
+            raise ValueError(f"classes must be distinct whole numbers from 0 to "
+                             f"{len(images) - 1} (rows of images), got {_describe(classes)}")
+        count("n_way", given["n_way"], high=len(classes))
+        if given["n_query"] is not None:
+            count("n_query", given["n_query"], high=images.shape[1] - 1)
+
+
+def models_and_names(given):
+    """params_by_model {model: params of a 1-in 1-out network} and names {model: text} for
+    each of them (the sinusoid figures)."""
+    models = given["params_by_model"]
+    if not isinstance(models, dict) or not 1 <= len(models) <= 10:
+        raise ValueError("params_by_model must be a dict {model: params} of 1 to 10 models, "
+                         f"got {_describe(models)}")
+    for model, value in models.items():
+        sizes, _ = params(value, f"params_by_model[{model!r}]", per_task=False)
+        if (sizes[0], sizes[-1]) != (1, 1):
+            raise ValueError(f"params_by_model[{model!r}] must map one input to one output "
+                             f"(a sine wave), got layers {sizes}")
+    missing = [m for m in models if m not in given["names"]]
+    if missing:
+        raise ValueError(f"names must name every model of params_by_model: no name for "
+                         f"{_short(missing[0])}")
+
+
+def wave_batch(value, name="batch"):
+    """A tasks.Batch of sine waves: batch_of_tasks, one input and output, and (T,) finite
+    amplitudes and phases."""
+    batch_of_tasks(value, name)
+    T = len(value.x_support)
+    if value.x_support.shape[-1] != 1 or value.y_support.shape[-1] != 1:
+        raise ValueError(f"{name} must hold sine waves, one input and one output per point, "
+                         f"got x_support {value.x_support.shape}")
+    for f in ("amplitude", "phase"):
+        a = getattr(value, f, None)
+        if not isinstance(a, numpy.ndarray) or a.shape != (T,) or a.dtype.kind not in "fiu" or (
+                not numpy.isfinite(a).all()):
+            raise ValueError(f"{name}.{f} must be {T} finite numbers, one per task, got "
+                             f"{_describe(a)}")
+
+
+def figures_arguments(name, given):
+    """figures.py: what each figure draws must be there."""
+    if "params_by_model" in given:
+        models_and_names(given)
+    if name == "adaptation":
+        batches = given["batches"]
+        if not isinstance(batches, dict) or not 1 <= len(batches) <= 10:
+            raise ValueError("batches must be a dict {K: held-out tasks.Batch} of 1 to 10 "
+                             f"batches, got {_describe(batches)}")
+        for k, batch in batches.items():
+            wave_batch(batch, f"batches[{k!r}]")
+    if name == "curves":
+        results, labels, ks = given["results"], given["labels"], given["ks"]
+        if not isinstance(ks, (list, tuple)) or not 1 <= len(ks) <= 10:
+            raise ValueError(f"ks must be a list of 1 to 10 values of K, got {_describe(ks)}")
+        if not isinstance(results, dict) or not labels:
+            raise ValueError("results must be a dict {(method, K): maml.Evaluation} and "
+                             f"labels a non-empty dict {{method: text}}, got {_describe(results)}")
+        for method in labels:
+            for k in ks:
+                r = results.get((method, k)) if _hashable(method, k) else None
+                if not (hasattr(r, "mean") and hasattr(r, "ci95")) or numpy.shape(
+                        r.mean) != numpy.shape(r.ci95) or numpy.ndim(r.mean) != 1 or not len(
+                        r.mean) or numpy.asarray(r.mean).dtype.kind != "f":
+                    raise ValueError(f"results must hold a maml.Evaluation for ({method!r}, "
+                                     f"{k!r}), got {_describe(r)}")
+    if name == "training":
+        histories, titles = given["histories"], given["titles"]
+        if not isinstance(histories, dict) or not 1 <= len(histories) <= 10:
+            raise ValueError("histories must be a dict {model: losses} of 1 to 10 models, got "
+                             f"{_describe(histories)}")
+        for model, history in histories.items():
+            a = numpy.asarray(history) if isinstance(history, (list, tuple)) else history
+            if not isinstance(a, numpy.ndarray) or a.ndim != 1 or not len(a) or (
+                    a.dtype.kind not in "fiu"):
+                raise ValueError(f"histories[{model!r}] must be a non-empty list of numbers, "
+                                 f"got {_describe(history)}")
+            if model not in titles:
+                raise ValueError(f"titles must have a title for {model!r}")
+    if name == "episode":
+        support = real_array("x_support", given["x_support"], 2)
+        query = real_array("x_query", given["x_query"], 2)
+        for key, images in (("x_support", support), ("x_query", query)):
+            if images.shape[1] != 784:
+                raise ValueError(f"{key} must be 28×28 images flattened, (·, 784), got "
+                                 f"{_describe(images)}")
+        for key, images in (("labels_support", support), ("labels_query", query)):
+            labels = getval(given[key])
+            if not isinstance(labels, (numpy.ndarray, list, tuple)) or numpy.shape(labels) != (
+                    len(images),) or numpy.asarray(labels).dtype.kind not in "iu":
+                raise ValueError(f"{key} must be {len(images)} whole-number labels, one per "
+                                 f"image, got {_describe(labels)}")
+        guesses = given["guesses"]
+        if not isinstance(guesses, dict) or not guesses or len(guesses) > 20:
+            raise ValueError("guesses must be a dict {method: labels} of 1 to 20 methods, got "
+                             f"{_describe(guesses)}")
+        for method, guess in guesses.items():
+            if not isinstance(method, str) or not method.isprintable() or len(method) > 40:
+                raise ValueError(f"each method of guesses must be a printable name of at most "
+                                 f"40 characters, got {_describe(method)}")
+            if numpy.shape(guess) != (len(query),) or numpy.asarray(guess).dtype.kind not in "iu":
+                raise ValueError(f"guesses[{method!r}] must be {len(query)} whole-number "
+                                 f"labels, one per query, got {_describe(guess)}")
+    if name == "glyph_scripts":
+        glyph_set(given["glyphs"])
+        count("characters", given["characters"], high=50)
+        count("instances", given["instances"], high=50)
+
+
+def checkpoint_path(value, name="path"):
+    """A checkpoint file path: a non-empty str or os.PathLike of str, no NUL."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise ValueError(f"{name}: a checkpoint path must be a non-empty str or os.PathLike, "
+                         f"got {_describe(value)}")
+
+
+def checkpoints_arguments(name, given):
+    """checkpoints.py: the models to encode, the arrays to decode."""
+    if name in ("encode_models", "save_models"):
+        models = given["models"]
+        if not isinstance(models, dict) or not models or len(models) > 100 or not all(
+                m is None or (isinstance(m, str) and m.isidentifier()) for m in models):
+            raise ValueError("models must be a non-empty dict {name: params} with names like "
+                             f"'maml' (or None for one unnamed model), got {_describe(models)}")
+    if name == "read_npz":
+        path = given["path"]
+        if not (hasattr(path, "read") and hasattr(path, "seek")):
+            checkpoint_path(path)
+        if given["max_bytes"] is not None:
+            count("max_bytes", given["max_bytes"], low=0)
+    if name == "decode_models":
+        arrays = given["arrays"]
+        if not isinstance(arrays, dict) or not all(
+                isinstance(k, str) and isinstance(v, numpy.ndarray) for k, v in arrays.items()):
+            raise ValueError("arrays must be a dict {name: numpy array} (what read_npz "
+                             f"returns), got {_describe(arrays)}")
+    if name == "expect":
+        import checkpoints
+        if given["kind"] not in checkpoints.KINDS:
+            raise ValueError(f"kind must be one of {sorted(checkpoints.KINDS)}, got "
+                             f"{_describe(given['kind'])}")
+
+
+def _hashable(*values):
+    try:
+        hash(values)
+    except TypeError:
+        return False
+    return True
+
+
+def _text(name, value, high):
+    if not isinstance(value, str) or len(value) > high:
+        raise ValueError(f"{name} must be a str of at most {high:,} characters, got "
+                         f"{_describe(value)}")
+
+
+def schema(value):
+    """None, or a metadata schema {key: kind} (one of checkpoints.SCHEMAS' values)."""
+    import checkpoints
+    if value is not None and (not isinstance(value, dict) or not all(
+            isinstance(k, str) and v in checkpoints.KINDS for k, v in value.items())):
+        raise ValueError("schema must be None or {key: kind} with kinds among "
+                         f"{sorted(checkpoints.KINDS)} (checkpoints.SCHEMAS), got "
+                         f"{_describe(value)}")
+
+
+def model_names(value):
+    """None, or a collection of model names (str, or None for the unnamed model)."""
+    if value is not None and (not isinstance(value, (list, tuple, set, frozenset, dict)) or not all(
+            n is None or isinstance(n, str) for n in value)):
+        raise ValueError("names must be None or a collection of model names (str, or None "
+                         f"for the unnamed one), got {_describe(value)}")
+
+
+def _labels(name, value):
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{name} must be a dict of texts, got {_describe(value)}")
+
+
+# module -> {argument: its check}: what an argument's name means there
+MODULE_RULES = {
+    "protonets": {"batch_size": lambda v: count("batch_size", v, high=MAX_ELEMENTS),
+                  "params": lambda v: params(v, per_task=False)},
+    "glyphs": {"path": glyphs_path,
+               "instances": lambda v: count("instances", v, high=10_000),
+               "cache": lambda v: flag("cache", v),
+               "scripts": script_names,
+               "n_way": lambda v: count("n_way", v, high=MAX_ELEMENTS),
+               "k_shot": lambda v: count("k_shot", v, high=MAX_ELEMENTS),
+               "n_query": lambda v: v is None or count("n_query", v, high=MAX_ELEMENTS),
+               "n_episodes": lambda v: count("n_episodes", v, high=10_000_000),
+               "glyphs": glyph_set,
+               "min_drawings": lambda v: count("min_drawings", v, high=10_000)},
+    "figures": {"rng": rng,
+                "characters": lambda v: count("characters", v, high=50),
+                "instances": lambda v: count("instances", v, high=50),
+                "names": lambda v: _labels("names", v),
+                "labels": lambda v: _labels("labels", v),
+                "titles": lambda v: _labels("titles", v),
+                "xlabel": lambda v: _text("xlabel", v, 200),
+                "ylabel": lambda v: _text("ylabel", v, 200),
+                "title": lambda v: v is None or _text("title", v, 200),
+                "block": lambda v: count("block", v, high=MAX_COUNT),
+                "n_waves": lambda v: count("n_waves", v, high=20),
+                "among": lambda v: count("among", v, high=MAX_ELEMENTS),
+                "n_tasks": lambda v: count("n_tasks", v, high=100),
+                "max_steps": lambda v: count("max_steps", v, high=100),
+                "batch": wave_batch,
+                "mse": lambda v: None if isinstance(v, (float, numpy.floating)) and (
+                    not numpy.isfinite(v)) else number("mse", v, low=-numpy.inf)},
+    "checkpoints": {"path": checkpoint_path,
+                    "text": lambda v: _text("text", v, 4 * 10_000_000),
+                    "what": lambda v: _text("what", v, 200),
+                    "method": lambda v: _text("method", v, 200),
+                    "model": lambda v: v is None or _text("model", v, 200),
+                    "names": model_names,
+                    "params": lambda v: params(v, per_task=False),
+                    "schema": schema},
+}
+TOGETHER = {"protonets": protonets_arguments, "glyphs": glyphs_arguments,
+            "figures": figures_arguments, "checkpoints": checkpoints_arguments}
+
 _inside = threading.local()
 
 
@@ -455,7 +852,7 @@ def checked(fun):
         except TypeError as e:
             raise TypeError(f"{fun.__name__}: {e}") from None
         bound.apply_defaults()
-        arguments(fun.__name__, bound.arguments)
+        arguments(fun.__name__, bound.arguments, fun.__module__)
         _inside.depth = 1
         try:
             return fun(*args, **kwargs)

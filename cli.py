@@ -12,6 +12,7 @@ import re
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -21,6 +22,7 @@ import checkpoints
 import checks
 import files
 import maml
+import threads
 
 
 class UsageError(Exception):
@@ -89,9 +91,27 @@ ALPHA = real(0.0)
 LEARNING_RATE = real(0.0, strict=True)
 
 
+def add_threads_flag(parser):
+    """--threads N: BLAS threads (threads.py sets them from the command line before numpy
+    loads; this flag documents and checks it)."""
+    parser.add_argument("--threads", type=whole(1, threads.HIGHEST), default=threads.DEFAULT,
+                        help="threads for numpy's matrix products (BLAS): one was never "
+                             "much slower for these small matrices, and much faster with "
+                             "other work running (measured: see threads.py); the flag wins "
+                             "over OPENBLAS_NUM_THREADS and OMP_NUM_THREADS")
+
+
 def parse(parser, argv):
-    """parser.parse_args, reading sys.argv when argv is None."""
-    return parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    """parser.parse_args, reading sys.argv when argv is None. A --threads that numpy did not
+    start with (main called from Python, numpy loaded before) is one line, not ignored."""
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if "--threads" in typed(argv) and threads.in_effect() != args.threads:
+        loaded = threads.in_effect()
+        raise UsageError(f"--threads {args.threads}: numpy has already loaded, with "
+                         f"{f'{loaded} thread(s)' if loaded else 'the default threads'}; "
+                         "--threads works from the command line (or set OPENBLAS_NUM_THREADS "
+                         "before Python starts)")
+    return args
 
 
 def typed(argv):
@@ -219,9 +239,20 @@ def check_fits(flags, layers, meta_batch, k, steps, iterations, eval_tasks=0, ev
         checks.fits("--eval-tasks", checks.evaluation_bytes(layers, eval_tasks, *eval_k))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    seconds = (0.0025 * steps + 2e-9 * meta_batch * k * checks.weight_count(layers)
-               * (steps + 1)) * iterations
+    seconds = iteration_seconds(layers, meta_batch, k, steps) * iterations
     return f"about {need / 2 ** 20:,.0f} MB and {duration(seconds)}"
+
+
+def iteration_seconds(layers, meta_batch, k, steps):
+    """Roughly the seconds one meta-training iteration takes on one idle core (BLAS on one
+    thread): a cost per inner step, per weight and per activation of every point it goes
+    through. Fitted to the CPU time of maml.meta_train on this project's 2-core machine:
+    1-40-40-1 with T = 25 and 100, 1 and 3 steps, K = 10 (3.4, 8.9 and 7.5 ms), and the
+    few-shot network 784-128-64-64-5 with T = 16 and 30 points per task (46 ms). steps=0 is
+    the pretrained baseline (no inner step)."""
+    points = meta_batch * k * (steps + 1)
+    return (0.0021 * steps + 3.5e-10 * points * checks.weight_count(layers)
+            + 2.6e-8 * points * sum(layers[1:]))
 
 
 def duration(seconds):
@@ -261,9 +292,85 @@ def check_memory(flag, value, need, per_unit):
 
 # --- during the run -------------------------------------------------------------------------------
 
+WIDTH = 100        # every line a demo prints fits this many columns
+SILENCE = 4.5      # seconds: a run says where it is at least this often (Phases)
+_said = {"at": time.perf_counter()}
+_lock = threading.Lock()
+
+
+def say(line, end="\n"):
+    """Print a progress line to stderr (cut to WIDTH columns) and restart Phases' clock."""
+    with _lock:
+        head = "\r" if line.startswith("\r") else ""
+        print(head + line[len(head):][:WIDTH], end=end, file=sys.stderr, flush=True)
+        _said["at"] = time.perf_counter()
+
+
+class Phases:
+    """Where a run is, on stderr: a line when each phase starts (start), and while it lasts
+    a line whenever nothing was said for SILENCE seconds (a thread keeps the time), with the
+    phase's `detail` if set: a long step is never silent. quiet=True says nothing.
+
+        with cli.Phases(args.quiet) as phases:
+            phases.start("evaluating")
+            phases.detail = "MAML, 300 of 1,000 episodes"
+    """
+
+    def __init__(self, quiet=False, every=None):
+        self.quiet, self.every = quiet, SILENCE if every is None else every
+        self.text, self.detail, self.since = None, "", time.perf_counter()
+        self.began = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        _current.append(self)
+        if not self.quiet:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        _current.remove(self)
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return False
+
+    def start(self, text, announce=True):
+        """A new phase: say it now (unless not `announce`: the phase says it itself)."""
+        self.text, self.detail, self.since = text, "", time.perf_counter()
+        if announce and not self.quiet:
+            say(f"{text} ...")
+
+    def _watch(self):
+        while not self._stop.wait(0.2):
+            now = time.perf_counter()
+            if self.text and now - _said["at"] >= self.every:
+                detail = f"{self.detail}, " if self.detail else ""
+                say(f"{self.text}: {detail}{clock(now - self.since)} so far")
+
+
+_current = []  # the Phases under way, innermost last
+
+
+def detail(text):
+    """Say where the current phase is (cli.Phases), in its next line: '300 of 1,000 episodes'.
+    Does nothing outside a phase."""
+    if _current:
+        _current[-1].detail = text
+
+
+def clock(seconds):
+    """'7 s', '4 min 05 s', '2 h 03 min': elapsed time that changes between lines."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 class Progress:
     """Iteration, loss, iterations/s and time left, to stderr: the first line after about a
-    second, then every 5 s; on a terminal one line updated in place, 4 times a second."""
+    second, then every 4 s; on a terminal one line updated in place, 4 times a second."""
 
     def __init__(self, label, total, quiet=False):
         self.label, self.total, self.quiet = label, total, quiet
@@ -275,12 +382,12 @@ class Progress:
         done, now = i + 1, time.perf_counter()
         if self.quiet or (now < self.next and done != self.total):
             return
-        self.next = now + (0.25 if self.tty else 5.0)
+        self.next = now + (0.25 if self.tty else 4.0)
         rate = done / max(now - self.start, 1e-9)
         line = (f"{self.label}: iteration {done:,}/{self.total:,}  loss {loss:8.3g}  "
                 f"{rate:5.0f} it/s  ETA {duration((self.total - done) / rate)}")
         end = "\n" if done == self.total or not self.tty else ""
-        print(("\r" if self.tty else "") + line.ljust(78), end=end, file=sys.stderr, flush=True)
+        say(("\r" if self.tty else "") + line.ljust(78), end=end)
 
 
 def measure(runs, iterations, repeats):
@@ -291,13 +398,15 @@ def measure(runs, iterations, repeats):
     import statistics
     import tracemalloc
     times = {name: [] for name in runs}
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for name, train in runs.items():
+            detail(f"{name}, round {round_ + 1} of {repeats}")
             start = time.perf_counter()
             train(iterations)
             times[name].append((time.perf_counter() - start) / iterations)
     measured = {}
     for name, train in runs.items():
+        detail(f"{name}, its memory")
         tracemalloc.start()
         train(1)
         measured[name] = (statistics.median(times[name]), tracemalloc.get_traced_memory()[1])

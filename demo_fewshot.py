@@ -37,6 +37,11 @@ fewshot_episode.png, glyph_scripts.png.
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -790,6 +795,7 @@ def parse_args(argv):
                    help="processes evaluating the methods side by side (the results are the "
                         "same for any number)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     args = cli.parse(p, argv)
     if args.load is not None and (args.save is not None or "--iterations" in cli.typed(argv)
                                   or args.train_only):

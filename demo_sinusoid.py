@@ -16,6 +16,11 @@ Nothing is written until the whole run has succeeded; then all files are replace
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -65,26 +70,46 @@ def main(argv=None):
 def run(args, state):
     """Train (or load), evaluate, render every output in memory, then commit them all:
     --save's checkpoint and the --out folder, every file staged before any is replaced."""
-    import matplotlib
-    if not args.show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    if args.load is not None:
-        models, config = load(args.load)
-    else:
-        models, config = train_both(args), config_of(args)
-    results = evaluate_both(models, args)
-    outputs = render(models, results, config, args)
-    sets = {os.path.abspath(args.out): outputs}
-    if args.save:
-        folder, name = os.path.split(os.path.abspath(args.save))
-        sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
-    cli.commit(sets, args.replaceable, state)
+    if not args.quiet:
+        cli.say(f"about {cli.duration(run_seconds(args))} of computing in all, on an idle core "
+                "(longer while other programs keep the cores busy)")
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        if args.load is not None:
+            phases.start(f"reading {args.load}")
+            models, config = load(args.load)
+        else:
+            phases.start("training", announce=False)  # train_both says it, then Progress
+            models, config = train_both(args), config_of(args)
+        phases.start(f"evaluating on {args.eval_tasks:,} held-out tasks, K = "
+                     f"{', '.join(map(str, EVAL_K))}, {EVAL_STEPS} steps")
+        results = evaluate_both(models, args)
+        phases.start("drawing the figures and the animation")
+        import matplotlib
+        if not args.show:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        outputs = render(models, results, config, args)
+        sets = {os.path.abspath(args.out): outputs}
+        if args.save:
+            folder, name = os.path.split(os.path.abspath(args.save))
+            sets.setdefault(folder, {})[name] = checkpoint_bytes(models, config)
+        phases.start("writing the results")
+        cli.commit(sets, args.replaceable, state)
     print(table(results, config, args, committed_results(args, config)))
     print(f"\nwrote {len(outputs)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}" if args.save else ""))
     if args.show:
         plt.show()
+
+
+def run_seconds(args):
+    """Roughly how long the run takes on one idle core: training (cli.iteration_seconds),
+    then evaluation and the figures, CPU time measured on this project's 2-core machine
+    (0.8 ms per held-out task, model and K; 6 s for the figures and the animation)."""
+    training = 0 if args.load else args.iterations * (
+        cli.iteration_seconds(LAYERS, args.meta_batch, args.k, args.inner_steps)
+        + cli.iteration_seconds(LAYERS, args.meta_batch, 2 * args.k, 0))
+    return training + 2 * len(EVAL_K) * args.eval_tasks * 0.0008 + 6
 
 
 def train_both(args):
@@ -95,8 +120,8 @@ def train_both(args):
     fits = cli.check_fits("--meta-batch, --k and --inner-steps", LAYERS, args.meta_batch, args.k,
                           args.inner_steps, args.iterations)
     if not args.quiet:
-        print(f"training MAML and the pretrained baseline, {args.iterations:,} iterations each "
-              f"({fits} for MAML)", file=sys.stderr)
+        cli.say(f"training MAML and the pretrained baseline, {args.iterations:,} iterations each "
+                f"({fits} for MAML)")
     maml_params, maml_losses = maml.meta_train(
         init, numpy.random.default_rng(train_seed), args.iterations, args.meta_batch, args.k,
         args.alpha, args.inner_steps, args.first_order, args.meta_lr,
@@ -111,10 +136,13 @@ def train_both(args):
 def evaluate_both(models, args):
     """{(model, K): maml.Evaluation}: every model fine-tuned on the same held-out tasks for
     0..EVAL_STEPS gradient steps (tasks.held_out: the same waves for every K)."""
-    return {(model, k): maml.evaluate(models[model][0], *tasks.held_out(args.seed,
-                                      args.eval_tasks, k)[:4], alpha=args.alpha,
-                                      max_steps=EVAL_STEPS)
-            for k in EVAL_K for model in models}
+    def evaluate(model, k):
+        cli.detail(f"{NAMES.get(model, model)}, K = {k}")
+        return maml.evaluate(models[model][0], *tasks.held_out(args.seed, args.eval_tasks,
+                                                               k)[:4],
+                             alpha=args.alpha, max_steps=EVAL_STEPS)
+
+    return {(model, k): evaluate(model, k) for k in EVAL_K for model in models}
 
 
 def render(models, results, config, args):
@@ -263,6 +291,10 @@ def load(path):
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
         models, config = checkpoints.load_trained(path)
+        learned = sorted({"meta-sgd", "per-layer-alpha"} & set(models))
+        if learned:  # θ's (W, b) pairs then α's: they chain like layers, but are not
+            raise ValueError(f"it holds {learned[0]}'s weights and learned step sizes: "
+                             "evaluate it with demo_variants.py")
         if config["layers"][0] != 1 or config["layers"][-1] != 1:
             raise ValueError(f"its models have layers {config['layers']}: not sinusoid "
                              "regressors (one input, one output)")
@@ -318,6 +350,7 @@ def make_parser(defaults):
                    "training settings in a corner of every figure (e.g. 'the best configuration')")
     p.add_argument("--show", action="store_true", help="also show the figures in a window")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     return p
 
 

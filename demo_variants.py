@@ -18,6 +18,11 @@ measured side by side in this run.
 import os
 import sys
 
+import threads
+
+if __name__ == "__main__":
+    threads.choose()  # BLAS threads: one unless --threads says otherwise, before numpy loads
+
 
 def interrupted_early(signum=None, frame=None):
     """Ctrl-C while the libraries load: the same one line and exit status 130 as later on."""
@@ -73,32 +78,40 @@ def main(argv=None):
 def run(args, state):
     """Train (or load) every method, evaluate, measure speed, then commit the checkpoints and
     the --out files, every file staged before any is replaced."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    if args.load is not None:
-        trained, protocol = load_all(args)
-    else:
-        trained, protocol = train_all(args), settings(args)
-    results = evaluate_all(trained, args)
-    speed = measure_speed(args.methods, args) if args.speed_iterations else None
-    data = report(results, speed, protocol, args, trained)
-    fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
-                         f"gradient steps at test time (α = {args.alpha:g})",
-                         f"query MSE, {args.eval_tasks:,} {tasks_name(args)} (95% band)",
-                         "The MAML family on one protocol: same tasks, same budget, same "
-                         "evaluation", dashed=("pretrained", "oracle"),
-                         off_axis=("oracle",))
-    sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
-        data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
-    plt.close(fig)
-    if args.save is not None:
-        sets.setdefault(os.path.abspath(args.save), {}).update(
-            {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
-             for m, (params, losses) in trained.items()})
-    cli.commit(sets, args.replaceable, state)
-    print(f"trained: {describe(protocol)}")
-    print(markdown_table(data))
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        if args.load is not None:
+            phases.start(f"reading the checkpoints in {args.load}")
+            trained, protocol = load_all(args)
+        else:
+            phases.start("training", announce=False)  # each method's Progress says it
+            trained, protocol = train_all(args), settings(args)
+        phases.start(f"evaluating on {args.eval_tasks:,} held-out tasks")
+        results = evaluate_all(trained, args)
+        if args.speed_iterations:
+            phases.start(f"measuring the training speed ({args.speed_iterations} "
+                         "iterations per round)")
+        speed = measure_speed(args.methods, args) if args.speed_iterations else None
+        data = report(results, speed, protocol, args, trained)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        phases.start("drawing the figure")
+        fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
+                             f"gradient steps at test time (α = {args.alpha:g})",
+                             f"query MSE, {args.eval_tasks:,} {tasks_name(args)} (95% band)",
+                             "The MAML family on one protocol: same tasks, same budget, same "
+                             "evaluation", dashed=("pretrained", "oracle"),
+                             off_axis=("oracle",))
+        sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
+            data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
+        plt.close(fig)
+        if args.save is not None:
+            sets.setdefault(os.path.abspath(args.save), {}).update(
+                {f"{m}.npz": checkpoint_bytes(m, params, losses, protocol, args)
+                 for m, (params, losses) in trained.items()})
+        phases.start("writing the results")
+        cli.commit(sets, args.replaceable, state)
+    print(printed_table(data, protocol))
     if data.get("step_sizes"):
         print("\nthe learned step sizes:\n" + step_size_table(data))
     print(f"\nwrote variants.json, variants.png to {args.out}/"
@@ -109,8 +122,6 @@ def settings(args):
     """The one protocol every method is trained with."""
     protocol = dict(iterations=args.iterations, meta_batch=args.meta_batch, k=args.k,
                     alpha=args.alpha, meta_lr=args.meta_lr, seed=args.seed)
-    if args.alpha_range is not None:  # only the learned-step methods use it
-        protocol["alpha_range"] = list(args.alpha_range)
     return protocol
 
 
@@ -130,7 +141,7 @@ def train_all(args):
         trained[method] = variants.train_method(
             method, init, numpy.random.default_rng(train_seed), args.iterations,
             alpha=args.alpha, meta_lr=args.meta_lr, callback=progress, meta_batch=args.meta_batch,
-            k=args.k, alpha_range=args.alpha_range)
+            k=args.k)
     return trained
 
 
@@ -220,6 +231,36 @@ def step_size_table(data):
     return "\n".join(lines)
 
 
+def printed_table(data, protocol):
+    """What the run prints: the training settings, then markdown_table's numbers in lines of
+    at most 100 columns (one block per K, then the speeds)."""
+    import textwrap
+    rows = {(r["method"], r["k"], r["steps"]): r for r in data["results"]}
+    speed = (data.get("speed") or {}).get("methods", {})
+    base = speed.get("maml-1", {}).get("iterations_per_second")
+    lines = textwrap.wrap(f"trained: {describe(protocol)}", 100, subsequent_indent="  ")
+    for k in EVAL_K:
+        lines.append(f"{f'query MSE, K = {k}':<30}" + "".join(
+            f"{f'after {s} step' + 's' * (s > 1):<32}" for s in (1, EVAL_STEPS)).rstrip())
+        for method, info in data["methods"].items():
+            cells = []
+            for s in (1, EVAL_STEPS):
+                r = rows[method, k, s]
+                cells.append("all diverged" if r["mse"] is None else
+                             cli.mean_and_interval(r["mse"], r["ci95"] or 0.0) +
+                             (f" ({r['diverged']} diverged)" if r.get("diverged") else ""))
+            lines.append(f"{info['label'][:28]:<30}" + "".join(f"{c:<32}" for c in cells).rstrip())
+    if speed:
+        lines.append(f"{'speed':<30}{'vs MAML-1':<12}peak MB per iteration")
+        for method, info in data["methods"].items():
+            if method in speed:
+                s = speed[method]
+                ratio = f"{s['iterations_per_second'] / base:.2f}x" if base else "—"
+                lines.append(f"{info['label'][:28]:<30}{ratio:<12}"
+                             f"{s['peak_bytes_per_iteration'] / 1e6:.1f}")
+    return "\n".join(lines)
+
+
 def markdown_table(data):
     """The table of docs/variants.md, made from variants.json (test_readme.py checks they
     agree)."""
@@ -271,18 +312,6 @@ def load_all(args):
 
 # --- the command line ---------------------------------------------------------------------------
 
-def alpha_range(text):
-    """'LOW,HIGH' -> (low, high), 0 <= low < high, finite; else argparse's one-line error."""
-    import argparse
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two numbers LOW,HIGH, got {text!r}") from None
-    if not (0 <= low < high < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH, finite, got {text!r}")
-    return low, high
-
-
 def parse_args(argv):
     """Parse and check the command line, paths included; raises cli.UsageError."""
     p = cli.OneLineParser(description="Train and compare the MAML family on one protocol.",
@@ -296,9 +325,6 @@ def parse_args(argv):
                    help="the paper's schedule: 70,000 iterations (flags you give still win)")
     p.add_argument("--alpha", type=cli.ALPHA, default=0.01,
                    help="inner step size α, train and test (the learned-step methods start at it)")
-    p.add_argument("--alpha-range", type=alpha_range, metavar="LOW,HIGH",
-                   help="start the learned-step methods' step sizes drawn from U[LOW, HIGH] "
-                        "instead (Meta-SGD's paper: 0.005,0.1)")
     p.add_argument("--k", type=cli.TASKS, default=10,
                    help="support (and query) points per training task, 1 to 100,000")
     p.add_argument("--meta-batch", type=cli.TASKS, default=25,
@@ -318,6 +344,7 @@ def parse_args(argv):
     p.add_argument("--load", metavar="FOLDER",
                    help="evaluate saved checkpoints (FOLDER/<method>.npz) instead of training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli.add_threads_flag(p)
     args = cli.parse(p, argv)
     if args.iterations is None:
         args.iterations = 70000 if args.paper else 2000
@@ -338,7 +365,7 @@ def parse_args(argv):
     if args.load is not None and not os.path.isdir(args.load):
         raise cli.UsageError(f"--load {args.load!r}: no such folder of checkpoints")
     steps = max(variants.METHODS[m][1] for m in args.methods)  # the evaluation's estimate too
-    cli.check_fits("--methods", LAYERS, PROTOCOL["meta_batch"], PROTOCOL["k"], max(steps, 1),
+    cli.check_fits("--methods", LAYERS, args.meta_batch, args.k, max(steps, 1),
                    args.iterations, args.eval_tasks, (max(EVAL_K), tasks.QUERY_POINTS))
     return args
 

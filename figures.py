@@ -19,6 +19,7 @@ import numpy
 
 import maml
 import tasks
+from checks import checked
 
 STEP_STYLES = [(0, "before any step", dict(color="0.45", ls=":", lw=1.8)),
                (1, "after 1 gradient step", dict(color="C0", ls="--", lw=1.8)),
@@ -31,6 +32,7 @@ def _plt():
     return plt
 
 
+@checked
 def spread_tasks(batch, n_tasks=3, among=60):
     """Indices of n_tasks waves spread from the lowest to the highest amplitude among the
     first held-out tasks, so a figure shows the whole family, not look-alikes."""
@@ -59,6 +61,7 @@ def _adapted(params, batch, i, alpha, steps):
                                                         batch.y_query[i]))
 
 
+@checked
 def short(mse):
     """0.86, 12.31, 3e+05, or 'diverged': an MSE that keeps a note short."""
     if not numpy.isfinite(mse) or mse > 1e30:
@@ -76,6 +79,7 @@ def _y_limits(curves, amplitude):
     return low - pad, high + pad
 
 
+@checked
 def adaptation(params_by_model, batches, alpha, names, label=None):
     """The paper's Fig. 2. params_by_model {model: params}; batches {K: held-out Batch}.
     One column per (K, model), one row per wave (low, middle, high amplitude): the truth, the
@@ -120,6 +124,7 @@ def adaptation(params_by_model, batches, alpha, names, label=None):
     return fig
 
 
+@checked
 def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None):
     """One held-out wave (the highest-amplitude of spread_tasks) and its support points, each
     model fine-tuned step by step, the query MSE of each frame in the panel's title; label, if
@@ -168,6 +173,7 @@ def animation_gif(params_by_model, batch, alpha, names, max_steps=10, label=None
     return data
 
 
+@checked
 def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4, label=None):
     """The learned starting function f_θ of each model (black), and, for a few held-out waves
     of different amplitudes (one panel each), where one gradient step on K points takes it.
@@ -204,6 +210,7 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4, label=Non
     return fig
 
 
+@checked
 def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=()):
     """Loss against test-time gradient steps, one panel per K, one line and 95% band per
     method: results {(method, K): maml.Evaluation}, labels {method: legend text}. Bands are
@@ -256,6 +263,7 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=
     return fig
 
 
+@checked
 def training(histories, block, titles, suptitle="Training curves (the same task stream for "
              "both)"):
     """Loss over training, one panel per model (they are different quantities): histories
@@ -291,6 +299,7 @@ def training(histories, block, titles, suptitle="Training curves (the same task 
     return fig
 
 
+@checked
 def episode(x_support, labels_support, x_query, labels_query, guesses):
     """One N-way episode: the support images (one per class, labelled) on top, then one row
     per method of the query images, each framed green where the method's guess is right and red
@@ -353,6 +362,7 @@ def label_text(text, limit=40):
     return text.replace("$", r"\$")
 
 
+@checked
 def glyph_scripts(glyphs, rng, characters=6, instances=3, validation=()):
     """A figure with one row per script (at most MAX_SCRIPT_ROWS: the first scripts of each
     split): `characters` random letters of it, `instances` random instances of each,

@@ -40,6 +40,7 @@ from matplotlib import ft2font
 from PIL import Image, ImageFilter
 
 import checks
+from checks import checked
 import files
 
 VERSION = 5
@@ -237,6 +238,7 @@ def distort(master, angle, scale, shear, shift, thickness):
     return numpy.round(small * (255 / max(small.max(), 1))).astype(numpy.uint8)  # darkest: 255
 
 
+@checked
 def generate(seed=0, instances=20, scripts=None):
     """Render the set (no cache): Glyphs with uint8 images in 0..255. scripts: a few names of
     SCRIPTS for a smaller set (letters are then deduplicated among those scripts only)."""
@@ -381,6 +383,7 @@ def check_cache(glyphs, instances):
         raise ValueError("a script is in both splits")
 
 
+@checked
 def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
     """The glyph set for a seed: Glyphs with images (C, instances, 28, 28) float32 in [0, 1].
 
@@ -400,24 +403,30 @@ def load_glyphs(seed=0, instances=20, cache=True, scripts=None):
             raise ValueError(f"scripts must be a non-empty list of names among {known}, "
                              f"got {scripts!r}")
         scripts = tuple(name for name in known if name in scripts)
-    glyphs, problems = None, []
+    glyphs, warned = None, False
     path = cache_path(seed, instances, scripts)
     if cache and os.path.lexists(path):
         try:
             glyphs = read_cache(path, instances)
         except Exception as e:  # noqa: BLE001 -- the cache is optional: any failure, rebuild
-            problems.append(f"not used ({_reason(e).replace(files.shown(path), 'it')})")
+            reason = _reason(e).replace(files.shown(path), "it")
+            warnings.warn(_cut(f"glyph cache not used ({reason}); rebuilding it"), stacklevel=2)
+            warned = True  # said at once, before the seconds of rendering; one line only
     if glyphs is None:
         glyphs = generate(seed, instances, scripts)
         if cache:
             try:
                 write_cache(path, glyphs)
             except Exception as e:  # noqa: BLE001 -- an unwritable cache is no error
-                problems.append(f"not written ({_reason(e)})")
-    if problems:  # one line of at most 73 characters (a demo's prefix takes 27 of 100)
-        text = "glyph cache " + "; ".join(problems) + "; made in memory"
-        warnings.warn(text if len(text) <= 73 else text[:70] + "...", stacklevel=2)
+                if not warned:
+                    warnings.warn(_cut(f"glyph cache not written ({_reason(e)}); the glyphs "
+                                       "were made in memory"), stacklevel=2)
     return glyphs._replace(images=glyphs.images.astype(numpy.float32) / 255)
+
+
+def _cut(text, width=73):
+    """One warning line of at most `width` characters (a demo's prefix takes 27 of 100)."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _reason(error):
@@ -502,6 +511,7 @@ def omniglot_split(path, part):
     return found
 
 
+@checked
 def load_omniglot(path, min_drawings=1):
     """Real Omniglot (Lake et al. 2015) as Glyphs, with its standard split: background = the
     30 alphabets of images_background, evaluation = the 20 of images_evaluation.
@@ -536,6 +546,7 @@ def load_omniglot(path, min_drawings=1):
 
 # --- episodes -------------------------------------------------------------------------------
 
+@checked
 def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
     """n_episodes N-way K-shot episodes from the given classes of images (C, I, 28, 28).
 
@@ -582,6 +593,7 @@ def episodes_of(images, chosen, k_shot, n_query, rng):
                     chosen)
 
 
+@checked
 def sample_within_script(images, classes, script, n_way, k_shot, n_query, n_episodes, rng):
     """Like sample_episodes, but the N classes of an episode all come from one script (one
     alphabet, as in Lake et al.'s within-alphabet tests): the script is drawn uniformly among
@@ -611,6 +623,7 @@ def sample_within_script(images, classes, script, n_way, k_shot, n_query, n_epis
 VALIDATION_SCRIPTS = ("Coptic", "Old Italic", "Georgian Nuskhuri", "Lisu")
 
 
+@checked
 def validation_split(glyphs):
     """(training classes, validation classes), both from the background split: the classes
     of VALIDATION_SCRIPTS (for Omniglot, which has other alphabets: its last sixth of
@@ -627,6 +640,7 @@ def validation_split(glyphs):
     return background[~held], background[held]
 
 
+@checked
 def episode_sampler(images, classes, n_way, n_query=None):
     """sample(meta_batch, k_support, k_query, rng) -> Episodes, the signature maml.train asks
     for: meta_batch episodes of n_way classes with k_support shots each and n_query (if
@@ -641,6 +655,7 @@ def episode_sampler(images, classes, n_way, n_query=None):
     return sample
 
 
+@checked
 def nearest_neighbour_accuracy(episodes):
     """The plain baseline: each query takes the label of its nearest support image in pixel
     (Euclidean) distance. Returns the accuracy of each episode, (T,)."""

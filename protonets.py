@@ -22,38 +22,24 @@ import autograd.numpy as np
 import numpy
 from autograd.tracer import getval
 
-import checks
 import maml
+from checks import checked
 
 LAYER_SIZES = (784, 256, 128, 64, 64)
 
 
+@checked
 def init_embedding(layer_sizes=LAYER_SIZES, rng=None):
     """Random (W, b) pairs for the embedding network: He initialisation, W ~ normal(0, 2/n_in)
     truncated at 2 std, b = 0. (ProtoNets has no inner step that large weights could make
     diverge, so it does not need maml.init_mlp's small 0.01.) rng: a numpy.random.Generator."""
-    checks.rng(rng)
     return [maml.init_mlp((n_in, n_out), rng, std=numpy.sqrt(2 / n_in))[0]
             for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
 
 
-def check_episodes(x_support, y_support, x_query, y_query):
-    """Raise a ValueError unless the four arrays are T episodes of the same N classes with at
-    least one support point of each class (an empty class has no prototype)."""
-    shapes = [numpy.shape(a) for a in (x_support, y_support, x_query, y_query)]
-    if (any(len(s) != 3 for s in shapes) or len({s[0] for s in shapes}) != 1
-            or shapes[0][:2] != shapes[1][:2] or shapes[2][:2] != shapes[3][:2]
-            or shapes[1][2] != shapes[3][2] or shapes[0][2] != shapes[2][2]):
-        raise ValueError("expected x_support (T, N*K, n), y_support (T, N*K, N), x_query "
-                         f"(T, M, n), y_query (T, M, N), got shapes {shapes}")
-    if not (numpy.sum(getval(y_support), axis=1) > 0).all():
-        raise ValueError("every class of every episode needs at least one support point")
-    for y in (y_support, y_query):
-        checks.one_hot(getval(y))
-
-
 # --- the model ---------------------------------------------------------------------------------
 
+@checked
 def embed(params, x):
     """f_φ(x) for every image of every episode: (T, M, n) -> (T, M, D). The episodes share φ,
     so all T·M images go through the network as one (T·M, n) matrix: one large matmul per
@@ -62,6 +48,7 @@ def embed(params, x):
     return np.reshape(maml.mlp(params, np.reshape(x, (T * M, n))), (T, M, -1))
 
 
+@checked
 def prototypes(params, x_support, y_support):
     """c_n = mean of the support embeddings of class n: (T, N, D).
 
@@ -73,6 +60,7 @@ def prototypes(params, x_support, y_support):
     return (y_by_class @ z) / counts
 
 
+@checked
 def logits(params, x_support, y_support, x_query):
     """−‖f_φ(x) − c_n‖² for every query x and class n: (T, M, N)."""
     c = prototypes(params, x_support, y_support)             # (T, N, D)
@@ -83,6 +71,7 @@ def logits(params, x_support, y_support, x_query):
     return -squared_distance
 
 
+@checked
 def log_softmax(scores):
     """log softmax over the last axis, computed stably: subtract the largest score before
     exponentiating (a constant shift, which the softmax does not see)."""
@@ -90,28 +79,30 @@ def log_softmax(scores):
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
+@checked
 def per_episode_loss(params, x_support, y_support, x_query, y_query):
     """J(φ) of each episode: the queries' mean cross-entropy −log p_φ(y | x), shape (T,)."""
     log_p = log_softmax(logits(params, x_support, y_support, x_query))     # (T, M, N)
     return -np.mean(np.sum(y_query * log_p, axis=2), axis=1)
 
 
+@checked
 def prototypical_loss(params, x_support, y_support, x_query, y_query):
     """The training objective: per_episode_loss averaged over the T episodes, a scalar.
     grad(prototypical_loss) is ∇_φ J."""
-    check_episodes(x_support, y_support, x_query, y_query)
     return np.mean(per_episode_loss(params, x_support, y_support, x_query, y_query))
 
 
+@checked
 def accuracy(params, x_support, y_support, x_query, y_query):
     """The fraction of each episode's queries whose nearest prototype is their class: (T,)."""
-    check_episodes(x_support, y_support, x_query, y_query)
     predicted = numpy.argmax(logits(params, x_support, y_support, x_query), axis=2)
     return numpy.mean(predicted == numpy.argmax(y_query, axis=2), axis=1)
 
 
 # --- training and evaluation ---------------------------------------------------------------
 
+@checked
 def train(params, rng, iterations, sample_tasks, meta_batch=32, k=1, lr=1e-3, callback=None):
     """φ ← Adam(φ, ∇_φ prototypical_loss) on `meta_batch` fresh episodes every iteration.
 
@@ -126,10 +117,10 @@ def train(params, rng, iterations, sample_tasks, meta_batch=32, k=1, lr=1e-3, ca
                       callback=callback, sample_tasks=sample_tasks)
 
 
+@checked
 def evaluate(params, episodes, batch_size=100):
     """The query accuracy of each of T episodes (Episodes or any tuple starting x_support,
     y_support, x_query, y_query), computed batch_size episodes at a time: (T,)."""
-    checks.count("batch_size", batch_size)
     return numpy.concatenate([
         accuracy(params, *(a[start:start + batch_size] for a in episodes[:4]))
         for start in range(0, len(episodes[0]), batch_size)])

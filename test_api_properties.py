@@ -193,3 +193,169 @@ def test_each_case_the_second_black_box_tester_found_is_one_clear_error(tmp_path
             call()
         assert message in str(error.value) and "\n" not in str(error.value), message
     assert not (tmp_path / "big.npz").exists() and not (tmp_path / "a.txt").exists()
+
+
+# --- the few-shot half (issue 24): protonets.py, glyphs.py, figures.py, checkpoints.py ------------
+
+import atexit  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import checkpoints  # noqa: E402
+import figures  # noqa: E402
+import glyphs  # noqa: E402
+import protonets  # noqa: E402
+from hypothesis import settings  # noqa: E402
+from PIL import Image  # noqa: E402
+
+IMAGES = RNG.random((4, 5, 28, 28)).astype(numpy.float32)       # 4 classes, 5 drawings each
+EPISODES = glyphs.sample_episodes(IMAGES, [0, 1, 2], 3, 1, 2, 2, RNG)    # 2 episodes, 3-way
+EMBEDDING = protonets.init_embedding((784, 6, 4), RNG)
+GLYPHS = glyphs.Glyphs(IMAGES, numpy.array(["A", "A", "B", "B"]),
+                       numpy.array(["a", "b", "c", "d"]), numpy.array([0, 1]),
+                       numpy.array([2, 3]))
+FOLDER = tempfile.mkdtemp(prefix="api-properties-")     # a checkpoint and a tiny Omniglot
+atexit.register(shutil.rmtree, FOLDER, ignore_errors=True)
+CHECKPOINT = os.path.join(FOLDER, "model.npz")
+checkpoints.save_params(CHECKPOINT, PARAMS, note="for the tests")
+for part, alphabet in (("images_background", "Alpha"), ("images_evaluation", "Beta")):
+    for c in range(2):
+        os.makedirs(os.path.join(FOLDER, "omniglot", part, alphabet, f"character{c}"))
+        for d in range(2):
+            Image.fromarray(RNG.random((105, 105)) > 0.5).save(os.path.join(
+                FOLDER, "omniglot", part, alphabet, f"character{c}", f"{d}.png"))
+EVALUATION = maml.summarise(RNG.random((3, 4)))
+
+FEW_SHOT_CALLS = {
+    protonets.init_embedding: dict(layer_sizes=(784, 6, 4), rng=RNG),
+    protonets.embed: dict(params=EMBEDDING, x=EPISODES.x_query),
+    protonets.prototypes: dict(params=EMBEDDING, x_support=EPISODES.x_support,
+                               y_support=EPISODES.y_support),
+    protonets.logits: dict(params=EMBEDDING, x_support=EPISODES.x_support,
+                           y_support=EPISODES.y_support, x_query=EPISODES.x_query),
+    protonets.log_softmax: dict(scores=RNG.normal(size=(2, 3, 4))),
+    protonets.per_episode_loss: dict(params=EMBEDDING, x_support=EPISODES.x_support,
+                                     y_support=EPISODES.y_support, x_query=EPISODES.x_query,
+                                     y_query=EPISODES.y_query),
+    protonets.prototypical_loss: dict(params=EMBEDDING, x_support=EPISODES.x_support,
+                                      y_support=EPISODES.y_support, x_query=EPISODES.x_query,
+                                      y_query=EPISODES.y_query),
+    protonets.accuracy: dict(params=EMBEDDING, x_support=EPISODES.x_support,
+                             y_support=EPISODES.y_support, x_query=EPISODES.x_query,
+                             y_query=EPISODES.y_query),
+    protonets.evaluate: dict(params=EMBEDDING, episodes=EPISODES, batch_size=1),
+    protonets.train: dict(params=EMBEDDING, rng=RNG, iterations=1, meta_batch=2, k=1,
+                          sample_tasks=glyphs.episode_sampler(IMAGES, [0, 1, 2], 3, 2)),
+    glyphs.nearest_neighbour_accuracy: dict(episodes=EPISODES),
+    glyphs.sample_episodes: dict(images=IMAGES, classes=[0, 1, 2], n_way=3, k_shot=1,
+                                 n_query=2, n_episodes=2, rng=RNG),
+    glyphs.episode_sampler: dict(images=IMAGES, classes=[0, 1, 2], n_way=3, n_query=2),
+    glyphs.load_omniglot: dict(path=os.path.join(FOLDER, "omniglot")),
+    figures.short: dict(mse=0.5),
+    figures.spread_tasks: dict(batch=BATCH, n_tasks=2, among=3),
+    checkpoints.parse_metadata: dict(text='{"a": 1}'),
+    checkpoints.to_json: dict(metadata={"a": [1, 2.5]}),
+    checkpoints.expect: dict(value=3, kind="count", what="a count"),
+    checkpoints.encode_models: dict(models={"maml": PARAMS}, metadata={}),
+    checkpoints.read_npz: dict(path=CHECKPOINT, max_bytes=None),
+    checkpoints.load_models: dict(path=CHECKPOINT, names=None),
+    checkpoints.load_params: dict(path=CHECKPOINT, model=None),
+}
+FIGURE_CALLS = {  # slower: a figure each
+    figures.episode: dict(x_support=EPISODES.x_support[0], labels_support=[0, 1, 2],
+                          x_query=EPISODES.x_query[0], labels_query=[0, 0, 1, 1, 2, 2],
+                          guesses={"ProtoNets": numpy.array([0, 1, 1, 1, 2, 0])}),
+    figures.glyph_scripts: dict(glyphs=GLYPHS, rng=RNG, characters=2, instances=2),
+    figures.curves: dict(results={("maml", 5): EVALUATION}, labels={"maml": "MAML"}, ks=[5],
+                         xlabel="steps", ylabel="MSE"),
+    figures.training: dict(histories={"maml": [3.0, 2.0, 1.0]}, block=10,
+                           titles={"maml": "MAML"}),
+    glyphs.load_glyphs: dict(seed=1, instances=2, cache=False, scripts=("Ogham",)),
+}
+
+
+def call_with_one_hostile_argument(function, valid, data):
+    name = data.draw(st.sampled_from(sorted(valid)), label="argument")
+    value = data.draw(hostile, label="value")
+    with numpy.errstate(all="ignore"), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", FOLDER)   # load_glyphs(cache=True) writes there
+        try:
+            function(**dict(valid, **{name: value}))
+        except (ValueError, TypeError, FileNotFoundError) as e:  # no such file: one line too
+            message = str(e)
+            assert "\n" not in message and len(message) < 400, message
+            assert message.strip(), "an error needs a message"
+        finally:
+            import matplotlib.pyplot as plt
+            plt.close("all")
+
+
+@pytest.mark.parametrize("function", list(FEW_SHOT_CALLS), ids=lambda f: f.__qualname__)
+@given(data=st.data())
+def test_few_shot_half_one_hostile_argument_is_a_result_or_one_clear_error(function, data):
+    call_with_one_hostile_argument(function, FEW_SHOT_CALLS[function], data)
+
+
+@pytest.mark.parametrize("function", list(FIGURE_CALLS), ids=lambda f: f.__qualname__)
+@settings(max_examples=8)
+@given(data=st.data())
+def test_figures_one_hostile_argument_is_a_result_or_one_clear_error(function, data):
+    call_with_one_hostile_argument(function, FIGURE_CALLS[function], data)
+
+
+@pytest.mark.parametrize("function", list(FEW_SHOT_CALLS) + list(FIGURE_CALLS),
+                         ids=lambda f: f.__qualname__)
+def test_the_few_shot_half_valid_arguments_work(function):
+    function(**{**FEW_SHOT_CALLS, **FIGURE_CALLS}[function])
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def no_support_for_class_2():
+    y = EPISODES.y_support.copy()
+    y[1, :, 2] = 0
+    y[1, 2, 0] = 1          # still one-hot: class 2 of episode 1 has no support point
+    return y
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: protonets.prototypes(EMBEDDING, EPISODES.x_support, no_support_for_class_2()),
+     "class 2 of episode 1 has no support point"),
+    (lambda: protonets.prototypical_loss(EMBEDDING, *(a.tolist() for a in EPISODES[:4])),
+     "x_support must be a numpy array of real numbers with 3 axes"),
+    (lambda: protonets.evaluate(EMBEDDING, tuple(a[:0] for a in EPISODES[:4])),
+     "episodes: x_support must be a numpy array of real numbers with 3 axes, each at least 1"),
+    (lambda: glyphs.nearest_neighbour_accuracy(EPISODES._replace(y_query=EPISODES.y_query * 2)),
+     "episodes: y_query must be one-hot class labels"),
+    (lambda: glyphs.load_glyphs(scripts=(s for s in ["Ogham"])),
+     "scripts must be None (all) or a non-empty list of script names"),
+    (lambda: glyphs.load_glyphs(scripts=["Ogham", "Klingon"]), "Klingon"),
+    (lambda: glyphs.load_omniglot(b"/tmp"), "path must be a folder path"),
+    (lambda: checkpoints.parse_metadata(b"{}"), "text must be a str"),
+    (lambda: checkpoints.load_models(CHECKPOINT, names="maml"), "names must be None or a"),
+    (lambda: figures.glyph_scripts(GLYPHS._replace(evaluation=numpy.array([2])), RNG),
+     "glyphs.background and glyphs.evaluation must split the class indices 0..3"),
+    (lambda: figures.episode(**dict(FIGURE_CALLS[figures.episode], guesses={"1-NN": [0, 1]})),
+     "guesses['1-NN'] must be 6 whole-number labels, one per query"),
+    (lambda: figures.episode(**dict(FIGURE_CALLS[figures.episode], labels_support=[0, 1])),
+     "labels_support must be 3 whole-number labels"),
+    (lambda: figures.curves(**dict(FIGURE_CALLS[figures.curves], ks=[5, 10])),
+     "results must hold a maml.Evaluation for ('maml', 10)"),
+    (lambda: maml.evaluate(PARAMS, BATCH.x_support, numpy.full((3, 4, 1), -1e150),
+                           BATCH.x_query, BATCH.y_query),
+     "y_support holds values as large as 1e+150: their squared error (about 1e300) and its "
+     "spread over tasks (about 1e600) overflow a float (at most 1.8e308)"),
+    (lambda: maml.maml_loss(PARAMS, BATCH.x_support * 1e60, *BATCH[1:4]),
+     "x_support holds values as large as"),
+])
+def test_each_library_edge_of_issue_24_is_one_clear_error(call, message):
+    """The cases issue 24 lists, and their kin: each a ValueError naming the value and what
+    was expected, before any work (no NaN, no IndexError or KeyError from deep inside)."""
+    with pytest.raises(ValueError) as error:
+        call()
+    assert message in str(error.value) and "\n" not in str(error.value), str(error.value)

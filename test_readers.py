@@ -487,7 +487,7 @@ def one_line_refusal(capsys, main, argv, *words):
     (lambda m: m["training"].pop("shots"), ["fomaml.npz", "lacks the key shots"]),
     (lambda m: m["training"].update(alpha="0.4"), ["training setting alpha", "finite number"]),
     (lambda m: m["training"].update(seed=None), ["training setting seed", "null"]),
-    (lambda m: m["training"].update(iterations=10 ** 30), ["iterations", "2^53"]),
+    (lambda m: m["training"].update(iterations=10 ** 30), ["iterations", "10,000,000"]),
     (lambda m: m["training"].update(data="x\ny"), ["training setting data", "printable"]),
     (lambda m: m["training"].update(extra=1), ["unexpected key 'extra'"]),
     (lambda m: m.update(losses=[1.0, -5.0]), ["losses must be"]),

@@ -13,14 +13,35 @@ test commands work as in the original; the tests that need the removed answers s
 README.md and EXERCISES.md are the students' pages: the passages about the removed folders, and
 EXERCISES.md's section for teachers, are left out (`student_page`).
 """
-import argparse
-import io
 import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
+
+try:  # Ctrl-C while Python loads the rest: the same one line as later (interrupted_early)
+    import signal
+except KeyboardInterrupt:
+    print("\n" * sys.stderr.isatty() + "handout.py: interrupted; nothing was written",
+          file=sys.stderr)
+    os._exit(130)
+
+
+def interrupted_early(signum=None, frame=None):
+    """Ctrl-C before the copy is under way: one line, exit status 130 (the same as later)."""
+    print("\n" * sys.stderr.isatty() + "handout.py: interrupted; nothing was written",
+          file=sys.stderr)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, interrupted_early)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tarfile  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REMOVED = tuple(f"exercises/{name}/" for name in ("solutions", "wrong", "correct", "shortcuts"))
@@ -112,19 +133,46 @@ def handout(destination):
     if reason:
         raise ValueError(reason)
     target = os.path.realpath(destination)
+    temporary = None
     try:
-        temporary = tempfile.mkdtemp(dir=os.path.dirname(target),
-                                     prefix=f".{os.path.basename(target)}-")
-    except OSError as e:
-        raise ValueError(f"cannot write in {os.path.dirname(target)}: {e.strerror or e}") from None
-    try:
+        with ctrl_c_held():  # the folder exists and `temporary` names it, or neither
+            try:
+                temporary = tempfile.mkdtemp(dir=os.path.dirname(target),
+                                             prefix=f".{os.path.basename(target)}-")
+            except OSError as e:
+                raise ValueError(f"cannot write in {os.path.dirname(target)}: "
+                                 f"{e.strerror or e}") from None
         fill(temporary)
         trim_pages(temporary)
         os.chmod(temporary, 0o777 & ~current_umask())
-        os.rename(temporary, target)  # replaces an empty folder; refuses a non-empty one
+        with ctrl_c_held():  # the copy is in place and WRITTEN says so, or neither
+            os.rename(temporary, target)  # replaces an empty folder; refuses a non-empty one
+            WRITTEN.append(destination)
     except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still cleaned up
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+WRITTEN = []  # the destinations written in full, for the line a Ctrl-C prints
+
+
+@contextlib.contextmanager
+def ctrl_c_held():
+    """A Ctrl-C in this block is delivered when it ends (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught:
+            signal.raise_signal(signal.SIGINT)
 
 
 def current_umask():
@@ -149,5 +197,19 @@ def main(argv=None):
     return 0
 
 
+def command_line():
+    """main, with a Ctrl-C at any moment one line and exit status 130: the copy is written
+    in full, or nothing is (handout renames it into place in one step)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\n" * sys.stderr.isatty() + "handout.py: interrupted; " + (
+            f"{WRITTEN[0]} had already been written in full" if WRITTEN else
+            "nothing was written"), file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command_line())
