@@ -193,6 +193,10 @@ def _losses(v):
         _finite_number(x) and 0 <= x <= MAX_LOSS for x in v)
 
 
+def _range(v):
+    return isinstance(v, list) and len(v) == 2 and all(map(_finite_number, v)) and v[0] <= v[1]
+
+
 # what a metadata value may be: kind -> (in words, the test)
 KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
@@ -213,9 +217,9 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
                      lambda v: isinstance(v, list) and all(map(_finite_number, v))),
          "losses": (f"a non-empty list of numbers from 0 to {MAX_LOSS:g}", _losses),
          "flag": ("true or false", lambda v: isinstance(v, bool)),
-         "range": ("a list of two finite numbers, the first <= the second",
-                   lambda v: isinstance(v, list) and len(v) == 2 and all(
-                       map(_finite_number, v)) and v[0] <= v[1]),
+         "range": ("a list of two finite numbers, the first <= the second", _range),
+         "optional range": ("a list of two finite numbers, the first <= the second",
+                            _range),  # a key that may be missing (check_schema)
          "text": ("printable text of 1 to 200 characters",
                   lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
          "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
@@ -260,7 +264,7 @@ def check_schema(value, schema, what):
                          f"{', '.join(schema)})")
     for key, kind in schema.items():
         if key in value:
-            expect(value[key], kind.removeprefix("optional "), f"{what} {key}")
+            expect(value[key], kind, f"{what} {key}")
     return dict(value)
 
 

@@ -347,7 +347,9 @@ class Phases:
             now = time.perf_counter()
             if self.text and now - _said["at"] >= self.every:
                 detail = f"{self.detail}, " if self.detail else ""
-                say(f"{self.text}: {detail}{clock(now - self.since)} so far")
+                line = f"{self.text}: {detail}{clock(now - self.since)} so far"
+                # too wide: the detail says where (the phase's first line said what)
+                say(line if len(line) <= WIDTH else f"  {detail}{clock(now - self.since)} so far")
 
 
 _current = []  # the Phases under way, innermost last
@@ -482,10 +484,28 @@ def png_bytes(fig):
 
 # --- the command line -----------------------------------------------------------------------------
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader left
+
+
+def pipe_closed():
+    """The reader of stdout left (`demo_sinusoid.py --help | head -1`): nothing more to write
+    and no traceback; -> PIPE_CLOSED, the exit status."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return PIPE_CLOSED
+
+
 def finish(status):
     """sys.exit(status), Ctrl-C ignored from here on: the run is over and its line printed, so
-    a Ctrl-C while Python shuts down (matplotlib's clean-up, say) changes nothing."""
+    a Ctrl-C while Python shuts down (matplotlib's clean-up, say) changes nothing. A reader of
+    stdout that left is exit status PIPE_CLOSED, quietly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = pipe_closed()
     sys.exit(status)
 
 
@@ -531,6 +551,14 @@ def main(prog, parse_args, run, argv):
             matplotlib_cache()
             run(parse_args(argv), state)
         return 0
+    except SystemExit:  # --help, or argparse's own usage error
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return pipe_closed()
+        raise
+    except BrokenPipeError:
+        return pipe_closed()
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 
 import pytest
@@ -219,3 +220,67 @@ def test_a_symbolic_link_in_the_class_folder_is_that_students_row(tmp_path):
     rows = rows_of(tmp_path / "r.csv")
     assert result.returncode == 1 and {r["student"] for r in rows} == {"link"}, result
     assert all("symbolic link" in r["hint"] and r["verdict"] == "failed" for r in rows)
+
+
+def test_a_starter_name_that_is_not_a_regular_file_is_the_students_row(tmp_path):
+    """A folder, a FIFO, a socket or a link where an answer file is expected: a failed verdict
+    "not a regular file" (or "symbolic link"), never the checker's own failure (issue 23)."""
+    import socket
+    from grading import check as grade_one
+    made = {}
+    for kind in ("folder", "fifo", "socket", "link"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        path = folder / check.STARTERS[4]
+        if kind == "folder":
+            path.mkdir()
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "socket":
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(str(path))
+            made["socket"] = s
+        else:
+            path.symlink_to(tmp_path / "nowhere")
+        v = grade_one(4, str(path), 3)
+        assert v["status"] == "failed", (kind, v)
+        assert ("symbolic link" if kind == "link" else "not a regular file") in v["message"], v
+    made["socket"].close()
+    assert check.exit_status(["failed", "passed"]) == 1
+
+
+def test_zips_with_twin_absolute_or_dotdot_entries_are_refused(tmp_path):
+    cases = {"twins": [STARTER, STARTER], "absolute": ["/" + STARTER],
+             "dotdot": [f"sub/../../{check.STARTERS[5]}"], "dotdot2": [f"../{STARTER}"]}
+    for name, entries in cases.items():
+        with warnings.catch_warnings(), zipfile.ZipFile(tmp_path / f"{name}.zip", "w") as z:
+            warnings.simplefilter("ignore")  # "Duplicate name"
+            for entry in entries:
+                z.writestr(entry, "x = 1\n")
+        trouble = classmode.unzip(tmp_path / f"{name}.zip", str(tmp_path / name))
+        assert trouble and "the zip holds" in trouble and "\n" not in trouble, (name, trouble)
+        assert not (tmp_path / name).exists()
+    with zipfile.ZipFile(tmp_path / "fine.zip", "w") as z:
+        z.writestr(f"alice/{STARTER}", "x = 1\n")
+    assert classmode.unzip(tmp_path / "fine.zip", str(tmp_path / "fine")) is None
+
+
+@pytest.mark.parametrize("first", ["=", "+", "-", "@", "\t", "\r"])
+def test_report_cells_a_spreadsheet_would_run_are_neutralised(tmp_path, first):
+    """A student named `=HYPERLINK(...)` is text in the CSV (a leading '), raw in the JSON."""
+    klass = tmp_path / "class"
+    klass.mkdir()
+    name = first + 'HYPERLINK("x","y")'
+    with zipfile.ZipFile(klass / (name + ".zip"), "w") as z:  # refused: no answer is run
+        z.writestr("/" + STARTER, "x = 1\n")
+    rows = classmode.grade_class(str(klass), str(tmp_path / "r"), 3, 5.0, 512, level=LEVEL)
+    assert {r["student"] for r in rows} == {name}
+    with open(tmp_path / "r.csv", encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    for row in table:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert row["student"] == "'" + name
+    report = json.load(open(tmp_path / "r.json", encoding="utf-8"))
+    assert {r["student"] for r in report["rows"]} == {name}
+    assert classmode.inert(-1.5) == -1.5 and classmode.inert("-1") == "'-1"

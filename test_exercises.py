@@ -807,3 +807,63 @@ def test_class_mode_refuses_a_report_without_a_file_name(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_answer_of_inf_or_huge_numbers_gets_a_clean_verdict(tmp_path):
+    """inf, -inf, ±1e308 anywhere in a result: "got inf, expected ...", never "could not be
+    compared (OverflowError ...)" (issue 23)."""
+    from compare import show
+    for got, want in [(numpy.inf, 1.0), (-numpy.inf, 2.0), (1e308, -1e308), (-1e308, 1e-5),
+                      (numpy.nan, 1.0)]:
+        assert show(got, want).startswith(f"got {got:g}"), show(got, want)
+    for n, value in [(1, "float('inf')"), (3, "-1e308"), (6, "-float('inf')")]:
+        source = open(os.path.join(EX, "solutions", check.STARTERS[n]), encoding="utf-8").read()
+        name = check.FUNCTIONS[n]
+        source += (f"\n_right = {name}\n\ndef {name}(*args):\n    import numpy as _np\n"
+                   f"    out = _right(*args)\n    if isinstance(out, list):\n"
+                   f"        return [(W * 0 + {value}, b) for W, b in out]\n"
+                   f"    return out * 0 + {value}\n")
+        path = tmp_path / check.STARTERS[n]
+        path.write_text(source, encoding="utf-8")
+        v = check.check(n, str(path), SEEDS[0])
+        assert v["status"] == "failed" and "got " in v["message"], v
+        assert "could not be compared" not in v["message"] and "Overflow" not in v["message"], v
+
+
+def test_a_students_exception_text_is_quoted_and_cannot_read_as_a_pass(tmp_path):
+    from compare import raised
+    planted = "x\nExercise 2 (ex2_inner_update.py): passed: correct"
+    path = tmp_path / check.STARTERS[2]
+    path.write_text(f"def inner_update(*args):\n    raise ValueError({planted!r} * 50)\n",
+                    encoding="utf-8")
+    v = check.check(2, str(path), SEEDS[0])
+    assert v["status"] == "failed", v
+    assert "raised ValueError at ex2_inner_update.py line 2: «x Exercise 2" in v["message"], v
+    assert v["message"].count("«") == 1 and v["message"].count("»") <= 1, v
+    assert "\n" not in v["message"] and len(v["message"]) <= 1000, v
+    assert raised("raised Odd: a » Exercise 2: passed") == "raised Odd: «a › Exercise 2: passed»"
+    assert raised("Exercise 2 (x): passed") == "raised an error: «Exercise 2 (x): passed»"
+    assert len(raised("raised E: " + "y" * 5000)) < 400
+
+
+def closed_stdout(command):
+    """Run `command` with a stdout whose reader already left. -> (status, stderr)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True,
+                              timeout=300, cwd=HERE)
+    finally:
+        os.close(write)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("command", [["exercises/check.py", "1", "--dir", "exercises/solutions",
+                                      "--json"],
+                                     ["exercises/check.py", "--help"],
+                                     ["demo_sinusoid.py", "--help"]])
+def test_a_reader_that_leaves_is_exit_status_141_without_a_traceback(command):
+    """`check.py ... --json | head -c 10`: 141 (128 + SIGPIPE), nothing on stderr. (--help:
+    argparse itself ignores a failed write of the help, so 0 is fine there too.)"""
+    status, err = closed_stdout([sys.executable, *command])
+    assert status in ((0, 141) if "--help" in command else (141,)) and err == "", (status, err)

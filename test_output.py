@@ -122,3 +122,16 @@ def test_a_long_phase_says_where_it_is_every_few_seconds(monkeypatch):
     texts = [line for _, line in err.lines]
     assert texts[0] == "evaluating ..." and len(texts) >= 4
     assert all(t.startswith("evaluating: MAML, ") and t.endswith(" so far") for t in texts[1:])
+
+
+def test_a_line_too_wide_for_100_columns_keeps_where_the_phase_is(monkeypatch):
+    err = Recorder()
+    monkeypatch.setattr(sys, "stderr", err)
+    with cli.Phases(every=0.2) as phases:
+        phases.start("evaluating on 100,000 held-out 5-shot episodes of a very long name, " * 2)
+        phases.detail = "first-order: 70,000 of 100,000 episodes fine-tuned"
+        time.sleep(0.7)
+    monkeypatch.undo()
+    ticks = [line for _, line in err.lines[1:]]
+    assert ticks and all(len(t) <= 100 and t.startswith("  first-order: 70,000 of 100,000")
+                         and t.endswith(" so far") for t in ticks), ticks

@@ -77,6 +77,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"check.py: {message} (--help lists the options)\n")
 
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader left
+
+
 def exit_status(statuses):
     if "error" in statuses:
         return 3
@@ -189,10 +192,12 @@ def main(argv=None):
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        status = main()
+        sys.stdout.flush()  # here, not at exit, so a reader that left is caught below
+        sys.exit(status)
     except KeyboardInterrupt:
         print("check.py: interrupted; no report was written", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:  # `check.py --all | head -1`: the reader left, nothing to say
+    except BrokenPipeError:  # `check.py --all --json | head -c 10`: the reader left, say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+        sys.exit(PIPE_CLOSED)

@@ -42,6 +42,14 @@ def shown(name):
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+def inert(cell):
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @, a tab or a carriage
+    return is a formula there, so it gets a leading single quote (OWASP's CSV injection rule).
+    Numbers are left alone."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t",
+                                                                    "\r")) else cell
+
+
 def unzip(path, target):
     """Unpack the starter files of a student's zip into `target` (by their names only: nothing
     is written outside it), within the budgets. -> None, or what went wrong, for the student's
@@ -58,6 +66,16 @@ def unzip(path, target):
                 members = z.infolist()
                 if len(members) > ZIP_ENTRIES:
                     return f"the zip holds {len(members)} entries (the limit is {ZIP_ENTRIES})"
+                names = [m.filename for m in members]
+                odd = next((n for n in names if n.startswith(("/", "\\")) or n[1:2] == ":"
+                            or ".." in n.replace("\\", "/").split("/")), None)
+                if odd is not None:
+                    return (f"the zip holds an entry named {shown(odd)[:200]!r}: absolute "
+                            "names and '..' are refused (zip the folder itself)")
+                if len(set(names)) != len(names):
+                    twice = next(n for n in names if names.count(n) > 1)
+                    return (f"the zip holds two entries named {shown(twice)[:200]!r}: which one "
+                            "is the answer? (zip the folder again)")
                 total = 0
                 for member in members:
                     base = os.path.basename(member.filename)
@@ -258,7 +276,7 @@ def grade_class(class_folder, stem, seed, timeout, memory_mb, jobs=1, level=None
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows([{k: inert(v) for k, v in row.items()} for row in rows])
     folder, name = os.path.split(os.path.abspath(stem))
     report = dict(seed=seed, isolation=level, rows=rows)
     files.commit(folder, {name + ".csv": table.getvalue().encode("utf-8"),

@@ -11,6 +11,7 @@ answer that is 2 times too big where T = 2 but right where T = 4 did not sum ove
 is told the entry that differs most instead.
 """
 import math
+import re
 from typing import NamedTuple
 
 import numpy
@@ -66,10 +67,32 @@ class NotYet(Exception):
 
 
 
+def said(text, limit=300):
+    """Text the answer's process made (an exception's message, an exit status) as one line of
+    at most `limit` characters inside «...» (its own « and » shown as ‹ and ›), so no verdict
+    can read as a pass or as the checker's own words."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    text = text.replace("«", "‹").replace("»", "›")
+    return "«" + (text if len(text) <= limit else text[:limit - 3] + "...") + "»"
+
+
+RAISED = re.compile(r"raised ([A-Za-z_][A-Za-z0-9_.]{0,80})"
+                    r"( at [^\s:]{1,200} line [0-9]{1,9})?: (.*)", re.S)
+
+
+def raised(error):
+    """'raised TYPE at FILE line N: «message»' from an answer's error entry, the answer's own
+    text quoted (said); anything else it sent is quoted whole."""
+    m = RAISED.fullmatch(str(error))
+    if m is None:
+        return f"raised an error: {said(error)}"
+    return f"raised {m.group(1)}{m.group(2) or ''}: {said(m.group(3).rstrip('.'))}"
+
+
 def problem(entry):
     """Raise what went wrong in one call (or at import) as the student's verdict."""
     if "not_yet" in entry:
-        raise NotYet(f"{entry['not_yet']}: replace the `raise NotImplementedError` line with "
+        raise NotYet(f"{said(entry['not_yet'])}: replace the `raise NotImplementedError` line with "
                      "your code")
     if "shortcut" in entry:
         allowed = ("embed and autograd.numpy are all it takes" if "protonets." in
@@ -79,11 +102,11 @@ def problem(entry):
             raise Failed(f"shortcut: your code {entry['shortcut']}. Write it yourself ({allowed})")
         raise Failed(f"shortcut: your code {entry['shortcut']}; no credit")
     if "exit" in entry:
-        status = 0 if entry["exit"] in ("None", "") else entry["exit"]
+        status = 0 if entry["exit"] in ("None", "") else said(entry["exit"], 100)
         raise Failed(f"your code exited (status {status}) before returning an answer")
     if "missing" in entry:
         raise Failed(f"your file has no function {entry['missing']}()")
-    raise Failed(f"your code {entry['error']}")
+    raise Failed(f"your code {raised(entry['error'])}")
 
 
 class Other:
@@ -146,8 +169,10 @@ def close(got, want, rtol):
 def show(got, want):
     """'got A, expected B' with as many digits as it takes to see the difference."""
     got, want = float(got), float(want)
-    rel = abs(got - want) / max(abs(want), 1e-300)
-    digits = min(17, max(6, 2 - int(math.floor(math.log10(rel))) if rel > 0 else 17))
+    with numpy.errstate(all="ignore"):  # inf, nan, ±1e308: their difference may overflow
+        rel = float(numpy.abs(numpy.float64(got) - want) / max(abs(want), 1e-300))
+    digits = 2 - math.floor(math.log10(rel)) if 0 < rel < math.inf else 17 if rel == 0 else 6
+    digits = min(17, max(6, digits))
     return f"got {got:.{digits}g}, expected {want:.{digits}g}"
 
 
@@ -220,7 +245,7 @@ def traceable(entry, plain, what):
                      "computed on plain numpy copies (numpy.array(...), float(), .astype, "
                      "getval, writing into numpy.zeros) that autograd can't trace. Compute with "
                      "autograd.numpy on the arrays you are given. (Differentiating through it, "
-                     f"your code {entry['error'].rstrip('.')}.)")
+                     f"your code {raised(entry['error'])}.)")
 
 
 def compare_number(got, want, candidates, where, what, ledger=None):

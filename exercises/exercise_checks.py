@@ -33,7 +33,7 @@ import maml  # noqa: E402
 import tasks  # noqa: E402
 from compare import (Failed, Ledger, Mistake, Other, answer, close, compare,  # noqa: E402
                      compare_number, describe, earlier_calls, flat, same_inputs_same_answer,
-                     same_shapes, scaled, show, step, tolerance, traceable)
+                     raised, same_shapes, scaled, show, step, tolerance, traceable)
 
 STARTERS = {1: "ex1_measure.py", 2: "ex2_inner_update.py", 3: "ex3_first_order.py",
             4: "ex4_several_steps.py", 5: "ex5_new_tasks.py", 6: "ex6_meta_sgd.py",
@@ -931,7 +931,7 @@ def exercise_7(rng):
     def gradient(results):
         entry = results[-1]
         if "error" in entry and "value" in results[3]:
-            error = entry["error"].rstrip(".")
+            error = raised(entry["error"])
             raise Failed(f"autograd cannot differentiate your loss: your code {error}. Build "
                          "every array from embed's output with autograd.numpy operations "
                          "(np.stack, np.sum, @, ...): no float(), numpy.array(...) or writing "

@@ -95,17 +95,29 @@ def sandbox_files(exercise, path, request):
 def read_answer(path):
     """The bytes of the answer file: a regular file, not a link (a link would let the checker
     read, on the answer's behalf, what the answer itself may not)."""
+    name = os.path.basename(path)
+    try:
+        kind = stat.S_IFMT(os.lstat(path).st_mode)
+    except OSError as e:
+        raise Failed(f"could not read {name}: {e.strerror}") from None
+    if kind == stat.S_IFLNK:
+        raise Failed(f"{name} is a symbolic link, not a regular file: hand in the file itself")
+    if kind != stat.S_IFREG:  # a folder, a FIFO, a socket, a device named like the starter
+        what = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+                stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}.get(kind, "not a file")
+        raise Failed(f"{name} is not a regular file ({what}): hand in the file itself")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
                      getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        if os.path.islink(path):
-            raise Failed(f"{os.path.basename(path)} is a symbolic link: hand in the file "
-                         "itself") from None
-        raise Failed(f"could not read {os.path.basename(path)}: {e.strerror}") from None
+        raise Failed(f"could not read {name}: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
+            raise Failed(f"{name} is not a regular file: hand in the file itself")
+    except BaseException:
+        os.close(fd)
+        raise
     with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise Failed(f"{os.path.basename(path)} is not a regular file")
         data = f.read(sandbox.FILE_MB * 2**20 + 1)
     if len(data) > sandbox.FILE_MB * 2**20:
         raise Failed(f"your file is over {sandbox.FILE_MB} MB")
@@ -266,6 +278,10 @@ def check(exercise, path, seed, timeout=TIMEOUT, memory_mb=MEMORY_MB):
                 verdict["passed"] += 1
             except Failed as e:
                 failures.append(e)
+            except (OverflowError, FloatingPointError):  # inf, ±1e308 where a check can't
+                failures.append(Failed("your answer holds numbers too large to compare with "
+                                       "the expected one (inf, or near ±1e308): it is wrong",
+                                       generic=True))
             except ODD_ANSWER as e:  # numbers of the answer's the comparisons can't take
                 failures.append(Failed(f"your answer could not be compared with the expected "
                                        f"one ({type(e).__name__}: {e})", generic=True))
