@@ -363,22 +363,25 @@ def label_text(text, limit=40):
 
 
 @checked
-def glyph_scripts(glyphs, rng, characters=6, instances=3):
+def glyph_scripts(glyphs, rng, characters=6, instances=3, validation=()):
     """A figure with one row per script (at most MAX_SCRIPT_ROWS: the first scripts of each
     split): `characters` random letters of it, `instances` random instances of each,
-    labelled with the script and its split. Returns a matplotlib Figure (no pyplot, no
-    window): save it with fig.savefig(path)."""
+    labelled with the script, its part of the split (training, validation: the background
+    classes in `validation`, or evaluation) and its number of letters (classes) once
+    lookalikes are removed. Returns a matplotlib Figure (no pyplot, no window): save it with
+    fig.savefig(path)."""
     from matplotlib.figure import Figure
-    split = {s: "background" for s in glyphs.script[glyphs.background]}
+    split = {s: "training" for s in glyphs.script[glyphs.background]}
+    split.update({s: "validation" for s in glyphs.script[numpy.asarray(validation, int)]})
     split.update({s: "evaluation" for s in glyphs.script[glyphs.evaluation]})
     every = list(dict.fromkeys(glyphs.script))
     scripts = every
     if len(every) > MAX_SCRIPT_ROWS:
-        first = [s for s in every if split[s] == "background"][:MAX_SCRIPT_ROWS // 2]
-        rest = [s for s in every if split[s] != "background"] + [
-            s for s in every if split[s] == "background" and s not in first]
+        first = [s for s in every if split[s] != "evaluation"][:MAX_SCRIPT_ROWS // 2]
+        rest = [s for s in every if split[s] == "evaluation"] + [
+            s for s in every if split[s] != "evaluation" and s not in first]
         scripts = first + rest[:MAX_SCRIPT_ROWS - len(first)]
-    figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.4),
+    figure = Figure(figsize=(1.0 + 0.3 * characters * instances, 0.45 * len(scripts) + 0.6),
                     layout="constrained")
     axes = figure.subplots(len(scripts), 1, squeeze=False)[:, 0]
     for ax, script in zip(axes, scripts):
@@ -393,9 +396,14 @@ def glyph_scripts(glyphs, rng, characters=6, instances=3):
         ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"{label_text(script)}\n({split[script]}, {len(members)})", rotation=0,
-                      ha="right", va="center", fontsize=8)
+        ax.set_ylabel(f"{label_text(script)}\n{split[script]}, {len(members)} letters",
+                      rotation=0, ha="right", va="center", fontsize=8)
+    counts = {part: sum(int((glyphs.script == s).sum()) for s in every if split[s] == part)
+              for part in ("training", "validation", "evaluation")}
     some = "" if len(scripts) == len(every) else f" ({len(scripts)} shown)"
-    figure.suptitle(f"{len(glyphs.images)} characters of {len(every):,} scripts{some}: "
-                    f"{characters} characters × {instances} instances per script", fontsize=9)
+    figure.suptitle(f"{len(glyphs.images):,} letters (classes) of {len(every):,} scripts{some}, "
+                    f"{glyphs.images.shape[1]} renderings of each; lookalikes kept once\n"
+                    + " · ".join(f"{part} {n:,}" for part, n in counts.items() if n)
+                    + f" letters\neach row: {characters} letters × {instances} renderings; "
+                    "the number is the script's letters", fontsize=8)
     return figure

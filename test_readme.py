@@ -162,18 +162,55 @@ def test_ten_thousand_task_table_is_results_10000_json():
         assert plain.strip() == ("inf" if r["plain_mean"] is None else f"{r['plain_mean']:.3g}")
 
 
+def fewshot_report():
+    with open(os.path.join(HERE, "docs", "fewshot", "fewshot.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def test_fewshot_table_is_made_from_fewshot_json():
     import demo_fewshot
-    with open(os.path.join(HERE, "docs", "fewshot", "fewshot.json"), encoding="utf-8") as f:
-        report = json.load(f)
+    report = fewshot_report()
     page = readme(os.path.join("docs", "fewshot.md"))
     assert demo_fewshot.markdown_table(report) in page
-    assert report["evaluation"]["episodes"] >= 1000 and report["training"]["iterations"] == 5000
-    rows = {(r["method"], r["shots"], r["steps"]): r["accuracy"] for r in report["results"]}
-    for method, label in (("maml", "exact MAML reaches"), ("protonets", "Networks"),
-                          ("nearest", "nearest-neighbour")):
-        claim = f"{100 * rows[method, 1, 1 if method == 'maml' else 0]:.1f}%"
-        assert claim in readme(), (method, claim)
+    assert report["evaluation"]["episodes"] >= 1000
+    assert set(report["training"]) == set(demo_fewshot.METHODS)
+
+
+def test_every_interval_the_fewshot_page_and_readme_quote_is_a_measured_cell():
+    """'87.8 ± 0.6' anywhere in docs/fewshot.md or the README's few-shot section is some
+    method's accuracy in fewshot.json, and every bare 'NN.N%' is one too (or a difference of
+    two, or a permutation figure, stated next to a 'points' or 'changed')."""
+    import demo_fewshot
+    report = fewshot_report()
+    cells = {demo_fewshot.cell_text(r) for r in report["results"]}
+    cells |= {demo_fewshot.cell_text(c) for c in report["curves"]}
+    means = {f"{100 * r['accuracy']:.1f}" for r in [*report["results"], *report["curves"]]}
+    means |= {f"{100 * p[k]:.1f}" for p in report["label_permutation"].values()
+              for k in ("accuracy", "accuracy_permuted")}
+    page = readme(os.path.join("docs", "fewshot.md"))
+    section = readme().split("## Few-shot classification", 1)[1].split("\n## ", 1)[0]
+    for text in (page, section):
+        for quoted in re.findall(r"\d+\.\d ± \d+\.\d", text):
+            assert quoted in cells, quoted
+        for number in re.findall(r"(?<!± )(?<!\d)(\d+\.\d)%", text):
+            assert number in means, number
+
+
+def test_the_fewshot_page_states_the_split_and_the_permutation_measured():
+    report = fewshot_report()
+    page = readme(os.path.join("docs", "fewshot.md"))
+    dedup = report["data"]["dedup"]
+    removed = dedup["before"]["evaluation"] - dedup["after"]["evaluation"]
+    assert f"{removed} evaluation classes" in page
+    assert f"{dedup['before']['evaluation']} to {dedup['after']['evaluation']}" in page
+    assert f"RMS {dedup['across']:g}" in page
+    for method, p in report["label_permutation"].items():
+        claim = f"{p['episodes_changed']} of {p['episodes']:,}"
+        assert claim in page, (method, claim)
+    zero = [m for m in report["label_permutation"] if m.endswith("-zero")]
+    assert zero and all(report["label_permutation"][m]["episodes_changed"] == 0 for m in zero)
+    for method, training in report["training"].items():
+        assert f"{training['iterations']:,}" in page, method
 
 
 def test_the_gif_caption_quotes_the_gif():
