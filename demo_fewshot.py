@@ -183,7 +183,7 @@ def check_data(data, where, parts):
     split has the classes an episode draws (the most ways of any method) and every class the
     images the largest K needs: what the run would otherwise find out only after training."""
     ways = max(n for _, n, _ in METHODS.values())
-    for split, part in zip(("background", "evaluation"), parts):
+    for split, part in reversed(list(zip(("background", "evaluation"), parts))):
         n = len(getattr(data, split))
         need = ways if split == "background" else N_WAY
         if n < need:
@@ -338,7 +338,24 @@ def load_all(folder, methods=TRAINED):
             raise cli.UsageError(f"--load {path!r}: {e}") from None
         trained[method] = dict(params=params, step_sizes=step_sizes, losses=losses,
                                training=training)
+    first = next(iter(trained), None)
+    for method in trained:  # one protocol: what every method shares must agree
+        for key in SHARED_SETTINGS:
+            a, b = trained[first]["training"][key], trained[method]["training"][key]
+            if a != b:
+                raise cli.UsageError(
+                    f"--load {folder!r}: {first}.npz and {method}.npz were trained differently "
+                    f"({key}: {shown_setting(a)} vs {shown_setting(b)})")
     return trained
+
+
+SHARED_SETTINGS = ("meta_batch", "queries", "alpha", "meta_lr", "seed", "body", "data")
+
+
+def shown_setting(value):
+    """A training setting as a message shows it: numbers with :g."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else str(value)[:40]
 
 
 # --- evaluation ----------------------------------------------------------------------------------

@@ -729,7 +729,7 @@ def test_settings_that_differ_between_files_name_both_files_and_the_key(tmp_path
                 lambda m: m["training"].update(alpha=1e308))
     one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
                                                  "--out", str(tmp_path / "out")],
-                     "maml.npz and fomaml.npz were trained differently (alpha: 1e+308 vs 0.4)")
+                     "pretrained.npz and maml.npz were trained differently (alpha: 0.4 vs 1e+308)")
 
 
 def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
