@@ -28,6 +28,8 @@ labels 0..N-1 given to the classes in a random order.
 """
 import hashlib
 import io
+import json
+import tempfile
 import os
 import unicodedata
 import warnings
@@ -271,11 +273,38 @@ def generate(seed=0, instances=20, scripts=None):
                   numpy.flatnonzero(~in_background))
 
 
-def split_report():
+def split_report(cache=True):
     """What the deduplication across font faces removed, for the page that reports the
     split: {threshold, across, before: {background, evaluation}, after: {...}}, the classes
     kept by the earlier rule (letters compared within one face at a time, DUPLICATE_DISTANCE
-    everywhere) and by find_duplicates'. Renders the masters again: about 15 s."""
+    everywhere) and by find_duplicates'. Renders the masters again (about 15 s), or, with
+    cache=True, reads what an earlier call wrote beside the glyph cache (the same settings
+    and fonts: the same report)."""
+    path = cache_path(0, 1).replace(".npz", "-split-report.json")
+    if cache:
+        try:
+            with open(path, encoding="utf-8") as f:
+                report = json.load(f)
+            if isinstance(report, dict) and sorted(report) == [
+                    "across", "after", "before", "threshold"]:
+                return report
+        except (OSError, ValueError):
+            pass
+    report = measure_split()
+    if cache:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(report, f)
+            os.replace(temporary, path)
+        except OSError:
+            pass
+    return report
+
+
+def measure_split():
+    """split_report's numbers, measured (no cache)."""
     candidates = letters()
     masters = render_masters([char for _, char in candidates])
     n = len(candidates)
