@@ -114,39 +114,48 @@ def main(argv=None):
 def run(args, state):
     """Train (or load) the methods, choose every read-out setting on validation episodes,
     evaluate on the same test episodes, then commit the checkpoints and the --out files."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    data = load_data(args)
-    if not args.train_only:
-        check_evaluation_fits(data, args)
-    if args.load is not None:
-        trained = load_all(args.load, args.methods)
-    else:
-        trained = {m: train_one(m, data, args) for m in args.methods}
-    sets = {}
-    if args.save:
-        sets[os.path.abspath(args.save)] = {f"{m}.npz": checkpoint_bytes(m, model)
-                                            for m, model in trained.items()}
-    if args.train_only:
+    with cli.Phases(args.quiet) as phases:  # a line at least every few seconds, to stderr
+        phases.start(f"reading Omniglot from {args.omniglot}" if args.omniglot else
+                     "loading the glyphs (made from the fonts on a first run, then cached)")
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        data = load_data(args)
+        if not args.train_only:
+            check_evaluation_fits(data, args)
+        if args.load is not None:
+            phases.start(f"reading the checkpoints in {args.load}")
+            trained = load_all(args.load, args.methods)
+        else:
+            phases.start("training", announce=False)  # each method's Progress says it
+            trained = {m: train_one(m, data, args) for m in args.methods}
+        sets = {}
+        if args.save:
+            sets[os.path.abspath(args.save)] = {f"{m}.npz": checkpoint_bytes(m, model)
+                                                for m, model in trained.items()}
+        if args.train_only:
+            phases.start("writing the models")
+            cli.commit(sets, args.replaceable, state)
+            print(f"wrote the models to {args.save}/")
+            return
+        phases.start("evaluating", announce=False)  # evaluate_all names each method
+        report = evaluate_all(trained, data, args)
+        if args.speed_iterations:
+            phases.start(f"measuring the training speed ({args.speed_iterations} "
+                         "iterations per round)")
+            report["speed"] = measure_speed(data, args)
+        phases.start("drawing the figures")
+        made = {"fewshot_curves.png": curves_figure(report),
+                "fewshot_episode.png": episode_figure(trained, data, args),
+                "glyph_scripts.png": figures.glyph_scripts(
+                    data, numpy.random.default_rng(args.seed),
+                    validation=glyphs.validation_split(data)[1])}
+        sets[os.path.abspath(args.out)] = {
+            "fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
+            **{name: cli.png_bytes(fig) for name, fig in made.items()}}
+        plt.close("all")
+        phases.start("writing the results")
         cli.commit(sets, args.replaceable, state)
-        print(f"wrote the models to {args.save}/")
-        return
-    report = evaluate_all(trained, data, args)
-    if args.speed_iterations:
-        report["speed"] = measure_speed(data, args)
-    if not args.quiet:
-        print("drawing the figures", file=sys.stderr, flush=True)
-    made = {"fewshot_curves.png": curves_figure(report),
-            "fewshot_episode.png": episode_figure(trained, data, args),
-            "glyph_scripts.png": figures.glyph_scripts(
-                data, numpy.random.default_rng(args.seed),
-                validation=glyphs.validation_split(data)[1])}
-    sets[os.path.abspath(args.out)] = {
-        "fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
-        **{name: cli.png_bytes(fig) for name, fig in made.items()}}
-    plt.close("all")
-    cli.commit(sets, args.replaceable, state)
     print(table(report, committed_report(report)))
     print(f"\nwrote {len(OUTPUTS)} files to {args.out}/" +
           (f"\nwrote the models to {args.save}/" if args.save else ""))
