@@ -20,7 +20,7 @@ COPY requirements.txt requirements-notebook.txt ./
 RUN pip install --no-cache-dir -r requirements.txt -r requirements-notebook.txt
 
 COPY maml.py tasks.py checks.py files.py checkpoints.py cli.py figures.py demo_sinusoid.py \
-     variants.py demo_variants.py protonets.py glyphs.py demo_fewshot.py \
+     variants.py demo_variants.py protonets.py glyphs.py fewshot.py demo_fewshot.py threads.py \
      walkthrough.ipynb EXERCISES.md ./
 COPY checkpoints/ ./checkpoints/
 COPY exercises/ ./exercises/

@@ -215,8 +215,10 @@ def test_ctrl_c_during_training_exits_130_with_one_line_and_changes_nothing(old)
         [sys.executable, "demo_sinusoid.py", "--iterations", "3000", "--out",
          str(base / "out"), "--save", str(base / "ckpt" / "model.npz"), "--force"],
         cwd=HERE, stderr=subprocess.PIPE, text=True)
-    line = process.stderr.readline()  # the first progress line: training is under way
-    assert "MAML" in line, line
+    line = process.stderr.readline()  # the whole run's estimate, then the first progress line
+    if line.startswith("about "):
+        line = process.stderr.readline()
+    assert "MAML" in line, line   # training is under way
     process.send_signal(signal.SIGINT)
     err = process.stderr.read()
     assert process.wait(timeout=60) == 130
@@ -343,7 +345,9 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_and_exit_130(tmp_path, dela
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert err.strip().splitlines() == ["demo_sinusoid.py: interrupted; no file was changed"], err
+    *before, last = err.strip().splitlines()   # the run's estimate may come before the Ctrl-C
+    assert last == "demo_sinusoid.py: interrupted; no file was changed", err
+    assert all(line.startswith(("about ", "training ")) for line in before), err  # progress only
     assert not (tmp_path / "o").exists()
 
 
