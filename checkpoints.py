@@ -161,7 +161,12 @@ def decode_models(arrays):
             if f"{prefix}b{i}" not in arrays:
                 raise ValueError(f"{prefix}W{i} has no {prefix}b{i}")
             layers.append((arrays.pop(f"{prefix}W{i}"), arrays.pop(f"{prefix}b{i}")))
-        checks.params(layers, f"model {model!r}" if model else "params", per_task=False)
+        name = f"model {model!r}" if model else "params"
+        checks.params(layers, name, per_task=False)
+        largest = max(float(numpy.abs(a).max()) for layer in layers for a in layer)
+        if largest > MAX_WEIGHT:
+            raise ValueError(f"{name} holds a weight of magnitude {largest:.3g}; a trained "
+                             f"network's are below {MAX_WEIGHT:g} (beyond, its outputs overflow)")
         models[model] = layers
     if arrays:
         raise ValueError(f"unexpected arrays {sorted(arrays)}")
@@ -182,6 +187,8 @@ def _finite_number(v):
 
 
 MAX_LOSS = 1e30            # a loss in a file's history (a plot's log axis takes it)
+MAX_ALPHA = 100.0          # a step size (the demos' --alpha): far past where any network blows up
+MAX_WEIGHT = 1e4           # |a weight| (the committed models' largest: 17): beyond, outputs overflow
 
 
 def _count(v, low=0, high=2 ** 53):
@@ -209,8 +216,8 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "steps": ("a whole number from 0 to 1,000 (the demos' --inner-steps)",
                    lambda v: _count(v, high=1000)),
          "number": ("a finite number", _finite_number),
-         "step size": ("a finite number >= 0 (the demos' --alpha)",
-                       lambda v: _finite_number(v) and v >= 0),
+         "step size": (f"a number from 0 to {MAX_ALPHA:g} (the demos' --alpha)",
+                       lambda v: _finite_number(v) and 0 <= v <= MAX_ALPHA),
          "learning rate": ("a finite number > 0 (the demos' --meta-lr)",
                            lambda v: _finite_number(v) and v > 0),
          "numbers": ("a list of finite numbers",

@@ -6,6 +6,7 @@ Exit status: 0 done, 1 the run failed (training diverged, or a file could not be
 2 a bad argument or input file (one line, before any work), 130 interrupted.
 """
 import argparse
+import contextlib
 import io
 import math
 import re
@@ -43,7 +44,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     comma-separated lists from being broken mid-word."""
 
     def _get_help_string(self, action):
-        if action.const is True or action.default in (None, argparse.SUPPRESS):
+        if (action.const is True or action.default in (None, argparse.SUPPRESS)
+                or "(default" in (action.help or "")):  # a help that says its default itself
             return action.help
         return super()._get_help_string(action)
 
@@ -66,8 +68,8 @@ def whole(low, high):
     return parse
 
 
-def real(low, strict=False):
-    """An argparse type: a finite number >= low (> low if strict)."""
+def real(low, strict=False, high=math.inf):
+    """An argparse type: a finite number >= low (> low if strict) and <= high."""
     def parse(text):
         try:
             value = float(text)
@@ -76,6 +78,8 @@ def real(low, strict=False):
         if not math.isfinite(value) or value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(
                 f"must be a finite number {'>' if strict else '>='} {low:g}, got {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
         return value
     parse.__name__ = "number"
     return parse
@@ -87,7 +91,7 @@ SEED = whole(0, 2 ** 63 - 1)
 ITERATIONS = whole(1, 10_000_000)
 EVAL_TASKS = whole(2, 100_000)
 TASKS = whole(1, 100_000)
-ALPHA = real(0.0)
+ALPHA = real(0.0, high=checkpoints.MAX_ALPHA)
 LEARNING_RATE = real(0.0, strict=True)
 
 
@@ -495,6 +499,21 @@ def pipe_closed():
     except (OSError, ValueError):
         pass
     return PIPE_CLOSED
+
+
+@contextlib.contextmanager
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in this block, as Python's default does, whatever handler
+    was set before (the demos' own while they load); the old handler is put back afterwards, so
+    a notebook or a test that calls a demo's main keeps its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def finish(status):

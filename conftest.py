@@ -1,6 +1,9 @@
 """pytest setup shared by every test file: hypothesis profiles (few examples in the quick suite,
-many in the slow one)."""
+many in the slow one), and a check that no test leaves a signal handler changed."""
 import os
+import signal
+
+import pytest
 
 try:
     from hypothesis import HealthCheck, settings
@@ -12,3 +15,19 @@ else:
     settings.register_profile("thorough", max_examples=300, deadline=None, database=None,
                               suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+
+WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """Code run in-process (a library function, a demo's main) must leave the signal handlers
+    as it found them: an ignored SIGINT is inherited by every process started afterwards, so
+    Ctrl-C would stop reaching them."""
+    before = {s: signal.getsignal(s) for s in WATCHED}
+    yield
+    changed = [s.name for s in WATCHED if signal.getsignal(s) is not before[s]]
+    for s in WATCHED:
+        signal.signal(s, before[s])
+    assert not changed, f"the test left these signal handlers changed: {changed}"

@@ -52,7 +52,8 @@ def interrupted_early(signum=None, frame=None):
 
 try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
     import signal
-    signal.signal(signal.SIGINT, interrupted_early)
+    if __name__ == "__main__":  # imported (a notebook, a test), it leaves Ctrl-C alone
+        signal.signal(signal.SIGINT, interrupted_early)
 
     import argparse
     import json
@@ -107,8 +108,8 @@ OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_s
 
 def main(argv=None):
     """The command line; exit status as cli.main's."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    return cli.main("demo_fewshot.py", parse_args, run, argv)
+    with cli.ctrl_c_raises():
+        return cli.main("demo_fewshot.py", parse_args, run, argv)
 
 
 def run(args, state):
@@ -840,4 +841,5 @@ def parse_args(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: no more interrupted_early
     cli.finish(main())

@@ -31,7 +31,8 @@ def interrupted_early(signum=None, frame=None):
 
 try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
     import signal
-    signal.signal(signal.SIGINT, interrupted_early)
+    if __name__ == "__main__":  # imported (a notebook, a test), it leaves Ctrl-C alone
+        signal.signal(signal.SIGINT, interrupted_early)
 
     import argparse
     import json
@@ -63,8 +64,8 @@ PAPER_K5 = {"maml": (0.67, 0.38, 0.35), "pretrained": (2.41, 2.23, 2.19)}
 def main(argv=None):
     """The command line; exit status as cli.main's. Whatever the status, the files of --out
     and --save are the complete old set or the complete new one."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    return cli.main("demo_sinusoid.py", parse_args, run, argv)
+    with cli.ctrl_c_raises():
+        return cli.main("demo_sinusoid.py", parse_args, run, argv)
 
 
 def run(args, state):
@@ -379,4 +380,5 @@ def parse_args(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: no more interrupted_early
     cli.finish(main())

@@ -33,7 +33,8 @@ def interrupted_early(signum=None, frame=None):
 
 try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the same one line
     import signal
-    signal.signal(signal.SIGINT, interrupted_early)
+    if __name__ == "__main__":  # imported (a notebook, a test), it leaves Ctrl-C alone
+        signal.signal(signal.SIGINT, interrupted_early)
 
     import json
 
@@ -71,8 +72,8 @@ LABELS = {"maml-1": "MAML, 1 inner step", "maml-3": "MAML, 3 inner steps",
 
 def main(argv=None):
     """The command line; exit status as cli.main's."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    return cli.main("demo_variants.py", parse_args, run, argv)
+    with cli.ctrl_c_raises():
+        return cli.main("demo_variants.py", parse_args, run, argv)
 
 
 def run(args, state):
@@ -371,4 +372,5 @@ def parse_args(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: no more interrupted_early
     cli.finish(main())

@@ -139,8 +139,9 @@ def linear_head(zs, ys, zq, alpha, steps):
 
 
 def accuracy(scores, y):
-    """The fraction of each episode's queries whose highest score is their class: (T,)."""
-    return numpy.mean(numpy.argmax(scores, axis=-1) == numpy.argmax(y, axis=-1), axis=-1)
+    """The fraction of each episode's queries whose highest score is their class: (T,); a
+    score that is not finite is wrong (maml.hits)."""
+    return maml.hits(scores, y)
 
 
 # --- MAML's fixes for classification --------------------------------------------------------

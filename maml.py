@@ -93,8 +93,17 @@ def cross_entropy(params, x, y):
 def accuracy(params, x, y):
     """The fraction of each task's points whose largest output is their class, y one-hot
     (T, N, classes): shape (T,). Not differentiable: for measuring, not training."""
-    predicted = numpy.argmax(getval(mlp(params, x)), axis=-1)
-    return numpy.mean(predicted == numpy.argmax(y, axis=-1), axis=-1)
+    return hits(getval(mlp(params, x)), y)
+
+
+def hits(scores, y):
+    """The fraction of each task's points whose highest score is their class, y one-hot: shape
+    scores.shape[:-2]. A point with a score that is not finite (a network that overflowed) is
+    wrong, never a lucky argmax of NaN."""
+    scores = numpy.asarray(scores)
+    right = (numpy.argmax(scores, axis=-1) == numpy.argmax(y, axis=-1)) & numpy.isfinite(
+        scores).all(axis=-1)
+    return numpy.mean(right, axis=-1)
 
 
 # --- MAML -----------------------------------------------------------------------------------

@@ -96,8 +96,7 @@ def prototypical_loss(params, x_support, y_support, x_query, y_query):
 @checked
 def accuracy(params, x_support, y_support, x_query, y_query):
     """The fraction of each episode's queries whose nearest prototype is their class: (T,)."""
-    predicted = numpy.argmax(logits(params, x_support, y_support, x_query), axis=2)
-    return numpy.mean(predicted == numpy.argmax(y_query, axis=2), axis=1)
+    return maml.hits(logits(params, x_support, y_support, x_query), y_query)
 
 
 # --- training and evaluation ---------------------------------------------------------------

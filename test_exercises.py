@@ -784,15 +784,26 @@ def test_ctrl_c_stops_the_checker_and_the_answer_it_runs_in_one_line(tmp_path):
         f"import ctypes\nctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0)\n"
         "def inner_update(params, x, y, alpha):\n    while True:\n        pass\n")
     process = subprocess.Popen([sys.executable, os.path.join(EX, "check.py"), "2", "--file",
-                                str(tmp_path / "ex2_inner_update.py")], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(150):  # until the answer is looping
-        time.sleep(0.2)
-        if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0:
-            break
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 130 and len(err.strip().splitlines()) == 1, err
+                                str(tmp_path / "ex2_inner_update.py"), "--timeout", "600"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        for _ in range(600):  # until the answer is looping (a busy machine starts it slowly)
+            time.sleep(0.2)
+            if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0:
+                break
+            if process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(f"the checker ended before its answer ran: {out!r} {err!r}")
+        else:
+            pytest.fail(f"no process named {name} in 120 s")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    except BaseException:  # no checker, and no answer looping in its session, left behind
+        process.kill()
+        subprocess.run(["pkill", "-KILL", "-x", name])
+        raise
+    assert process.returncode == 130 and len(err.strip().splitlines()) == 1, (out, err)
     for _ in range(50):
         if subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 1:
             break

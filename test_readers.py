@@ -23,9 +23,12 @@ import cli
 import demo_fewshot
 import demo_sinusoid
 import demo_variants
+import fewshot
 import figures
 import files
 import glyphs
+import maml
+import protonets
 
 SMALL = ("Coptic", "Ogham")
 SHORT = ["--iterations", "1", "--eval-episodes", "2", "--speed-iterations", "0", "--quiet"]
@@ -543,6 +546,60 @@ def test_variants_load_refuses_text_or_null_settings(tmp_path, capsys, change, w
                                                   str(tmp_path / "out")], *words)
 
 
+def huge(arrays, scale=1e305):
+    """A damaged network: finite weights, every output layer overflowing."""
+    return {k: (v * scale if k.rsplit(".", 1)[-1] == "W0" else v) for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize("demo, folder, method", [
+    ("fewshot", "checkpoints/fewshot", "maml"), ("fewshot", "checkpoints/fewshot", "metasgd"),
+    ("variants", "checkpoints/variants", "maml-1"), ("variants", "checkpoints/variants", "meta-sgd"),
+    ("sinusoid", "checkpoints/sinusoid.npz", None), ("sinusoid", "checkpoints/best.npz", None)])
+def test_finite_but_huge_weights_are_refused_at_load_in_every_demo(tmp_path, capsys, demo,
+                                                                    folder, method):
+    """Weights of 1e305 are finite, so they passed: the network's outputs then overflowed to
+    NaN, scored as a 20% guess (few-shot) or broke a figure (issue 24)."""
+    out = ["--quiet", "--out", str(tmp_path / "out")]
+    if demo == "sinusoid":
+        resave(folder, tmp_path / "big.npz", lambda m: None, huge)
+        one_line_refusal(capsys, demo_sinusoid.main, ["--load", str(tmp_path / "big.npz"),
+                                                      "--eval-tasks", "2", *out],
+                         "big.npz", "holds a weight of magnitude", "below 10000")
+        return
+    copy_folder(folder, tmp_path / "ck", method, lambda m: None, huge)
+    main, flags = ((demo_fewshot.main, SHORT[2:-1]) if demo == "fewshot" else
+                   (demo_variants.main, ["--eval-tasks", "2", "--speed-iterations", "0"]))
+    one_line_refusal(capsys, main, ["--load", str(tmp_path / "ck"), *flags, *out],
+                     f"{method}.npz", "holds a weight of magnitude", "below 10000")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("alpha", [100.5, 1e308])
+def test_a_step_size_above_the_flags_bound_in_a_file_is_refused(tmp_path, capsys, alpha):
+    copy_folder("checkpoints/variants", tmp_path / "ck", "maml-1",
+                lambda m: m["training"].update(alpha=alpha))
+    one_line_refusal(capsys, demo_variants.main, ["--load", str(tmp_path / "ck"),
+                                                  "--eval-tasks", "2", "--speed-iterations",
+                                                  "0", "--quiet", "--out",
+                                                  str(tmp_path / "out")],
+                     "maml-1.npz", "alpha must be a number from 0 to 100")
+
+
+def test_scores_that_are_not_finite_are_wrong_never_a_lucky_guess():
+    """argmax of a row of NaN is 0: one class in five would score as right."""
+    y = numpy.eye(5)[None].repeat(2, axis=0)                     # 2 episodes, 5 queries
+    scores = numpy.where(numpy.eye(5) > 0, 1.0, 0.0)[None].repeat(2, axis=0)
+    assert list(fewshot.accuracy(scores, y)) == [1.0, 1.0]
+    scores[0, 0, 3] = numpy.nan                                    # one query of episode 0
+    scores[1] = numpy.inf                                          # every query of episode 1
+    assert list(fewshot.accuracy(scores, y)) == [0.8, 0.0]
+    overflowing = [(numpy.full((5, 5), 1e200), numpy.zeros(5))] * 2  # finite weights, inf out
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        assert list(maml.accuracy(overflowing, numpy.eye(5)[None], y[:1])) == [0.0]
+        assert list(protonets.accuracy(overflowing, numpy.eye(5)[None], y[:1],
+                                       numpy.eye(5)[None], y[:1])) == [0.0]
+
+
 # --- memory: evaluation is estimated before anything is trained or allocated -------------------
 
 def test_too_many_eval_episodes_are_refused_with_the_estimate(tmp_path, capsys, monkeypatch):
@@ -717,7 +774,7 @@ def test_what_any_run_saves_its_load_accepts(tmp_path, flags):
     out = ["--out", str(tmp_path / "o")]
     config = demo_fewshot.config_of(demo_fewshot.parse_args([*flags, *out]))
     checkpoints.check_schema(config, checkpoints.FEWSHOT_TRAINING, "fewshot")
-    args = demo_variants.parse_args([*flags, "--alpha", "1e300", "--meta-lr", "1e-300", *out])
+    args = demo_variants.parse_args([*flags, "--alpha", "100", "--meta-lr", "1e-300", *out])
     checkpoints.check_schema(demo_variants.settings(args), checkpoints.VARIANTS_TRAINING, "v")
     args = demo_sinusoid.parse_args([*flags, "--alpha", "0", *out])
     config = {k: v for k, v in demo_sinusoid.config_of(args).items() if k != "layers"}
@@ -726,10 +783,10 @@ def test_what_any_run_saves_its_load_accepts(tmp_path, flags):
 
 def test_settings_that_differ_between_files_name_both_files_and_the_key(tmp_path, capsys):
     copy_folder("checkpoints/fewshot", tmp_path / "ck", "maml",
-                lambda m: m["training"].update(alpha=1e308))
+                lambda m: m["training"].update(alpha=0.5))
     one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
                                                  "--out", str(tmp_path / "out")],
-                     "pretrained.npz and maml.npz were trained differently (alpha: 0.4 vs 1e+308)")
+                     "pretrained.npz and maml.npz were trained differently (alpha: 0.4 vs 0.5)")
 
 
 def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
@@ -739,4 +796,4 @@ def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
                                                   "--eval-tasks", "2", "--speed-iterations",
                                                   "0", "--quiet", "--out",
                                                   str(tmp_path / "out")],
-                     "maml-1.npz", "alpha must be a finite number >= 0")
+                     "maml-1.npz", "alpha must be a number from 0 to 100")

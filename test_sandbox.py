@@ -154,6 +154,20 @@ def test_every_way_out_is_refused_by_the_operating_system(tmp_path, level, monke
     assert check.check(2, SOLUTION, SEED)["status"] == "passed"
 
 
+def test_grading_parses_nothing_once_imported_so_threads_cannot_race_in_ast(monkeypatch):
+    """ast.parse run by two threads at once fails in Python 3.11 ("AST constructor recursion
+    depth mismatch"): the library copies are made at import, and grading in threads (class
+    mode, --jobs) parses nothing."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("ast.parse called while grading")
+    monkeypatch.setattr(grading.ast, "parse", refuse)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        found = [pool.submit(check.check, n, os.path.join(EX, "solutions", check.STARTERS[n]),
+                             SEED) for n in (1, 2, 3)]
+        verdicts = [f.result() for f in found]
+    assert all(v["status"] == "passed" for v in verdicts), verdicts
+
+
 @needs_os
 def test_switched_off_functions_are_not_in_the_copies_the_answer_gets():
     """The copy of maml.py an exercise-2 answer may import has no inner_update to bring back

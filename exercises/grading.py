@@ -9,14 +9,12 @@ that is not one is "sent back something that is not a result", and only numeric 
 the shape budgets are rebuilt. Messages are cut to one line of at most MESSAGE_CHARS.
 """
 import ast
-import functools
 import json
 import math
 import os
 import pickle
 import re
 import stat
-import threading
 import time
 import warnings
 
@@ -47,10 +45,6 @@ def one_line(text, limit=MESSAGE_CHARS):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-PARSING = threading.Lock()  # ast.parse from several threads at once fails in Python 3.11
-
-
-@functools.lru_cache(maxsize=None)
 def library_copy(module, removed, exercise):
     """The source of a library module with the functions named in `removed` replaced by ones
     that raise SwitchedOff: the original code is not in the copy, so nothing the answer does
@@ -59,8 +53,7 @@ def library_copy(module, removed, exercise):
         text = f.read()
     lines = text.splitlines(keepends=True)
     found = set()
-    with PARSING:
-        tree = ast.parse(text)
+    tree = ast.parse(text)
     for node in reversed(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in removed:
             found.add(node.name)
@@ -75,15 +68,26 @@ def library_copy(module, removed, exercise):
                              "exercise was called.\"\"\"\n    switched_off = True\n")
 
 
-def sandbox_files(exercise, path, request):
-    """{name: bytes} for the answer's scratch folder: the runner, the request, the library
-    copies and the answer (in answer/, under its own name)."""
+def library_copies(exercise):
+    """{module file name: source bytes} of every library module, as exercise `exercise` sees it."""
     off = {}
     for name in SWITCHED_OFF.get(exercise, ()):
         module, _, function = name.rpartition(".")
         off.setdefault(module or "maml", []).append(function)
-    files = {f"{m}.py": library_copy(m, tuple(off.get(m, ())), exercise).encode("utf-8")
-             for m in LIBRARY}
+    return {f"{m}.py": library_copy(m, tuple(off.get(m, ())), exercise).encode("utf-8")
+            for m in LIBRARY}
+
+
+# Made once, here, in the thread that imports this module: ast.parse run by two threads at once
+# fails in Python 3.11 ("AST constructor recursion depth mismatch"), and class mode grades in
+# threads. No thread parses anything afterwards.
+LIBRARY_COPIES = {exercise: library_copies(exercise) for exercise in EXERCISES}
+
+
+def sandbox_files(exercise, path, request):
+    """{name: bytes} for the answer's scratch folder: the runner, the request, the library
+    copies and the answer (in answer/, under its own name)."""
+    files = dict(LIBRARY_COPIES[exercise])
     with open(os.path.join(HERE, "child.py"), "rb") as f:
         files["child.py"] = f.read()
     files["answer/" + os.path.basename(path)] = read_answer(path)

@@ -149,10 +149,9 @@ def handout(destination):
             os.rename(temporary, target)  # replaces an empty folder; refuses a non-empty one
             WRITTEN.append(destination)
     except BaseException:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still cleaned up
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+        with ctrl_c_held():  # a second Ctrl-C: still cleaned up, then delivered
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
         raise
 
 
