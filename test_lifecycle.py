@@ -139,9 +139,7 @@ def test_a_divergence_caused_by_the_step_size_blames_alpha():
 
 
 def test_alpha_above_its_bound_is_one_line(capsys):
-    with pytest.raises(SystemExit) as caught:
-        demo_sinusoid.parse_args(["--alpha", "101"])
-    assert caught.value.code == 2
+    assert demo_sinusoid.main(["--alpha", "101"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--alpha must be at most 100, got 101" in err, err
 

@@ -19,6 +19,8 @@ import time
 import warnings
 
 import numpy
+import numpy.ma  # noqa: F401 - numpy.median loads it lazily, parsing signatures with ast:
+# loaded here, in the importing thread, not while threads grade (see LIBRARY_COPIES)
 
 import sandbox
 import tasks
