@@ -129,8 +129,19 @@ def test_every_documented_command_is_classified():
     assert sorted(set(documented_commands()) - set(RUN)) == []
 
 
-@pytest.mark.parametrize("documented", [c for c in documented_commands()
-                                        if isinstance(RUN.get(c), tuple)])
+def quick(command):
+    """The quick suite runs the README's top commands, the few-shot demo and every command that
+    starts no demo; the other demo runs (5 to 10 s each, most also covered by test_readme's
+    reproductions) run with the slow checks, in CI."""
+    if command.startswith("python3 -m venv") or command.endswith(("demo_sinusoid.py",
+                                                                  "demo_fewshot.py")):
+        return True
+    return "demo_" not in command and "bench_maml" not in command
+
+
+@pytest.mark.parametrize("documented", [
+    c if quick(c) else pytest.param(c, marks=pytest.mark.slow)
+    for c in documented_commands() if isinstance(RUN.get(c), tuple)])
 def test_documented_command_runs(tmp_path, documented):
     command, status = RUN[documented]
     result = subprocess.run(["bash", "-c", command.replace("{tmp}", str(tmp_path))], cwd=HERE,

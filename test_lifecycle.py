@@ -195,7 +195,8 @@ def new(tmp_path_factory):
 
 # The hooked calls of a run, in order: the checkpoint's commit (1 staged file, 2 its marker,
 # 3 its rename), then the --out folder's (4-9 staged files, 10 the marker, 11-16 the renames).
-@pytest.mark.parametrize("target", [1, 5, 11])
+@pytest.mark.parametrize("target", [1, pytest.param(5, marks=pytest.mark.slow),
+                                    pytest.param(11, marks=pytest.mark.slow)])
 def test_ctrl_c_during_the_save_leaves_the_old_set_or_the_new_one(old, new, target):
     base = old[0]
     result = drive(base, target, "sigint")
@@ -209,7 +210,8 @@ def test_ctrl_c_during_the_save_leaves_the_old_set_or_the_new_one(old, new, targ
         assert unchanged(old)
 
 
-@pytest.mark.parametrize("target", [3, 10, 12])
+@pytest.mark.parametrize("target", [pytest.param(3, marks=pytest.mark.slow), 10,
+                                    pytest.param(12, marks=pytest.mark.slow)])
 def test_a_kill_during_the_save_is_finished_or_undone_by_the_next_run(old, new, target):
     base = old[0]
     result = drive(base, target, "kill")
@@ -379,22 +381,24 @@ def test_the_sinusoid_demo_loads_a_variants_checkpoint(tmp_path, capsys):
     assert report["training"]["layers"] == [1, 40, 40, 1]
 
 
-def test_ctrl_c_after_the_results_are_written_changes_nothing_and_prints_no_traceback(tmp_path):
+@pytest.mark.parametrize("delay", [0.005, pytest.param(0.0, marks=pytest.mark.slow),
+                                   pytest.param(0.02, marks=pytest.mark.slow)])
+def test_ctrl_c_after_the_results_are_written_changes_nothing_and_prints_no_traceback(
+        tmp_path, delay):
     """A Ctrl-C that lands once the run has printed its last line (while Python shuts down)
     is ignored: exit 0, the files whole, nothing on stderr (it used to kill the process by
     the signal, with no line at all)."""
-    for delay in (0.0, 0.005, 0.02):
-        out = tmp_path / f"out{delay}"
-        process = subprocess.Popen(
-            [sys.executable, "demo_sinusoid.py", "--quiet", "--iterations", "20",
-             "--eval-tasks", "10", "--out", str(out)],
-            cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for line in process.stdout:
-            if "wrote" in line:
-                time.sleep(delay)
-                process.send_signal(signal.SIGINT)
-                break
-        _, err = process.communicate(timeout=60)
-        assert process.returncode in (0, 130) and "Traceback" not in err, (delay, err)
-        assert process.returncode == 0 or len(err.strip().splitlines()) == 1, (delay, err)
-        assert (out / "results.json").exists()
+    out = tmp_path / f"out{delay}"
+    process = subprocess.Popen(
+        [sys.executable, "demo_sinusoid.py", "--quiet", "--iterations", "20",
+         "--eval-tasks", "10", "--out", str(out)],
+        cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "wrote" in line:
+            time.sleep(delay)
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 130) and "Traceback" not in err, (delay, err)
+    assert process.returncode == 0 or len(err.strip().splitlines()) == 1, (delay, err)
+    assert (out / "results.json").exists()

@@ -38,7 +38,8 @@ class Recorder:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = [  # the first in the quick suite, the others with the slow checks
-    (demo_fewshot, ["--iterations", "3", "--eval-episodes", "30", "--speed-iterations", "1"]),
+    (demo_fewshot, ["--iterations", "3", "--eval-episodes", "4", "--val-episodes", "4",
+                    "--speed-iterations", "1"]),  # every phase, in 6 s (the long run: slow)
     pytest.param(demo_fewshot, ["--load", os.path.join(HERE, "checkpoints", "fewshot"),
                                 "--eval-episodes", "30", "--speed-iterations", "0"],
                  marks=pytest.mark.slow),

@@ -488,7 +488,7 @@ def one_line_refusal(capsys, main, argv, *words):
 
 @pytest.mark.parametrize("change, words", [
     (lambda m: m["training"].pop("shots"), ["fomaml.npz", "lacks the key shots"]),
-    (lambda m: m["training"].update(alpha="0.4"), ["training setting alpha", "finite number"]),
+    (lambda m: m["training"].update(alpha="0.4"), ["training setting alpha", "from 0 to 100"]),
     (lambda m: m["training"].update(seed=None), ["training setting seed", "null"]),
     (lambda m: m["training"].update(iterations=10 ** 30), ["iterations", "10,000,000"]),
     (lambda m: m["training"].update(data="x\ny"), ["training setting data", "printable"]),

@@ -92,6 +92,7 @@ def reproduce_variants(tmp_path, methods=None):
         assert fresh["step_sizes"][method] == committed["step_sizes"][method]
 
 
+@pytest.mark.slow  # a subset of test_variant_checkpoints_reproduce_variants_json
 def test_learned_step_checkpoints_reproduce_variants_json(tmp_path):
     reproduce_variants(tmp_path, ["meta-sgd"])
 
