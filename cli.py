@@ -62,7 +62,8 @@ def whole(low, high):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {value:,}")
+            got = f"{value:,}" if abs(value) < 10 ** 15 else f"{len(str(abs(value)))} digits"
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {got}")
         return value
     parse.__name__ = f"whole number from {low:,} to {high:,}"
     return parse
@@ -171,11 +172,16 @@ def check_out_and_save(args, out_names, save_names=None):
                              f"got {args.save!r}")
         else:
             folder, name = os.path.split(os.path.abspath(args.save))
-            if not os.path.isdir(folder):
+            if not os.path.isdir(folder) and folder != out:  # --out's is made if missing
                 raise UsageError(f"--save {args.save!r}: the folder {folder!r} does not exist")
             if folder == out and name in out_names:
                 raise UsageError(f"--save {args.save!r} would overwrite one of the outputs")
             names = [name]
+        if folder == out and not args.force:  # --out's files may be replaced, --save's not
+            for name in names:
+                if os.path.lexists(os.path.join(folder, name)):
+                    raise UsageError(f"{os.path.join(folder, name)!r} exists: add --force to "
+                                     "replace it")
         outputs.setdefault(folder, []).extend(names)
         flags.setdefault(folder, f"--save {shown(args.save)}")
         replaceable |= {folder} if args.force else set()
@@ -200,6 +206,13 @@ def commit(sets, replaceable, state):
         state["written"] = True
 
 
+def refused_checkpoint(path, error):
+    """The UsageError for a checkpoint --load refuses: its path once (the loader's message
+    names it too), then why."""
+    text = str(error).splitlines()[0].replace(repr(path) + " ", "it ")
+    return UsageError(f"--load {shown(path)}: {text}")
+
+
 def load_methods(folder, methods, layers_ok, schema=None):
     """{method: (params, losses)} from FOLDER/<method>.npz (checkpoints.load_method, the
     training settings checked against `schema`), and the training settings they share.
@@ -217,8 +230,7 @@ def load_methods(folder, methods, layers_ok, schema=None):
         except FileNotFoundError:
             raise UsageError(f"--load {shown(folder)}: no checkpoint {shown(path)}") from None
         except ValueError as e:
-            text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
-            raise UsageError(f"--load {shown(path)}: {text}") from None
+            raise refused_checkpoint(path, e) from None
         if protocol is not None and training != protocol[1]:
             differ = next(k for k in sorted(set(training) | set(protocol[1]), key=str)
                           if training.get(k) != protocol[1].get(k))

@@ -151,9 +151,9 @@ def run(args, state):
                 "glyph_scripts.png": figures.glyph_scripts(
                     data, numpy.random.default_rng(args.seed),
                     validation=glyphs.validation_split(data)[1])}
-        sets[os.path.abspath(args.out)] = {
+        sets.setdefault(os.path.abspath(args.out), {}).update({  # --save may be the same folder
             "fewshot.json": json.dumps(report, indent=1, allow_nan=False).encode(),
-            **{name: cli.png_bytes(fig) for name, fig in made.items()}}
+            **{name: cli.png_bytes(fig) for name, fig in made.items()}})
         plt.close("all")
         phases.start("writing the results")
         cli.commit(sets, args.replaceable, state)
@@ -343,9 +343,10 @@ def load_all(folder, methods=TRAINED):
                 raise ValueError(f"its network has layers {sizes}, expected the body {BODY}"
                                  + ("" if method in EMBEDDINGS else " and an output layer"))
         except FileNotFoundError:
-            raise cli.UsageError(f"--load {folder!r}: no checkpoint {path!r}") from None
+            raise cli.UsageError(f"--load {cli.shown(folder)}: no checkpoint "
+                                 f"{cli.shown(path)}") from None
         except ValueError as e:
-            raise cli.UsageError(f"--load {path!r}: {e}") from None
+            raise cli.refused_checkpoint(path, e) from None
         trained[method] = dict(params=params, step_sizes=step_sizes, losses=losses,
                                training=training)
     first = next(iter(trained), None)
@@ -354,8 +355,8 @@ def load_all(folder, methods=TRAINED):
             a, b = trained[first]["training"][key], trained[method]["training"][key]
             if a != b:
                 raise cli.UsageError(
-                    f"--load {folder!r}: {first}.npz and {method}.npz were trained differently "
-                    f"({key}: {shown_setting(a)} vs {shown_setting(b)})")
+                    f"--load {cli.shown(folder, 40)}: {first}.npz and {method}.npz were "
+                    f"trained differently ({key}: {shown_setting(a)} vs {shown_setting(b)})")
     return trained
 
 
@@ -779,9 +780,13 @@ def episode_figure(trained, data, args):
 def method_list(text):
     """An argparse type for --methods: names of METHODS, comma-separated, in METHODS' order."""
     names = [name.strip() for name in text.split(",")]
-    if any(name not in METHODS for name in names) or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"expected distinct names among {', '.join(METHODS)}, "
-                                         f"got {text!r}")
+    unknown = [name for name in names if name not in METHODS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown method {cli.shown(unknown[0], 30)} "
+                                         "(--help lists them)")
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise argparse.ArgumentTypeError(f"names {twice!r} twice")
     return [m for m in METHODS if m in names]
 
 

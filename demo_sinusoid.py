@@ -303,8 +303,7 @@ def load(path):
     except FileNotFoundError as e:
         raise cli.UsageError(f"--load: {e}") from None
     except ValueError as e:
-        text = str(e).splitlines()[0].replace(repr(path) + " ", "it ")
-        raise cli.UsageError(f"--load {cli.shown(path)}: {text}") from None
+        raise cli.refused_checkpoint(path, e) from None
 
 
 # --- the command line ---------------------------------------------------------------------------

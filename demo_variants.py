@@ -352,8 +352,9 @@ def parse_args(argv):
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in args.methods if m not in variants.METHODS]
     if unknown or not args.methods:
-        raise cli.UsageError(f"--methods: unknown method {unknown[0] if unknown else '(none)'!r};"
-                             f" expected some of {', '.join(variants.METHODS)}")
+        raise cli.UsageError(f"--methods: unknown method "
+                             f"{cli.shown(unknown[0] if unknown else '(none)', 30)} "
+                             "(--help lists them)")
     if len(set(args.methods)) != len(args.methods):
         twice = next(m for m in args.methods if args.methods.count(m) > 1)
         raise cli.UsageError(f"--methods names {twice!r} twice")

@@ -600,6 +600,35 @@ def test_scores_that_are_not_finite_are_wrong_never_a_lucky_guess():
                                        numpy.eye(5)[None], y[:1])) == [0.0]
 
 
+@pytest.mark.parametrize("demo", ["fewshot", "variants", "sinusoid"])
+def test_out_and_save_may_name_the_same_folder(tmp_path, capsys, demo):
+    """--out X --save X: both sets land in X, in one commit (the few-shot demo used to print
+    'wrote the models' and keep only the results), and --force then replaces both."""
+    same = tmp_path / "same"
+    if demo == "fewshot":
+        main, argv = demo_fewshot.main, ["--methods", "protonets", *SHORT[:2], "--eval-episodes",
+                                         "2", "--val-episodes", "2", "--quiet"]
+        save, saved, outputs = str(same), ["protonets.npz"], demo_fewshot.OUTPUTS
+    elif demo == "variants":
+        main, argv = demo_variants.main, ["--methods", "maml-1", "--iterations", "2",
+                                          "--eval-tasks", "2", "--speed-iterations", "0",
+                                          "--quiet"]
+        save, saved, outputs = str(same), ["maml-1.npz"], ("variants.json", "variants.png")
+    else:
+        main, argv = demo_sinusoid.main, ["--iterations", "2", "--eval-tasks", "2", "--quiet"]
+        save, saved, outputs = str(same / "model.npz"), ["model.npz"], demo_sinusoid.OUTPUTS
+    assert main([*argv, "--out", str(same), "--save", save]) == 0
+    assert sorted(os.listdir(same)) == sorted([*saved, *outputs]), capsys.readouterr()
+    first = (same / saved[0]).read_bytes()
+    capsys.readouterr()
+    one_line_refusal(capsys, main, [*argv, "--seed", "1", "--out", str(same), "--save", save],
+                     "exists: add --force")  # --out's files are replaceable, --save's are not
+    assert (same / saved[0]).read_bytes() == first
+    assert main([*argv, "--seed", "1", "--out", str(same), "--save", save, "--force"]) == 0
+    assert (same / saved[0]).read_bytes() != first  # --force replaced the model too
+    assert sorted(os.listdir(same)) == sorted([*saved, *outputs])
+
+
 # --- memory: evaluation is estimated before anything is trained or allocated -------------------
 
 def test_too_many_eval_episodes_are_refused_with_the_estimate(tmp_path, capsys, monkeypatch):
