@@ -330,6 +330,7 @@ def load_all(folder, methods=TRAINED):
                 training = checkpoints.check_schema(metadata.get("training"), TRAINING_SCHEMA,
                                                     "its training setting")
                 losses = checkpoints.expect(metadata.get("losses"), "losses", "losses")
+                checkpoints.check_extras(metadata)
                 params, step_sizes = models[None], models["step_sizes"]
             else:
                 params, training, losses = checkpoints.load_method(path, method,

@@ -797,3 +797,29 @@ def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
                                                   "0", "--quiet", "--out",
                                                   str(tmp_path / "out")],
                      "maml-1.npz", "alpha must be a number from 0 to 100")
+
+
+@pytest.mark.parametrize("demo, folder, method", [
+    ("fewshot", "checkpoints/fewshot", "maml"), ("fewshot", "checkpoints/fewshot", "metasgd"),
+    ("variants", "checkpoints/variants", "maml-1"), ("sinusoid", "checkpoints/sinusoid.npz", None)])
+def test_a_loss_block_beyond_the_figures_bound_is_refused_at_load(tmp_path, capsys, demo,
+                                                                 folder, method):
+    """loss_block 10**15 passed as a count up to 2^53, and the training figure refused it
+    after the evaluation, naming no file: --load refuses it first, naming file and key."""
+    def change(m):
+        m["loss_block"] = 10 ** 15
+    out = ["--quiet", "--out", str(tmp_path / "out")]
+    words = ["loss_block must be a whole number from 1 to 100,000,000"]
+    if demo == "sinusoid":
+        resave(folder, tmp_path / "block.npz", change)
+        one_line_refusal(capsys, demo_sinusoid.main, ["--load", str(tmp_path / "block.npz"),
+                                                      "--eval-tasks", "2", *out],
+                         "block.npz", *words)
+        return
+    copy_folder(folder, tmp_path / "ck", method, change)
+    main, flags = ((demo_fewshot.main, SHORT[2:-1]) if demo == "fewshot" else
+                   (demo_variants.main, ["--eval-tasks", "2", "--speed-iterations", "0"]))
+    one_line_refusal(capsys, main, ["--load", str(tmp_path / "ck"), *flags, *out],
+                     f"{method}.npz", *words)
+    assert not (tmp_path / "out").exists()
+    assert checkpoints.expect(checks.MAX_COUNT, "loss block", "loss_block") == checks.MAX_COUNT
