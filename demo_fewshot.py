@@ -124,6 +124,7 @@ def run(args, state):
         data = load_data(args)
         if not args.train_only:
             check_evaluation_fits(data, args)
+            dedup = split_report(args, data)  # now: nothing read after training can fail
         if args.load is not None:
             phases.start(f"reading the checkpoints in {args.load}")
             trained = load_all(args.load, args.methods)
@@ -140,7 +141,7 @@ def run(args, state):
             print(f"wrote the models to {args.save}/")
             return
         phases.start("evaluating", announce=False)  # evaluate_all names each method
-        report = evaluate_all(trained, data, args)
+        report = evaluate_all(trained, data, args, dedup)
         if args.speed_iterations:
             phases.start(f"measuring the training speed ({args.speed_iterations} "
                          "iterations per round)")
@@ -452,9 +453,10 @@ def embed(method, model, episodes):
                  for x in (episodes.x_support, episodes.x_query))
 
 
-def evaluate_all(trained, data, args):
+def evaluate_all(trained, data, args, dedup):
     """The report: every method read out every way on every column's test episodes, the
-    settings chosen on validation episodes, the curves, the label-permutation measurement.
+    settings chosen on validation episodes, the curves, the label-permutation measurement;
+    dedup: split_report's, obtained before training.
     With --jobs N, N processes evaluate the methods side by side (each method's numbers are
     computed the same way whichever process does it: the report is the same bytes)."""
     maml.keep_freed_memory()  # per-task weights, fresh each step: no page faults for them
@@ -466,7 +468,7 @@ def evaluate_all(trained, data, args):
     # instead of receiving a pickled copy of the episodes each (hundreds of MB)
     SHARED.update(trained=trained, columns=columns, validation=validation, args=args)
     jobs = [(evaluate_named, (m, k)) for m in trained for k in EVAL_SHOTS]
-    done = run_jobs(jobs + [(split_report, (args,))], args.jobs, not args.quiet)
+    done = run_jobs(jobs, args.jobs, not args.quiet)
     SHARED.clear()
     results, curves, chosen, permutation = [], [], {}, {}
     for (_, (method, k)), (rows, curve_rows, setting, permuted) in zip(jobs, done):
@@ -478,7 +480,7 @@ def evaluate_all(trained, data, args):
     for (column, k), episodes in columns.items():
         results.append(dict(method="nearest", readout="own", column=column, shots=k,
                             **cell(glyphs.nearest_neighbour_accuracy(episodes))))
-    return report_json(results, curves, chosen, permutation, trained, data, args, done[-1])
+    return report_json(results, curves, chosen, permutation, trained, data, args, dedup)
 
 
 SHARED = {}
@@ -490,9 +492,12 @@ def evaluate_named(method, shots):
                            SHARED["validation"], SHARED["args"])
 
 
-def split_report(args):
-    """glyphs.split_report() for the glyphs, None for Omniglot."""
-    return None if args.omniglot else glyphs.split_report()
+def split_report(args, data):
+    """glyphs.split_report() for the glyphs (its cached file checked against the classes of
+    `data`), None for Omniglot."""
+    if args.omniglot:
+        return None
+    return glyphs.split_report(kept=(len(data.background), len(data.evaluation)))
 
 
 def run_jobs(jobs, n_processes, progress):
@@ -500,8 +505,7 @@ def run_jobs(jobs, n_processes, progress):
     forked from this one (1: in this process), in the order given."""
     def announce(i):
         if progress:
-            name = jobs[i][1][0] if jobs[i][0] is evaluate_named else "the split's report"
-            print(f"evaluating {name}", file=sys.stderr, flush=True)
+            print(f"evaluating {jobs[i][1][0]}", file=sys.stderr, flush=True)
 
     if n_processes == 1:
         done = []

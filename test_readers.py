@@ -823,3 +823,118 @@ def test_a_loss_block_beyond_the_figures_bound_is_refused_at_load(tmp_path, caps
                      f"{method}.npz", *words)
     assert not (tmp_path / "out").exists()
     assert checkpoints.expect(checks.MAX_COUNT, "loss block", "loss_block") == checks.MAX_COUNT
+
+
+# --- the split report beside the glyph cache: optional too ---------------------------------------
+
+MEASURED = {"threshold": glyphs.DUPLICATE_DISTANCE, "across": glyphs.LEAK_DISTANCE,
+            "before": {"background": 1155, "evaluation": 201},
+            "after": {"background": 1143, "evaluation": 152}}  # the committed fewshot.json's
+KEPT = (1143, 152)
+
+
+@pytest.fixture
+def report_path(cache_home, monkeypatch):
+    """The split report's path in a fresh cache folder; glyphs.measure_split counts its calls
+    and returns MEASURED (measuring takes 15 s)."""
+    calls = []
+    monkeypatch.setattr(glyphs, "measure_split", lambda: calls.append(1) or copy.deepcopy(MEASURED))
+    path = glyphs.cache_path(0, 1).replace(".npz", "-split-report.json")
+    os.makedirs(os.path.dirname(path))
+    return path, calls
+
+
+def split_report_warnings():
+    """glyphs.split_report(kept=KEPT): (report, the warnings it gave)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with deadline(20):
+            report = glyphs.split_report(kept=KEPT)
+    return report, [str(w.message) for w in caught]
+
+
+def changed_report(**change):
+    return json.dumps({**MEASURED, **change})
+
+
+SPLIT_REPORT_CASES = {
+    "nested 100,000 deep": ("[" * 100_000 + "]" * 100_000, "200,000 bytes"),
+    "nested 2,000 deep": ('{"a": ' + "[" * 2000 + "]" * 2000 + "}", "nests deeper than 50"),
+    "a FIFO": (None, "FIFO"),
+    "a folder": (None, "is a folder"),
+    "a symlink to /dev/zero": (None, "character device"),
+    "not UTF-8": (b'{"threshold": "\xff"}', "not UTF-8"),
+    "not JSON": ("{'threshold': 0.1}", "not valid JSON"),
+    "a list": ("[1, 2]", "must be a JSON object"),
+    "counts beyond the data": (changed_report(before={"background": 5, "evaluation": 5},
+                                              after={"background": 99999, "evaluation": 123456}),
+                               "after [99999, 123456] > before"),
+    "the tester's nulls": ('{"threshold": -1, "across": "x", "before": null, "after": {}}',
+                           "threshold -1"),
+    "a wrong across": (changed_report(across="x"), "across x"),
+    "a true threshold": (changed_report(threshold=True), "threshold True"),
+    "counts that are floats": (changed_report(after={"background": 1143.0, "evaluation": 152}),
+                               "after is not two counts"),
+    "a negative count": (changed_report(after={"background": -1, "evaluation": 152}),
+                         "after is not two counts"),
+    "an extra key": (changed_report(more=1), "keys"),
+    "more before than letters": (changed_report(before={"background": 10 ** 12,
+                                                        "evaluation": 201}), "> letters"),
+    "true but another glyph set's": (changed_report(after={"background": 1000,
+                                                           "evaluation": 150}),
+                                     "after [1000, 150], data [1143, 152]"),
+}
+
+
+@pytest.mark.parametrize("case", SPLIT_REPORT_CASES)
+def test_a_split_report_that_cannot_be_read_or_trusted_is_one_warning(report_path, case):
+    """Such files used to be a RecursionError after training, a hang (a FIFO) or numbers
+    copied into fewshot.json: now one warning, and the report measured again."""
+    path, calls = report_path
+    content, words = SPLIT_REPORT_CASES[case]
+    if case == "a FIFO":
+        os.mkfifo(path)
+    elif case == "a folder":
+        os.mkdir(path)
+    elif case == "a symlink to /dev/zero":
+        os.symlink("/dev/zero", path)
+    else:
+        with open(path, "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.encode())
+    report, caught = split_report_warnings()
+    assert len(caught) == 1 and words in caught[0], caught
+    assert caught[0].startswith("split report not used (") and "\n" not in caught[0]
+    assert len(caught[0]) <= 73 and report == MEASURED and len(calls) == 1
+    if case not in ("a folder",):  # the measured report replaced the file: read next time
+        assert split_report_warnings() == (MEASURED, []) and len(calls) == 1
+
+
+def test_a_valid_split_report_is_read_without_a_warning(report_path):
+    path, calls = report_path
+    assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # measured, written
+    assert glyphs.read_split_report(path, KEPT) == MEASURED
+    assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # read back
+
+
+class Trained(Exception):
+    pass
+
+
+def test_the_fewshot_demo_reads_the_split_report_before_training(tmp_path, capsys,
+                                                                 monkeypatch):
+    """A FIFO there used to hang the run after training ("evaluating the split's report"):
+    now it is one warning before the first iteration."""
+    real, report = glyphs.cache_path, str(tmp_path / "glyphs-split-report.json")
+    monkeypatch.setattr(glyphs, "cache_path", lambda seed, instances, scripts=None: (
+        report.replace("-split-report.json", ".npz") if (seed, instances) == (0, 1)
+        else real(seed, instances, scripts)))
+    monkeypatch.setattr(glyphs, "measure_split", lambda: copy.deepcopy(MEASURED))
+    os.mkfifo(report)
+
+    def train_one(*args):
+        raise Trained
+    monkeypatch.setattr(demo_fewshot, "train_one", train_one)
+    with deadline(120), pytest.raises(Trained):
+        demo_fewshot.main([*SHORT, "--methods", "maml", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "split report not used" in err and "FIFO" in err, err
