@@ -287,8 +287,66 @@ def test_too_few_classes_or_drawings_are_refused_before_training(tmp_path, capsy
     refused(capsys, seven, tmp_path, "Alpha/character01 has 7 drawings", "10 needed")
 
 
-ODD_NAMES = {"images_background": {"$\\bogus$": 3, "Beta": 3},
-             "images_evaluation": {"Gamma": 3, "Delta": 3}}
+def alphabets(background, evaluation):
+    """layout()'s argument: alphabets A, B, ... of the background (the last one held out for
+    validation, as glyphs.validation_split holds out the last sixth) and V, W, ... of the
+    evaluation, with the numbers of characters given."""
+    return {"images_background": {chr(65 + i): n for i, n in enumerate(background)},
+            "images_evaluation": {chr(86 + i): n for i, n in enumerate(evaluation)}}
+
+
+class Trained(Exception):
+    """Raised by a train_one monkeypatched in: the checks before training let the run on."""
+
+
+@pytest.mark.parametrize("background, evaluation, flags, words", [
+    ([3] * 7, [3] * 3, [], ["images_evaluation have at most 3 characters each",
+                            "the within-a-script test needs one with 5"]),
+    ([3] * 6 + [5], [5], [], ["images_background leaves 18 characters to train on",
+                              "the 20 each 20-way episode of protonets-20way"]),
+    ([3] * 7, [5], [], ["the validation alphabets held out of images_background ('G')",
+                        "hold 3 characters, fewer than the 5"]),
+    ([8], [5], [], ["images_background holds a single alphabet"]),
+    ([4, 4, 5], [5], ["--methods", "maml"], None),                       # 8 to train on: enough
+    ([4, 4, 5], [3], ["--methods", "maml", "--train-only"], None),     # evaluates nothing
+    ([4, 4, 5], [5], ["--methods", "maml,protonets-20way"], ["8 characters to train on"]),
+])
+def test_what_the_methods_and_splits_need_is_checked_before_training(
+        tmp_path, capsys, monkeypatch, background, evaluation, flags, words):
+    """A small Omniglot trained fully, then failed in the within-a-script column or in
+    protonets-20way's sampler (the pre-check counted all background characters), and
+    --methods maml was refused for want of the 20 characters only protonets-20way draws."""
+    def train_one(*args):
+        raise Trained
+    monkeypatch.setattr(demo_fewshot, "train_one", train_one)
+    root = write_folders(tmp_path / "o", layout(alphabets(background, evaluation)))
+    argv = ["--omniglot", str(root), *flags, "--out", str(tmp_path / "out")]
+    if "--train-only" in flags:
+        argv += ["--save", str(tmp_path / "ck")]
+    if words is None:
+        with pytest.raises(Trained):
+            run_fewshot(capsys, *argv)
+        return
+    status, lines = run_fewshot(capsys, *argv)
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"demo_fewshot.py: error: --omniglot {cli.shown(str(root))}: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_the_glyph_set_is_checked_by_the_same_code(tmp_path, capsys, monkeypatch):
+    scripts = ["Latin"] * 10 + ["Lisu"] * 5 + ["Hebrew"] * 3 + ["Lao"] * 4
+    fake = glyphs.Glyphs(numpy.zeros((22, 10, 28, 28), numpy.float32), numpy.array(scripts),
+                         numpy.array([f"c{i}" for i in range(22)]), numpy.arange(15),
+                         numpy.arange(15, 22))
+    monkeypatch.setattr(glyphs, "load_glyphs", lambda seed: fake)
+    one_line_refusal(capsys, demo_fewshot.main, [*SHORT, "--out", str(tmp_path / "out")],
+                     "error: the glyph set: the scripts of its evaluation split have at most "
+                     "4 characters each; the within-a-script test needs one with 5")
+
+
+ODD_NAMES = {"images_background": {"$\\bogus$": 5, "Beta": 5},  # 5 to train on, 5 to validate
+             "images_evaluation": {"Gamma": 5, "Delta": 3}}
 
 
 def odd_omniglot(root):
@@ -314,10 +372,10 @@ def test_odd_alphabet_names_are_printable_and_drawn_as_written(tmp_path):
 @pytest.mark.slow
 def test_odd_alphabet_names_whole_run(tmp_path, capsys):
     status, lines = run_fewshot(capsys, "--omniglot", str(odd_omniglot(tmp_path / "o")),
-                                "--out", str(tmp_path / "out"))
+                                "--methods", "maml", "--out", str(tmp_path / "out"))
     assert status == 0, lines
     report = json.loads((tmp_path / "out" / "fewshot.json").read_text())
-    assert report["data"]["evaluation_classes"] == 6
+    assert report["data"]["evaluation_classes"] == 8
 
 
 def many_scripts(n=1500):
@@ -914,10 +972,6 @@ def test_a_valid_split_report_is_read_without_a_warning(report_path):
     assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # measured, written
     assert glyphs.read_split_report(path, KEPT) == MEASURED
     assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # read back
-
-
-class Trained(Exception):
-    pass
 
 
 def test_the_fewshot_demo_reads_the_split_report_before_training(tmp_path, capsys,
