@@ -40,6 +40,7 @@ import numpy
 from matplotlib import ft2font
 from PIL import Image, ImageFilter
 
+import checkpoints
 import checks
 from checks import checked
 import files
@@ -311,7 +312,6 @@ def read_split_report(path, kept=None):
     at most MAX_REPORT_BYTES, never a FIFO), parsed as strictly as a checkpoint's metadata
     (checkpoints.parse_metadata: depth, numbers) and checked (check_split_report). Raises a
     ValueError naming what is wrong."""
-    import checkpoints
     data = files.read_regular(path, limit=MAX_REPORT_BYTES)
     try:
         text = data.decode("utf-8")
