@@ -115,17 +115,18 @@ def _json_depth(text):
 
 
 @checked
-def parse_metadata(text):
+def parse_metadata(text, what="metadata"):
     """The metadata dict from its JSON text; ValueError for anything else: not JSON, nested
-    deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN."""
+    deeper than MAX_DEPTH, numbers a float cannot hold (1e400, a 400-digit integer), NaN.
+    what: the text's name in messages (another small JSON file read the same way)."""
     if _json_depth(text) > MAX_DEPTH:
-        raise ValueError(f"metadata nests deeper than {MAX_DEPTH} levels")
+        raise ValueError(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
         metadata = json.loads(text, parse_constant=_refuse, parse_int=_int, parse_float=_float)
     except (ValueError, RecursionError) as e:
-        raise ValueError(f"metadata is not valid JSON ({_first_line(e)})") from None
+        raise ValueError(f"{what} is not valid JSON ({_first_line(e)})") from None
     if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+        raise ValueError(f"{what} must be a JSON object, got {type(metadata).__name__}")
     return metadata
 
 
@@ -207,6 +208,9 @@ def _range(v):
 # what a metadata value may be: kind -> (in words, the test)
 KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "positive count": ("a whole number from 1 to 2^53", lambda v: _count(v, low=1)),
+         "loss block": (f"a whole number from 1 to {checks.MAX_COUNT:,} (iterations per mean "
+                        "of the loss history, as the figures take)",
+                        lambda v: _count(v, low=1, high=checks.MAX_COUNT)),
          "seed": ("a whole number from 0 to 2^63 - 1 (the demos' --seed)",
                   lambda v: _count(v, high=2 ** 63 - 1)),
          "iterations": ("a whole number from 0 to 10,000,000 (the demos' --iterations)",
@@ -420,7 +424,7 @@ def load_trained(path):
         if not isinstance(losses, dict):
             raise ValueError(f"its losses must be a JSON object {{model: [numbers]}}, got "
                              f"{_short(losses)}")
-    block = expect(metadata.get("loss_block"), "positive count", "loss_block")
+    block = expect(metadata.get("loss_block"), "loss block", "loss_block")
     models = {model: (params, expect(losses.get(model), "losses", f"the losses of {model!r}"),
                       block) for model, params in saved.items()}
     layers = {tuple(layers_of(p)) for p, _, _ in models.values()}
@@ -449,8 +453,20 @@ def load_method(path, method, schema=None):
         kinds = dict(VARIANTS_TRAINING, **FEWSHOT_TRAINING)
         for key, value in training.items():
             expect(value, kinds.get(key, "number"), f"its training setting {key}")
-    for key, kind in (("inner_steps", "count"), ("test_alpha", "number"),
-                      ("loss_block", "positive count"), ("label", "text")):
+    check_extras(metadata)
+    return models[None], training, expect(metadata.get("losses"), "losses", "losses")
+
+
+OPTIONAL_METADATA = dict(inner_steps="count", test_alpha="number", loss_block="loss block",
+                         label="text")  # keys a method's file may hold beside its training
+
+
+@checked
+def check_extras(metadata):
+    """Raise a ValueError naming the key if one of OPTIONAL_METADATA's keys in a file's
+    metadata (a dict) is not of its kind."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a JSON object, got {_short(metadata)}")
+    for key, kind in OPTIONAL_METADATA.items():
         if key in metadata:
             expect(metadata[key], kind, key)
-    return models[None], training, expect(metadata.get("losses"), "losses", "losses")

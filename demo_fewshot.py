@@ -124,6 +124,7 @@ def run(args, state):
         data = load_data(args)
         if not args.train_only:
             check_evaluation_fits(data, args)
+            dedup = split_report(args, data)  # now: nothing read after training can fail
         if args.load is not None:
             phases.start(f"reading the checkpoints in {args.load}")
             trained = load_all(args.load, args.methods)
@@ -140,7 +141,7 @@ def run(args, state):
             print(f"wrote the models to {args.save}/")
             return
         phases.start("evaluating", announce=False)  # evaluate_all names each method
-        report = evaluate_all(trained, data, args)
+        report = evaluate_all(trained, data, args, dedup)
         if args.speed_iterations:
             phases.start(f"measuring the training speed ({args.speed_iterations} "
                          "iterations per round)")
@@ -169,7 +170,8 @@ def load_data(args):
     exit status 2."""
     if not args.omniglot:
         data = glyphs.load_glyphs(args.seed)
-        check_data(data, "the glyph set", ("background", "evaluation"))
+        check_data(data, args, "the glyph set", ("its background split",
+                                                 "its evaluation split"), "script")
         return data
     where = f"--omniglot {cli.shown(args.omniglot)}"
     try:
@@ -177,7 +179,7 @@ def load_data(args):
     except (OSError, ValueError) as e:
         raise cli.UsageError(f"{where}: {str(e).splitlines()[0] if str(e) else repr(e)}"
                              ) from None
-    check_data(data, where, ("images_background", "images_evaluation"))
+    check_data(data, args, where, ("images_background", "images_evaluation"), "alphabet")
     return data
 
 
@@ -188,21 +190,57 @@ def drawings_needed():
                max(EVAL_SHOTS) + EVAL_QUERIES)
 
 
-def check_data(data, where, parts):
-    """Raise cli.UsageError, naming `where` and the split's folder (`parts`), unless every
-    split has the classes an episode draws (the most ways of any method) and every class the
-    images the largest K needs: what the run would otherwise find out only after training."""
-    ways = max(n for _, n, _ in METHODS.values())
-    for split, part in reversed(list(zip(("background", "evaluation"), parts))):
-        n = len(getattr(data, split))
-        need = ways if split == "background" else N_WAY
-        if n < need:
-            raise cli.UsageError(f"{where}: {part} holds {n} character{'s' * (n != 1)}, fewer "
-                                 f"than the {need} each {need}-way episode draws")
+def characters(n):
+    """'1 character', '3 characters'."""
+    return f"{n} character{'s' * (int(n) != 1)}"
+
+
+def check_data(data, args, where, parts, group):
+    """Raise cli.UsageError, naming `where` (and the split's folder, `parts`; `group`: what
+    a script is called there), unless the splits this run uses hold what it asks of them:
+    what the run would otherwise find out only after training. Evaluating: N_WAY evaluation
+    classes, a script with N_WAY of them (the within-a-script test) and N_WAY validation
+    classes. Training: as many training classes (the background's once the validation
+    scripts are held out) as the most ways of the methods in --methods. Every class: the
+    images the largest K needs."""
+    background, evaluation = parts
+    evaluating = not args.train_only
+    if evaluating:
+        check_evaluation_split(data, where, evaluation, group)
+    try:
+        training, validation = glyphs.validation_split(data)
+    except ValueError:
+        raise cli.UsageError(f"{where}: {background} holds a single {group}: none is left to "
+                             f"train on once the validation {group} is held out") from None
+    if evaluating and len(validation) < N_WAY:
+        held = ", ".join(sorted(set(data.script[validation].tolist())))
+        raise cli.UsageError(f"{where}: the validation {group}s held out of {background} "
+                             f"({cli.shown(held, 60)}) hold {characters(len(validation))}, "
+                             f"fewer than the {N_WAY} each {N_WAY}-way validation episode "
+                             "draws")
+    ways, method = max((METHODS[m][1], m) for m in args.methods)
+    if args.load is None and len(training) < ways:
+        raise cli.UsageError(f"{where}: {background} leaves {characters(len(training))} to "
+                             f"train on once the validation {group}s are held out, fewer "
+                             f"than the {ways} each {ways}-way episode of {method} draws")
     if data.images.shape[1] < drawings_needed():
         raise cli.UsageError(f"{where}: each character has {data.images.shape[1]} images, "
                              f"fewer than the {drawings_needed()} a {max(EVAL_SHOTS)}-shot "
                              f"episode with {EVAL_QUERIES} queries needs")
+
+
+def check_evaluation_split(data, where, evaluation, group):
+    """check_data's test columns: N_WAY classes for the mixed one, one script of N_WAY
+    classes for the within-a-script one."""
+    n = len(data.evaluation)
+    if n < N_WAY:
+        raise cli.UsageError(f"{where}: {evaluation} holds {characters(n)}, fewer than the "
+                             f"{N_WAY} each {N_WAY}-way test episode draws")
+    _, sizes = numpy.unique(data.script[data.evaluation], return_counts=True)
+    if sizes.max() < N_WAY:
+        raise cli.UsageError(f"{where}: the {group}s of {evaluation} have at most "
+                             f"{characters(sizes.max())} each; the within-a-script test "
+                             f"needs one with {N_WAY}")
 
 
 def evaluation_bytes(data, n_episodes, shots):
@@ -330,6 +368,7 @@ def load_all(folder, methods=TRAINED):
                 training = checkpoints.check_schema(metadata.get("training"), TRAINING_SCHEMA,
                                                     "its training setting")
                 losses = checkpoints.expect(metadata.get("losses"), "losses", "losses")
+                checkpoints.check_extras(metadata)
                 params, step_sizes = models[None], models["step_sizes"]
             else:
                 params, training, losses = checkpoints.load_method(path, method,
@@ -452,9 +491,10 @@ def embed(method, model, episodes):
                  for x in (episodes.x_support, episodes.x_query))
 
 
-def evaluate_all(trained, data, args):
+def evaluate_all(trained, data, args, dedup):
     """The report: every method read out every way on every column's test episodes, the
-    settings chosen on validation episodes, the curves, the label-permutation measurement.
+    settings chosen on validation episodes, the curves, the label-permutation measurement;
+    dedup: split_report's, obtained before training.
     With --jobs N, N processes evaluate the methods side by side (each method's numbers are
     computed the same way whichever process does it: the report is the same bytes)."""
     maml.keep_freed_memory()  # per-task weights, fresh each step: no page faults for them
@@ -466,7 +506,7 @@ def evaluate_all(trained, data, args):
     # instead of receiving a pickled copy of the episodes each (hundreds of MB)
     SHARED.update(trained=trained, columns=columns, validation=validation, args=args)
     jobs = [(evaluate_named, (m, k)) for m in trained for k in EVAL_SHOTS]
-    done = run_jobs(jobs + [(split_report, (args,))], args.jobs, not args.quiet)
+    done = run_jobs(jobs, args.jobs, not args.quiet)
     SHARED.clear()
     results, curves, chosen, permutation = [], [], {}, {}
     for (_, (method, k)), (rows, curve_rows, setting, permuted) in zip(jobs, done):
@@ -478,7 +518,7 @@ def evaluate_all(trained, data, args):
     for (column, k), episodes in columns.items():
         results.append(dict(method="nearest", readout="own", column=column, shots=k,
                             **cell(glyphs.nearest_neighbour_accuracy(episodes))))
-    return report_json(results, curves, chosen, permutation, trained, data, args, done[-1])
+    return report_json(results, curves, chosen, permutation, trained, data, args, dedup)
 
 
 SHARED = {}
@@ -490,9 +530,12 @@ def evaluate_named(method, shots):
                            SHARED["validation"], SHARED["args"])
 
 
-def split_report(args):
-    """glyphs.split_report() for the glyphs, None for Omniglot."""
-    return None if args.omniglot else glyphs.split_report()
+def split_report(args, data):
+    """glyphs.split_report() for the glyphs (its cached file checked against the classes of
+    `data`), None for Omniglot."""
+    if args.omniglot:
+        return None
+    return glyphs.split_report(kept=(len(data.background), len(data.evaluation)))
 
 
 def run_jobs(jobs, n_processes, progress):
@@ -500,8 +543,7 @@ def run_jobs(jobs, n_processes, progress):
     forked from this one (1: in this process), in the order given."""
     def announce(i):
         if progress:
-            name = jobs[i][1][0] if jobs[i][0] is evaluate_named else "the split's report"
-            print(f"evaluating {name}", file=sys.stderr, flush=True)
+            print(f"evaluating {jobs[i][1][0]}", file=sys.stderr, flush=True)
 
     if n_processes == 1:
         done = []

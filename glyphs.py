@@ -29,7 +29,6 @@ labels 0..N-1 given to the classes in a random order.
 import hashlib
 import io
 import json
-import tempfile
 import os
 import unicodedata
 import warnings
@@ -41,6 +40,7 @@ import numpy
 from matplotlib import ft2font
 from PIL import Image, ImageFilter
 
+import checkpoints
 import checks
 from checks import checked
 import files
@@ -273,33 +273,78 @@ def generate(seed=0, instances=20, scripts=None):
                   numpy.flatnonzero(~in_background))
 
 
-def split_report(cache=True):
+def split_report(cache=True, kept=None):
     """What the deduplication across font faces removed, for the page that reports the
     split: {threshold, across, before: {background, evaluation}, after: {...}}, the classes
     kept by the earlier rule (letters compared within one face at a time, DUPLICATE_DISTANCE
     everywhere) and by find_duplicates'. Renders the masters again (about 15 s), or, with
     cache=True, reads what an earlier call wrote beside the glyph cache (the same settings
-    and fonts: the same report)."""
-    path = cache_path(0, 1).replace(".npz", "-split-report.json")
-    if cache:
+    and fonts: the same report). The cache is optional, as the glyph cache is: a file that
+    cannot be read or fails check_split_report is one warning and the report is measured
+    again. kept: (background, evaluation), the classes of the glyph set in use, which the
+    report's 'after' must count."""
+    path, warned = cache_path(0, 1).replace(".npz", "-split-report.json"), False
+    if cache and os.path.lexists(path):
         try:
-            with open(path, encoding="utf-8") as f:
-                report = json.load(f)
-            if isinstance(report, dict) and sorted(report) == [
-                    "across", "after", "before", "threshold"]:
-                return report
-        except (OSError, ValueError):
-            pass
+            return read_split_report(path, kept)
+        except Exception as e:  # noqa: BLE001 -- the cache is optional: any failure, measure
+            reason = _reason(e).replace(files.shown(path), "it")
+            warnings.warn(_cut(f"split report not used ({reason}); measuring it"),
+                          stacklevel=2)
+            warned = True  # one line only
     report = measure_split()
     if cache:
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(report, f)
-            os.replace(temporary, path)
-        except OSError:
-            pass
+            folder, name = os.path.split(path)
+            files.commit(folder, {name: json.dumps(report).encode()})
+        except Exception as e:  # noqa: BLE001 -- an unwritable cache is no error
+            if not warned:
+                warnings.warn(_cut(f"split report not written ({_reason(e)})"),
+                              stacklevel=2)
+    return report
+
+
+MAX_REPORT_BYTES = 4096  # a split report file (what measure_split writes: ~ 120 bytes)
+
+
+def read_split_report(path, kept=None):
+    """The split report in the file `path`, read within files.py's budgets (a regular file of
+    at most MAX_REPORT_BYTES, never a FIFO), parsed as strictly as a checkpoint's metadata
+    (checkpoints.parse_metadata: depth, numbers) and checked (check_split_report). Raises a
+    ValueError naming what is wrong."""
+    data = files.read_regular(path, limit=MAX_REPORT_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text") from None
+    return check_split_report(checkpoints.parse_metadata(text, "it"), kept)
+
+
+def check_split_report(report, kept=None):
+    """report, if it is what measure_split returns for this module's settings: exactly its
+    keys, the thresholds DUPLICATE_DISTANCE and LEAK_DISTANCE, whole counts with 0 <= after
+    <= before <= the letters of the split's scripts and, if kept = (background, evaluation)
+    is given, 'after' equal to it. Else a ValueError naming the first value that is not."""
+    if sorted(report) != ["across", "after", "before", "threshold"]:
+        raise ValueError(f"keys {sorted(report)}, expected across, after, before, threshold")
+    for key, value in (("threshold", DUPLICATE_DISTANCE), ("across", LEAK_DISTANCE)):
+        if report[key] != value or isinstance(report[key], bool):
+            raise ValueError(f"{key} {str(report[key])[:20]}, not {value}")
+    parts = ("background", "evaluation")
+    for key in ("before", "after"):
+        counts = report[key]
+        if not isinstance(counts, dict) or sorted(counts) != list(parts) or not all(
+                type(n) is int and n >= 0 for n in counts.values()):
+            raise ValueError(f"{key} is not two counts >= 0")
+    split = dict((name, part) for name, _, part in SCRIPTS)
+    letters_of = [sum(split[name] == part for name, _ in letters()) for part in parts]
+    after, before = ([report[key][p] for p in parts] for key in ("after", "before"))
+    if not all(a <= b for a, b in zip(after, before)):
+        raise ValueError(f"after {after} > before {before}")
+    if not all(b <= n for b, n in zip(before, letters_of)):
+        raise ValueError(f"before {before} > letters {letters_of}")
+    if kept is not None and after != [int(n) for n in kept]:
+        raise ValueError(f"after {after}, data {[int(n) for n in kept]}")
     return report
 
 

@@ -287,8 +287,66 @@ def test_too_few_classes_or_drawings_are_refused_before_training(tmp_path, capsy
     refused(capsys, seven, tmp_path, "Alpha/character01 has 7 drawings", "10 needed")
 
 
-ODD_NAMES = {"images_background": {"$\\bogus$": 3, "Beta": 3},
-             "images_evaluation": {"Gamma": 3, "Delta": 3}}
+def alphabets(background, evaluation):
+    """layout()'s argument: alphabets A, B, ... of the background (the last one held out for
+    validation, as glyphs.validation_split holds out the last sixth) and V, W, ... of the
+    evaluation, with the numbers of characters given."""
+    return {"images_background": {chr(65 + i): n for i, n in enumerate(background)},
+            "images_evaluation": {chr(86 + i): n for i, n in enumerate(evaluation)}}
+
+
+class Trained(Exception):
+    """Raised by a train_one monkeypatched in: the checks before training let the run on."""
+
+
+@pytest.mark.parametrize("background, evaluation, flags, words", [
+    ([3] * 7, [3] * 3, [], ["images_evaluation have at most 3 characters each",
+                            "the within-a-script test needs one with 5"]),
+    ([3] * 6 + [5], [5], [], ["images_background leaves 18 characters to train on",
+                              "the 20 each 20-way episode of protonets-20way"]),
+    ([3] * 7, [5], [], ["the validation alphabets held out of images_background ('G')",
+                        "hold 3 characters, fewer than the 5"]),
+    ([8], [5], [], ["images_background holds a single alphabet"]),
+    ([4, 4, 5], [5], ["--methods", "maml"], None),                       # 8 to train on: enough
+    ([4, 4, 5], [3], ["--methods", "maml", "--train-only"], None),     # evaluates nothing
+    ([4, 4, 5], [5], ["--methods", "maml,protonets-20way"], ["8 characters to train on"]),
+])
+def test_what_the_methods_and_splits_need_is_checked_before_training(
+        tmp_path, capsys, monkeypatch, background, evaluation, flags, words):
+    """A small Omniglot trained fully, then failed in the within-a-script column or in
+    protonets-20way's sampler (the pre-check counted all background characters), and
+    --methods maml was refused for want of the 20 characters only protonets-20way draws."""
+    def train_one(*args):
+        raise Trained
+    monkeypatch.setattr(demo_fewshot, "train_one", train_one)
+    root = write_folders(tmp_path / "o", layout(alphabets(background, evaluation)))
+    argv = ["--omniglot", str(root), *flags, "--out", str(tmp_path / "out")]
+    if "--train-only" in flags:
+        argv += ["--save", str(tmp_path / "ck")]
+    if words is None:
+        with pytest.raises(Trained):
+            run_fewshot(capsys, *argv)
+        return
+    status, lines = run_fewshot(capsys, *argv)
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"demo_fewshot.py: error: --omniglot {cli.shown(str(root))}: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_the_glyph_set_is_checked_by_the_same_code(tmp_path, capsys, monkeypatch):
+    scripts = ["Latin"] * 10 + ["Lisu"] * 5 + ["Hebrew"] * 3 + ["Lao"] * 4
+    fake = glyphs.Glyphs(numpy.zeros((22, 10, 28, 28), numpy.float32), numpy.array(scripts),
+                         numpy.array([f"c{i}" for i in range(22)]), numpy.arange(15),
+                         numpy.arange(15, 22))
+    monkeypatch.setattr(glyphs, "load_glyphs", lambda seed: fake)
+    one_line_refusal(capsys, demo_fewshot.main, [*SHORT, "--out", str(tmp_path / "out")],
+                     "error: the glyph set: the scripts of its evaluation split have at most "
+                     "4 characters each; the within-a-script test needs one with 5")
+
+
+ODD_NAMES = {"images_background": {"$\\bogus$": 5, "Beta": 5},  # 5 to train on, 5 to validate
+             "images_evaluation": {"Gamma": 5, "Delta": 3}}
 
 
 def odd_omniglot(root):
@@ -314,10 +372,10 @@ def test_odd_alphabet_names_are_printable_and_drawn_as_written(tmp_path):
 @pytest.mark.slow
 def test_odd_alphabet_names_whole_run(tmp_path, capsys):
     status, lines = run_fewshot(capsys, "--omniglot", str(odd_omniglot(tmp_path / "o")),
-                                "--out", str(tmp_path / "out"))
+                                "--methods", "maml", "--out", str(tmp_path / "out"))
     assert status == 0, lines
     report = json.loads((tmp_path / "out" / "fewshot.json").read_text())
-    assert report["data"]["evaluation_classes"] == 6
+    assert report["data"]["evaluation_classes"] == 8
 
 
 def many_scripts(n=1500):
@@ -826,3 +884,140 @@ def test_a_negative_step_size_in_a_file_is_refused(tmp_path, capsys):
                                                   "0", "--quiet", "--out",
                                                   str(tmp_path / "out")],
                      "maml-1.npz", "alpha must be a number from 0 to 100")
+
+
+@pytest.mark.parametrize("demo, folder, method", [
+    ("fewshot", "checkpoints/fewshot", "maml"), ("fewshot", "checkpoints/fewshot", "metasgd"),
+    ("variants", "checkpoints/variants", "maml-1"), ("sinusoid", "checkpoints/sinusoid.npz", None)])
+def test_a_loss_block_beyond_the_figures_bound_is_refused_at_load(tmp_path, capsys, demo,
+                                                                 folder, method):
+    """loss_block 10**15 passed as a count up to 2^53, and the training figure refused it
+    after the evaluation, naming no file: --load refuses it first, naming file and key."""
+    def change(m):
+        m["loss_block"] = 10 ** 15
+    out = ["--quiet", "--out", str(tmp_path / "out")]
+    words = ["loss_block must be a whole number from 1 to 100,000,000"]
+    if demo == "sinusoid":
+        resave(folder, tmp_path / "block.npz", change)
+        one_line_refusal(capsys, demo_sinusoid.main, ["--load", str(tmp_path / "block.npz"),
+                                                      "--eval-tasks", "2", *out],
+                         "block.npz", *words)
+        return
+    copy_folder(folder, tmp_path / "ck", method, change)
+    main, flags = ((demo_fewshot.main, SHORT[2:-1]) if demo == "fewshot" else
+                   (demo_variants.main, ["--eval-tasks", "2", "--speed-iterations", "0"]))
+    one_line_refusal(capsys, main, ["--load", str(tmp_path / "ck"), *flags, *out],
+                     f"{method}.npz", *words)
+    assert not (tmp_path / "out").exists()
+    assert checkpoints.expect(checks.MAX_COUNT, "loss block", "loss_block") == checks.MAX_COUNT
+
+
+# --- the split report beside the glyph cache: optional too ---------------------------------------
+
+MEASURED = {"threshold": glyphs.DUPLICATE_DISTANCE, "across": glyphs.LEAK_DISTANCE,
+            "before": {"background": 1155, "evaluation": 201},
+            "after": {"background": 1143, "evaluation": 152}}  # the committed fewshot.json's
+KEPT = (1143, 152)
+
+
+@pytest.fixture
+def report_path(cache_home, monkeypatch):
+    """The split report's path in a fresh cache folder; glyphs.measure_split counts its calls
+    and returns MEASURED (measuring takes 15 s)."""
+    calls = []
+    monkeypatch.setattr(glyphs, "measure_split", lambda: calls.append(1) or copy.deepcopy(MEASURED))
+    path = glyphs.cache_path(0, 1).replace(".npz", "-split-report.json")
+    os.makedirs(os.path.dirname(path))
+    return path, calls
+
+
+def split_report_warnings():
+    """glyphs.split_report(kept=KEPT): (report, the warnings it gave)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with deadline(20):
+            report = glyphs.split_report(kept=KEPT)
+    return report, [str(w.message) for w in caught]
+
+
+def changed_report(**change):
+    return json.dumps({**MEASURED, **change})
+
+
+SPLIT_REPORT_CASES = {
+    "nested 100,000 deep": ("[" * 100_000 + "]" * 100_000, "200,000 bytes"),
+    "nested 2,000 deep": ('{"a": ' + "[" * 2000 + "]" * 2000 + "}", "nests deeper than 50"),
+    "a FIFO": (None, "FIFO"),
+    "a folder": (None, "is a folder"),
+    "a symlink to /dev/zero": (None, "character device"),
+    "not UTF-8": (b'{"threshold": "\xff"}', "not UTF-8"),
+    "not JSON": ("{'threshold': 0.1}", "not valid JSON"),
+    "a list": ("[1, 2]", "must be a JSON object"),
+    "counts beyond the data": (changed_report(before={"background": 5, "evaluation": 5},
+                                              after={"background": 99999, "evaluation": 123456}),
+                               "after [99999, 123456] > before"),
+    "the tester's nulls": ('{"threshold": -1, "across": "x", "before": null, "after": {}}',
+                           "threshold -1"),
+    "a wrong across": (changed_report(across="x"), "across x"),
+    "a true threshold": (changed_report(threshold=True), "threshold True"),
+    "counts that are floats": (changed_report(after={"background": 1143.0, "evaluation": 152}),
+                               "after is not two counts"),
+    "a negative count": (changed_report(after={"background": -1, "evaluation": 152}),
+                         "after is not two counts"),
+    "an extra key": (changed_report(more=1), "keys"),
+    "more before than letters": (changed_report(before={"background": 10 ** 12,
+                                                        "evaluation": 201}), "> letters"),
+    "true but another glyph set's": (changed_report(after={"background": 1000,
+                                                           "evaluation": 150}),
+                                     "after [1000, 150], data [1143, 152]"),
+}
+
+
+@pytest.mark.parametrize("case", SPLIT_REPORT_CASES)
+def test_a_split_report_that_cannot_be_read_or_trusted_is_one_warning(report_path, case):
+    """Such files used to be a RecursionError after training, a hang (a FIFO) or numbers
+    copied into fewshot.json: now one warning, and the report measured again."""
+    path, calls = report_path
+    content, words = SPLIT_REPORT_CASES[case]
+    if case == "a FIFO":
+        os.mkfifo(path)
+    elif case == "a folder":
+        os.mkdir(path)
+    elif case == "a symlink to /dev/zero":
+        os.symlink("/dev/zero", path)
+    else:
+        with open(path, "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.encode())
+    report, caught = split_report_warnings()
+    assert len(caught) == 1 and words in caught[0], caught
+    assert caught[0].startswith("split report not used (") and "\n" not in caught[0]
+    assert len(caught[0]) <= 73 and report == MEASURED and len(calls) == 1
+    if case not in ("a folder",):  # the measured report replaced the file: read next time
+        assert split_report_warnings() == (MEASURED, []) and len(calls) == 1
+
+
+def test_a_valid_split_report_is_read_without_a_warning(report_path):
+    path, calls = report_path
+    assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # measured, written
+    assert glyphs.read_split_report(path, KEPT) == MEASURED
+    assert split_report_warnings() == (MEASURED, []) and len(calls) == 1  # read back
+
+
+def test_the_fewshot_demo_reads_the_split_report_before_training(tmp_path, capsys,
+                                                                 monkeypatch):
+    """A FIFO there used to hang the run after training ("evaluating the split's report"):
+    now it is one warning before the first iteration."""
+    real, report = glyphs.cache_path, str(tmp_path / "glyphs-split-report.json")
+    monkeypatch.setattr(glyphs, "cache_path", lambda seed, instances, scripts=None: (
+        report.replace("-split-report.json", ".npz") if (seed, instances) == (0, 1)
+        else real(seed, instances, scripts)))
+    monkeypatch.setattr(glyphs, "measure_split", lambda: copy.deepcopy(MEASURED))
+    os.mkfifo(report)
+
+    def train_one(*args):
+        raise Trained
+    monkeypatch.setattr(demo_fewshot, "train_one", train_one)
+    with deadline(120), pytest.raises(Trained):
+        demo_fewshot.main([*SHORT, "--methods", "maml", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "split report not used" in err and "FIFO" in err, err
