@@ -188,6 +188,8 @@ def test_every_interval_the_fewshot_page_and_readme_quote_is_a_measured_cell():
     means = {f"{100 * r['accuracy']:.1f}" for r in [*report["results"], *report["curves"]]}
     means |= {f"{100 * p[k]:.1f}" for p in report["label_permutation"].values()
               for k in ("accuracy", "accuracy_permuted")}
+    means |= {f"{100 * v:.1f}" for by_k in report["chosen"].values() for c in by_k.values()
+              for v in c["validation"].values()}  # the validation accuracies that chose
     page = readme(os.path.join("docs", "fewshot.md"))
     section = readme().split("## Few-shot classification", 1)[1].split("\n## ", 1)[0]
     for text in (page, section):
