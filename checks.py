@@ -521,6 +521,21 @@ def episode_arrays(given, where=""):
                          "got " + ", ".join(f"{key} {s}" for key, s in shapes.items()))
 
 
+def small_embeddings(params_value, arrays):
+    """Raise unless the embeddings of the arrays {name: x} stay within MAX_VALUE, so that their
+    squared distances cannot overflow (inf, then NaN). A cheap bound, before any work: max |x|
+    times each layer's largest column sum of |W|, plus max |b| (ReLU makes nothing larger)."""
+    bound = max(float(numpy.abs(getval(x)).max()) for x in arrays.values())
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        for W, b in getval(params_value):
+            bound = bound * numpy.abs(getval(W)).sum(axis=0).max() + numpy.abs(getval(b)).max()
+    if not bound <= MAX_VALUE:
+        raise ValueError(f"{' and '.join(arrays)} with these params could make embeddings as "
+                         f"large as {bound:.2g} (max |x| times each layer's largest column sum "
+                         f"of |W|, plus |b|): their squared distances could overflow a float "
+                         f"(inf, then NaN); scale them so that this is at most {MAX_VALUE:.0e}")
+
+
 def protonets_arguments(name, given):
     """protonets.py: the embedding and the episodes."""
     if name == "log_softmax":
@@ -535,13 +550,16 @@ def protonets_arguments(name, given):
                              f"y_support, x_query, y_query, ...), got {_describe(value)}")
         episode_arrays(dict(zip(("x_support", "y_support", "x_query", "y_query"), value[:4]),
                             params=given["params"]), "episodes: ")
+        small_embeddings(given["params"], {"episodes' x_support": value[0],
+                                           "episodes' x_query": value[2]})
         return
     episode_arrays(given)
-    arrays = [getval(given[key]) for key in ("x_support", "x_query", "x") if key in given]
+    arrays = {key: getval(given[key]) for key in ("x_support", "x_query", "x") if key in given}
     if arrays and "params" in given:
         sizes = params(given["params"], per_task=False)[0]
-        fits(f"protonets.{name} on {sum(a.shape[0] * a.shape[1] for a in arrays):,} images",
-             8 * 3 * sum(a.shape[0] * a.shape[1] for a in arrays) * sum(sizes))
+        images = sum(a.shape[0] * a.shape[1] for a in arrays.values())
+        fits(f"protonets.{name} on {images:,} images", 8 * 3 * images * sum(sizes))
+        small_embeddings(given["params"], arrays)
 
 
 def glyph_set(value, name="glyphs"):

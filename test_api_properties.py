@@ -352,6 +352,11 @@ def no_support_for_class_2():
      "spread over tasks (about 1e600) overflow a float (at most 1.8e308)"),
     (lambda: maml.maml_loss(PARAMS, BATCH.x_support * 1e60, *BATCH[1:4]),
      "x_support holds values as large as"),
+    (lambda: protonets.prototypical_loss(EMBEDDING, EPISODES.x_support.astype(float) * 1e200,
+                                         EPISODES.y_support, EPISODES.x_query, EPISODES.y_query),
+     "x_support and x_query with these params could make embeddings as large as"),
+    (lambda: protonets.evaluate([(W * 1e100, b) for W, b in EMBEDDING], EPISODES),
+     "their squared distances could overflow a float (inf, then NaN)"),
 ])
 def test_each_library_edge_of_issue_24_is_one_clear_error(call, message):
     """The cases issue 24 lists, and their kin: each a ValueError naming the value and what
