@@ -1,6 +1,6 @@
 """Argument checks for the library (maml.py, tasks.py, variants.py, and the few-shot half:
-protonets.py, glyphs.py, figures.py, checkpoints.py), in one place, so the algorithm stays
-short to read.
+protonets.py, fewshot.py, glyphs.py, figures.py, checkpoints.py), in one place, so the
+algorithm stays short to read.
 
 `@checked` checks a function's arguments by their names (the tables RULES and MODULE_RULES
 below) when the call comes from outside; calls made inside a checked call are not checked
@@ -474,15 +474,26 @@ def real_array(name, value, ndim, low_sizes=1, finite=True, kinds="fiu", shapes=
     return value
 
 
-def one_hot_labels(name, value):
+def one_hot_labels(name, value, shapes=EPISODE_SHAPES):
     """A (T, M, N) array of one-hot rows (zeros and a single 1), N >= 1."""
-    value = real_array(name, value, 3, shapes=EPISODE_SHAPES)
+    value = real_array(name, value, 3, shapes=shapes)
     bad = ~(numpy.isin(value, (0, 1)).all(axis=-1) & (value.sum(axis=-1) == 1))
     if bad.any():
         raise ValueError(f"{name} must be one-hot class labels (each row zeros and a single 1), "
                          f"got {bad.sum():,} of {bad.size:,} rows that are not, e.g. "
                          f"{_short(value[numpy.nonzero(bad)][0])}")
     return value
+
+
+def every_class_supported(name, y, shapes=EPISODE_SHAPES):
+    """Raise unless every class of every episode of y (T, S, N) has a support point."""
+    y = real_array(name, y, 3, shapes=shapes)
+    empty = numpy.argwhere(y.sum(axis=1) == 0)
+    if len(empty):
+        t, n = empty[0]
+        raise ValueError(f"{name}: class {n} of episode {t} has no support point (its "
+                         f"mean would be 0/0); every class of every episode needs at "
+                         f"least one support point ({len(empty):,} have none)")
 
 
 def episode_arrays(given, where=""):
@@ -498,13 +509,7 @@ def episode_arrays(given, where=""):
                 raise ValueError(f"{where}{key} has shape {a.shape}: its last axis must be "
                                  f"{sizes[0]}, the input width of params")
     if "y_support" in given:  # first: a class left out makes its rows all zeros too
-        y = real_array(where + "y_support", given["y_support"], 3, shapes=EPISODE_SHAPES)
-        empty = numpy.argwhere(y.sum(axis=1) == 0)
-        if len(empty):
-            t, n = empty[0]
-            raise ValueError(f"{where}y_support: class {n} of episode {t} has no support point "
-                             f"(its prototype would be 0/0); every class of every episode "
-                             f"needs at least one support point ({len(empty):,} have none)")
+        every_class_supported(where + "y_support", given["y_support"])
     for key in ("y_support", "y_query"):
         if key in given:
             arrays[key] = one_hot_labels(where + key, given[key])
@@ -560,6 +565,49 @@ def protonets_arguments(name, given):
         images = sum(a.shape[0] * a.shape[1] for a in arrays.values())
         fits(f"protonets.{name} on {images:,} images", 8 * 3 * images * sum(sizes))
         small_embeddings(given["params"], arrays)
+
+
+READOUT_SHAPES = "zs (T, S, D), ys (T, S, N) one-hot, zq (T, Q, D)"
+
+
+def real_numbers(name, value, ndim, low_sizes=1):
+    """real_array, but a list of numbers will do too: returned as an array."""
+    value = getval(value)
+    if isinstance(value, (list, tuple)):
+        with contextlib.suppress(ValueError):   # ragged: real_array says what was expected
+            value = numpy.asarray(value)
+    return real_array(name, value, ndim, low_sizes)
+
+
+def fewshot_arguments(name, given):
+    """fewshot.py: the read-outs' features and labels, their steps, the values of an interval;
+    its training functions take maml.py's rules."""
+    if name.endswith("_train"):
+        return arguments(name, given)
+    if name in ("cosine_centroid", "logistic_regression", "linear_head"):
+        zs, zq = (real_array(key, given[key], 3, shapes=READOUT_SHAPES) for key in ("zs", "zq"))
+        every_class_supported("ys", given["ys"], READOUT_SHAPES)
+        ys = one_hot_labels("ys", given["ys"], READOUT_SHAPES)
+        if not (len(zs) == len(ys) == len(zq) and zs.shape[1] == ys.shape[1]
+                and zs.shape[2] == zq.shape[2]):
+            raise ValueError(f"zs, ys and zq must be T episodes of {READOUT_SHAPES}, got zs "
+                             f"{zs.shape}, ys {ys.shape}, zq {zq.shape}")
+    if name == "linear_head":  # each step moves W by at most α·max|z| and b by at most α
+        top = max(numpy.abs(zs).max(), numpy.abs(zq).max()).astype(float)
+        with numpy.errstate(over="ignore"):
+            bound = given["steps"] * given["alpha"] * (zs.shape[2] * top ** 2 + 1)
+        if bound > 1e300:
+            raise ValueError(f"linear_head's scores could reach {bound:.2g} (steps · alpha · "
+                             f"(D · max|z|² + 1)), more than a float holds (1.8e308): use a "
+                             f"smaller alpha or fewer steps, or scale the features")
+    if name == "interval":
+        values = real_numbers("values", given["values"], 1, low_sizes=0)
+        if len(values) < 2:
+            raise ValueError("values must hold at least 2 numbers (an interval needs their "
+                             f"spread), got {len(values)}")
+        if numpy.abs(values).max() > MAX_VALUE:
+            raise ValueError(f"values must be at most {MAX_VALUE:.0e} in size (their squared "
+                             f"spread must not overflow), got {numpy.abs(values).max():.2g}")
 
 
 def glyph_set(value, name="glyphs"):
@@ -830,6 +878,8 @@ MODULE_RULES = {
                 "batch": wave_batch,
                 "mse": lambda v: None if isinstance(v, (float, numpy.floating)) and (
                     not numpy.isfinite(v)) else number("mse", v, low=-numpy.inf)},
+    "fewshot": {"z": lambda v: real_numbers("z", v, (1, 2, 3)),
+                "l2": lambda v: number("l2 (the L2 penalty λ)", v)},
     "checkpoints": {"path": checkpoint_path,
                     "text": lambda v: _text("text", v, 4 * 10_000_000),
                     "what": lambda v: _text("what", v, 200),
@@ -839,7 +889,8 @@ MODULE_RULES = {
                     "params": lambda v: params(v, per_task=False),
                     "schema": schema},
 }
-TOGETHER = {"protonets": protonets_arguments, "glyphs": glyphs_arguments,
+TOGETHER = {"protonets": protonets_arguments, "fewshot": fewshot_arguments,
+            "glyphs": glyphs_arguments,
             "figures": figures_arguments, "checkpoints": checkpoints_arguments}
 
 _inside = threading.local()

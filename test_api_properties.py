@@ -207,6 +207,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 import checkpoints  # noqa: E402
+import fewshot  # noqa: E402
 import figures  # noqa: E402
 import glyphs  # noqa: E402
 import protonets  # noqa: E402
@@ -230,6 +231,8 @@ for part, alphabet in (("images_background", "Alpha"), ("images_evaluation", "Be
             Image.fromarray(RNG.random((105, 105)) > 0.5).save(os.path.join(
                 FOLDER, "omniglot", part, alphabet, f"character{c}", f"{d}.png"))
 EVALUATION = maml.summarise(RNG.random((3, 4)))
+FEATURES = dict(zs=RNG.normal(size=(2, 3, 4)), ys=EPISODES.y_support,   # a read-out's input
+                zq=RNG.normal(size=(2, 6, 4)))
 
 FEW_SHOT_CALLS = {
     protonets.init_embedding: dict(layer_sizes=(784, 6, 4), rng=RNG),
@@ -256,6 +259,11 @@ FEW_SHOT_CALLS = {
                                  n_query=2, n_episodes=2, rng=RNG),
     glyphs.episode_sampler: dict(images=IMAGES, classes=[0, 1, 2], n_way=3, n_query=2),
     glyphs.load_omniglot: dict(path=os.path.join(FOLDER, "omniglot")),
+    fewshot.normalise: dict(z=FEATURES["zs"]),
+    fewshot.cosine_centroid: FEATURES,
+    fewshot.logistic_regression: dict(FEATURES, l2=0.1, steps=20),
+    fewshot.linear_head: dict(FEATURES, alpha=0.5, steps=3),
+    fewshot.interval: dict(values=[0.5, 0.75, 1.0]),
     figures.short: dict(mse=0.5),
     figures.spread_tasks: dict(batch=BATCH, n_tasks=2, among=3),
     checkpoints.parse_metadata: dict(text='{"a": 1}'),
@@ -357,6 +365,23 @@ def no_support_for_class_2():
      "x_support and x_query with these params could make embeddings as large as"),
     (lambda: protonets.evaluate([(W * 1e100, b) for W, b in EMBEDDING], EPISODES),
      "their squared distances could overflow a float (inf, then NaN)"),
+    (lambda: fewshot.logistic_regression(**FEATURES, l2=numpy.nan),
+     "l2 (the L2 penalty λ) must be a finite number >= 0, got nan"),
+    (lambda: fewshot.logistic_regression(**FEATURES, l2=-1), "l2 (the L2 penalty λ) must be"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=-5),
+     "steps must be a whole number from 0 to 1,000, got -5"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=2.5), "steps must be a whole"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=10 ** 12), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=numpy.nan, steps=2),
+     "alpha (the inner step size) must be a finite number >= 0, got nan"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=0.1, steps=-1), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=0.1, steps=10 ** 9), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=1e306, steps=1),
+     "linear_head's scores could reach"),
+    (lambda: fewshot.interval([]), "values must hold at least 2 numbers"),
+    (lambda: fewshot.interval([0.5]), "values must hold at least 2 numbers"),
+    (lambda: fewshot.cosine_centroid(**dict(FEATURES, ys=no_support_for_class_2())),
+     "ys: class 2 of episode 1 has no support point"),
 ])
 def test_each_library_edge_of_issue_24_is_one_clear_error(call, message):
     """The cases issue 24 lists, and their kin: each a ValueError naming the value and what
