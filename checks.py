@@ -647,8 +647,40 @@ def script_names(value):
                          f"(glyphs.SCRIPTS), got {_describe(value)}")
 
 
+def png_data(value):
+    """The bytes of a PNG file, for decode_drawing (which reads its header first)."""
+    if not isinstance(value, (bytes, bytearray)):
+        raise ValueError(f"data must be the bytes of a PNG file, got {_describe(value)}")
+
+
+def pixel_budget(value):
+    """None, or a files.Budget of pixels."""
+    import files
+    if value is not None and not isinstance(value, files.Budget):
+        raise ValueError(f"pixels must be None or a files.Budget, got {_describe(value)}")
+
+
+def episodes_bytes(images, n_way, k_shot, n_query, n_episodes):
+    """Roughly the memory sample_episodes holds at its peak: the episodes' images twice
+    (gathered, then cut into support and query sets) and, per episode, the random numbers and
+    orders it sorts to choose classes and instances (8 bytes each, twice)."""
+    C, I, *pixels = images.shape
+    size = 2 * n_way * (k_shot + n_query) * numpy.prod(pixels) * images.itemsize
+    return n_episodes * (size + 16 * (C + n_way * I))
+
+
 def glyphs_arguments(name, given):
-    """glyphs.py: episodes for the 1-NN baseline; images and classes for the samplers."""
+    """glyphs.py: episodes for the 1-NN baseline; images and classes for the samplers, and
+    the memory their episodes take."""
+    if name in ("sample_episodes", "sample_within_script"):
+        images = getval(given["images"])
+        with contextlib.suppress(ValueError):   # ragged: sample_episodes says what it expects
+            images = numpy.asarray(images)
+        if isinstance(images, numpy.ndarray) and images.ndim == 4:
+            n_way, k_shot, n_query = given["n_way"], given["k_shot"], given["n_query"] or 0
+            fits(f"{name} of {given['n_episodes']:,} episodes of {n_way} × ({k_shot} + "
+                 f"{n_query}) images", episodes_bytes(images, n_way, k_shot, n_query,
+                                                      given["n_episodes"]))
     if name == "nearest_neighbour_accuracy":
         value = given["episodes"]
         if not isinstance(value, tuple) or len(value) < 4:
@@ -852,6 +884,9 @@ MODULE_RULES = {
     "protonets": {"batch_size": lambda v: count("batch_size", v, high=MAX_ELEMENTS),
                   "params": lambda v: params(v, per_task=False)},
     "glyphs": {"path": glyphs_path,
+               "data": png_data,
+               "where": lambda v: _text("where", v, 1000),
+               "pixels": pixel_budget,
                "instances": lambda v: count("instances", v, high=10_000),
                "cache": lambda v: flag("cache", v),
                "scripts": script_names,
