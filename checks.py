@@ -1,6 +1,6 @@
 """Argument checks for the library (maml.py, tasks.py, variants.py, and the few-shot half:
-protonets.py, glyphs.py, figures.py, checkpoints.py), in one place, so the algorithm stays
-short to read.
+protonets.py, fewshot.py, glyphs.py, figures.py, checkpoints.py), in one place, so the
+algorithm stays short to read.
 
 `@checked` checks a function's arguments by their names (the tables RULES and MODULE_RULES
 below) when the call comes from outside; calls made inside a checked call are not checked
@@ -474,15 +474,26 @@ def real_array(name, value, ndim, low_sizes=1, finite=True, kinds="fiu", shapes=
     return value
 
 
-def one_hot_labels(name, value):
+def one_hot_labels(name, value, shapes=EPISODE_SHAPES):
     """A (T, M, N) array of one-hot rows (zeros and a single 1), N >= 1."""
-    value = real_array(name, value, 3, shapes=EPISODE_SHAPES)
+    value = real_array(name, value, 3, shapes=shapes)
     bad = ~(numpy.isin(value, (0, 1)).all(axis=-1) & (value.sum(axis=-1) == 1))
     if bad.any():
         raise ValueError(f"{name} must be one-hot class labels (each row zeros and a single 1), "
                          f"got {bad.sum():,} of {bad.size:,} rows that are not, e.g. "
                          f"{_short(value[numpy.nonzero(bad)][0])}")
     return value
+
+
+def every_class_supported(name, y, shapes=EPISODE_SHAPES):
+    """Raise unless every class of every episode of y (T, S, N) has a support point."""
+    y = real_array(name, y, 3, shapes=shapes)
+    empty = numpy.argwhere(y.sum(axis=1) == 0)
+    if len(empty):
+        t, n = empty[0]
+        raise ValueError(f"{name}: class {n} of episode {t} has no support point (its "
+                         f"mean would be 0/0); every class of every episode needs at "
+                         f"least one support point ({len(empty):,} have none)")
 
 
 def episode_arrays(given, where=""):
@@ -498,13 +509,7 @@ def episode_arrays(given, where=""):
                 raise ValueError(f"{where}{key} has shape {a.shape}: its last axis must be "
                                  f"{sizes[0]}, the input width of params")
     if "y_support" in given:  # first: a class left out makes its rows all zeros too
-        y = real_array(where + "y_support", given["y_support"], 3, shapes=EPISODE_SHAPES)
-        empty = numpy.argwhere(y.sum(axis=1) == 0)
-        if len(empty):
-            t, n = empty[0]
-            raise ValueError(f"{where}y_support: class {n} of episode {t} has no support point "
-                             f"(its prototype would be 0/0); every class of every episode "
-                             f"needs at least one support point ({len(empty):,} have none)")
+        every_class_supported(where + "y_support", given["y_support"])
     for key in ("y_support", "y_query"):
         if key in given:
             arrays[key] = one_hot_labels(where + key, given[key])
@@ -521,6 +526,21 @@ def episode_arrays(given, where=""):
                          "got " + ", ".join(f"{key} {s}" for key, s in shapes.items()))
 
 
+def small_embeddings(params_value, arrays):
+    """Raise unless the embeddings of the arrays {name: x} stay within MAX_VALUE, so that their
+    squared distances cannot overflow (inf, then NaN). A cheap bound, before any work: max |x|
+    times each layer's largest column sum of |W|, plus max |b| (ReLU makes nothing larger)."""
+    bound = max(float(numpy.abs(getval(x)).max()) for x in arrays.values())
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        for W, b in getval(params_value):
+            bound = bound * numpy.abs(getval(W)).sum(axis=0).max() + numpy.abs(getval(b)).max()
+    if not bound <= MAX_VALUE:
+        raise ValueError(f"{' and '.join(arrays)} with these params could make embeddings as "
+                         f"large as {bound:.2g} (max |x| times each layer's largest column sum "
+                         f"of |W|, plus |b|): their squared distances could overflow a float "
+                         f"(inf, then NaN); scale them so that this is at most {MAX_VALUE:.0e}")
+
+
 def protonets_arguments(name, given):
     """protonets.py: the embedding and the episodes."""
     if name == "log_softmax":
@@ -535,13 +555,59 @@ def protonets_arguments(name, given):
                              f"y_support, x_query, y_query, ...), got {_describe(value)}")
         episode_arrays(dict(zip(("x_support", "y_support", "x_query", "y_query"), value[:4]),
                             params=given["params"]), "episodes: ")
+        small_embeddings(given["params"], {"episodes' x_support": value[0],
+                                           "episodes' x_query": value[2]})
         return
     episode_arrays(given)
-    arrays = [getval(given[key]) for key in ("x_support", "x_query", "x") if key in given]
+    arrays = {key: getval(given[key]) for key in ("x_support", "x_query", "x") if key in given}
     if arrays and "params" in given:
         sizes = params(given["params"], per_task=False)[0]
-        fits(f"protonets.{name} on {sum(a.shape[0] * a.shape[1] for a in arrays):,} images",
-             8 * 3 * sum(a.shape[0] * a.shape[1] for a in arrays) * sum(sizes))
+        images = sum(a.shape[0] * a.shape[1] for a in arrays.values())
+        fits(f"protonets.{name} on {images:,} images", 8 * 3 * images * sum(sizes))
+        small_embeddings(given["params"], arrays)
+
+
+READOUT_SHAPES = "zs (T, S, D), ys (T, S, N) one-hot, zq (T, Q, D)"
+
+
+def real_numbers(name, value, ndim, low_sizes=1):
+    """real_array, but a list of numbers will do too: returned as an array."""
+    value = getval(value)
+    if isinstance(value, (list, tuple)):
+        with contextlib.suppress(ValueError):   # ragged: real_array says what was expected
+            value = numpy.asarray(value)
+    return real_array(name, value, ndim, low_sizes)
+
+
+def fewshot_arguments(name, given):
+    """fewshot.py: the read-outs' features and labels, their steps, the values of an interval;
+    its training functions take maml.py's rules."""
+    if name.endswith("_train"):
+        return arguments(name, given)
+    if name in ("cosine_centroid", "logistic_regression", "linear_head"):
+        zs, zq = (real_array(key, given[key], 3, shapes=READOUT_SHAPES) for key in ("zs", "zq"))
+        every_class_supported("ys", given["ys"], READOUT_SHAPES)
+        ys = one_hot_labels("ys", given["ys"], READOUT_SHAPES)
+        if not (len(zs) == len(ys) == len(zq) and zs.shape[1] == ys.shape[1]
+                and zs.shape[2] == zq.shape[2]):
+            raise ValueError(f"zs, ys and zq must be T episodes of {READOUT_SHAPES}, got zs "
+                             f"{zs.shape}, ys {ys.shape}, zq {zq.shape}")
+    if name == "linear_head":  # each step moves W by at most α·max|z| and b by at most α
+        top = max(numpy.abs(zs).max(), numpy.abs(zq).max()).astype(float)
+        with numpy.errstate(over="ignore"):
+            bound = given["steps"] * given["alpha"] * (zs.shape[2] * top ** 2 + 1)
+        if bound > 1e300:
+            raise ValueError(f"linear_head's scores could reach {bound:.2g} (steps · alpha · "
+                             f"(D · max|z|² + 1)), more than a float holds (1.8e308): use a "
+                             f"smaller alpha or fewer steps, or scale the features")
+    if name == "interval":
+        values = real_numbers("values", given["values"], 1, low_sizes=0)
+        if len(values) < 2:
+            raise ValueError("values must hold at least 2 numbers (an interval needs their "
+                             f"spread), got {len(values)}")
+        if numpy.abs(values).max() > MAX_VALUE:
+            raise ValueError(f"values must be at most {MAX_VALUE:.0e} in size (their squared "
+                             f"spread must not overflow), got {numpy.abs(values).max():.2g}")
 
 
 def glyph_set(value, name="glyphs"):
@@ -581,8 +647,40 @@ def script_names(value):
                          f"(glyphs.SCRIPTS), got {_describe(value)}")
 
 
+def png_data(value):
+    """The bytes of a PNG file, for decode_drawing (which reads its header first)."""
+    if not isinstance(value, (bytes, bytearray)):
+        raise ValueError(f"data must be the bytes of a PNG file, got {_describe(value)}")
+
+
+def pixel_budget(value):
+    """None, or a files.Budget of pixels."""
+    import files
+    if value is not None and not isinstance(value, files.Budget):
+        raise ValueError(f"pixels must be None or a files.Budget, got {_describe(value)}")
+
+
+def episodes_bytes(images, n_way, k_shot, n_query, n_episodes):
+    """Roughly the memory sample_episodes holds at its peak: the episodes' images twice
+    (gathered, then cut into support and query sets) and, per episode, the random numbers and
+    orders it sorts to choose classes and instances (8 bytes each, twice)."""
+    C, I, *pixels = images.shape
+    size = 2 * n_way * (k_shot + n_query) * numpy.prod(pixels) * images.itemsize
+    return n_episodes * (size + 16 * (C + n_way * I))
+
+
 def glyphs_arguments(name, given):
-    """glyphs.py: episodes for the 1-NN baseline; images and classes for the samplers."""
+    """glyphs.py: episodes for the 1-NN baseline; images and classes for the samplers, and
+    the memory their episodes take."""
+    if name in ("sample_episodes", "sample_within_script"):
+        images = getval(given["images"])
+        with contextlib.suppress(ValueError):   # ragged: sample_episodes says what it expects
+            images = numpy.asarray(images)
+        if isinstance(images, numpy.ndarray) and images.ndim == 4:
+            n_way, k_shot, n_query = given["n_way"], given["k_shot"], given["n_query"] or 0
+            fits(f"{name} of {given['n_episodes']:,} episodes of {n_way} × ({k_shot} + "
+                 f"{n_query}) images", episodes_bytes(images, n_way, k_shot, n_query,
+                                                      given["n_episodes"]))
     if name == "nearest_neighbour_accuracy":
         value = given["episodes"]
         if not isinstance(value, tuple) or len(value) < 4:
@@ -786,6 +884,9 @@ MODULE_RULES = {
     "protonets": {"batch_size": lambda v: count("batch_size", v, high=MAX_ELEMENTS),
                   "params": lambda v: params(v, per_task=False)},
     "glyphs": {"path": glyphs_path,
+               "data": png_data,
+               "where": lambda v: _text("where", v, 1000),
+               "pixels": pixel_budget,
                "instances": lambda v: count("instances", v, high=10_000),
                "cache": lambda v: flag("cache", v),
                "scripts": script_names,
@@ -812,6 +913,8 @@ MODULE_RULES = {
                 "batch": wave_batch,
                 "mse": lambda v: None if isinstance(v, (float, numpy.floating)) and (
                     not numpy.isfinite(v)) else number("mse", v, low=-numpy.inf)},
+    "fewshot": {"z": lambda v: real_numbers("z", v, (1, 2, 3)),
+                "l2": lambda v: number("l2 (the L2 penalty λ)", v)},
     "checkpoints": {"path": checkpoint_path,
                     "text": lambda v: _text("text", v, 4 * 10_000_000),
                     "what": lambda v: _text("what", v, 200),
@@ -821,7 +924,8 @@ MODULE_RULES = {
                     "params": lambda v: params(v, per_task=False),
                     "schema": schema},
 }
-TOGETHER = {"protonets": protonets_arguments, "glyphs": glyphs_arguments,
+TOGETHER = {"protonets": protonets_arguments, "fewshot": fewshot_arguments,
+            "glyphs": glyphs_arguments,
             "figures": figures_arguments, "checkpoints": checkpoints_arguments}
 
 _inside = threading.local()

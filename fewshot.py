@@ -54,8 +54,13 @@ def features(params, x, embedding=False, chunk=200):
     return numpy.concatenate([one(x[i:i + chunk]) for i in range(0, len(x), chunk)])
 
 
+@checked
 def normalise(z):
-    """z / ‖z‖ over the last axis (a zero vector stays zero)."""
+    """z / ‖z‖ over the last axis (a zero vector stays zero). Each vector is first divided by
+    its largest magnitude, so that ‖z‖² cannot overflow (or underflow): [1e300, 1e300] ->
+    [0.707, 0.707]."""
+    largest = numpy.abs(z).max(axis=-1, keepdims=True)
+    z = z / numpy.where(largest > 0, largest, 1)
     return z / numpy.maximum(numpy.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
 
 
@@ -66,6 +71,7 @@ def class_means(z, y):
 
 # --- read-outs -------------------------------------------------------------------------------
 
+@checked
 def cosine_centroid(zs, ys, zq):
     """Cosine nearest centroid: scores (T, Q, N) = cos(ẑ_query, c_n), c_n the mean of class
     n's normalised support features ẑ = z / ‖z‖."""
@@ -114,27 +120,31 @@ def fit_logistic_regression(x, y, l2=0.1, steps=300):
     return W, b
 
 
+@checked
 def logistic_regression(zs, ys, zq, l2=0.1, steps=300):
     """Logistic regression on L2-normalised features, fitted on the support set only (Tian et
-    al. 2020): scores (T, Q, N) of the queries."""
+    al. 2020): scores (T, Q, N) of the queries. l2: the penalty λ >= 0; steps: of the fit,
+    from 0 (W, b stay zero: every score 0) to checks.MAX_STEPS (1,000)."""
     W, b = fit_logistic_regression(normalise(zs), ys, l2, steps)
     return normalise(zq) @ W + b
 
 
+@checked
 def linear_head(zs, ys, zq, alpha, steps):
     """A new linear layer on the frozen features, zero at first, after 0, 1, ..., steps
-    gradient steps of size α on the support set's mean cross-entropy: a list of steps + 1
-    score arrays (T, Q, N). (Its first step sets W to α·(1/S)Σ_i z_i(y_i − 1/N)ᵀ whatever α
-    is: the later steps are where α matters.)"""
+    gradient steps of size α >= 0 on the support set's mean cross-entropy: a list of steps + 1
+    score arrays (T, Q, N); steps from 0 to checks.MAX_STEPS (1,000). (Its first step sets W to
+    α·(1/S)Σ_i z_i(y_i − 1/N)ᵀ whatever α is: the later steps are where α matters.) A step
+    moves each weight by at most α·max|z|, so no score exceeds steps·α·(D·max|z|² + 1): an
+    α, steps and features that could make that overflow are refused."""
     T, _, D = zs.shape
     N = ys.shape[2]
     W, b = numpy.zeros((T, D, N)), numpy.zeros((T, 1, N))
     scores = [zq @ W + b]
-    with numpy.errstate(over="ignore", invalid="ignore"):
-        for _ in range(steps):
-            g_W, g_b = regression_gradient(W, b, zs, ys, 0.0)
-            W, b = W - alpha * g_W, b - alpha * g_b
-            scores.append(zq @ W + b)
+    for _ in range(steps):
+        g_W, g_b = regression_gradient(W, b, zs, ys, 0.0)
+        W, b = W - alpha * g_W, b - alpha * g_b
+        scores.append(zq @ W + b)
     return scores
 
 
@@ -314,7 +324,10 @@ def permute_labels(episodes, rng):
         numpy.take_along_axis(episodes.classes, order, 1)), order
 
 
+@checked
 def interval(values):
-    """(mean, half-width of its 95% interval 1.96·std/√n) of per-episode values (n,)."""
+    """(mean, half-width of its 95% interval 1.96·std/√n) of per-episode values (n,): n >= 2
+    finite numbers (the interval needs their spread), each at most checks.MAX_VALUE (1e50) in
+    size."""
     values = numpy.asarray(values, float)
     return float(values.mean()), float(1.96 * values.std(ddof=1) / numpy.sqrt(len(values)))

@@ -532,8 +532,10 @@ def printable(name, limit=60):
 MAX_OMNIGLOT_PIXELS = 2_000_000_000  # decoded in one load_omniglot (Omniglot: 358 million)
 
 
+@checked
 def decode_drawing(data, where, pixels=None):
-    """One Omniglot drawing, 28×28 float32 with ink = 1, from PNG bytes: its size read from
+    """One Omniglot drawing, 28×28 float32 with ink = 1, from PNG bytes (data: bytes or
+    bytearray; where: a str, at most 1,000 characters): its size read from
     the PNG header and checked before decoding (files.png_size), then resized with Lanczos
     resampling (as in the MAML paper's code) and inverted. Raises files.Refused naming
     `where` (the file, or the archive and member) for anything that is not such an image.
@@ -626,7 +628,8 @@ def sample_episodes(images, classes, n_way, k_shot, n_query, n_episodes, rng):
 
     Each episode: N classes drawn without replacement, then K + Q distinct instances of each;
     label n goes to classes[t, n], an order that is random per episode. Points are grouped by
-    label (label 0's K supports first). Returns Episodes (shapes in its docstring).
+    label (label 0's K supports first). Returns Episodes (shapes in its docstring). Episodes
+    that would not fit in memory (checks.episodes_bytes, checks.fits) are refused up front.
     """
     images = numpy.asarray(images)
     if images.ndim != 4 or min(images.shape) < 1 or images.dtype.kind != "f":

@@ -207,6 +207,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 import checkpoints  # noqa: E402
+import fewshot  # noqa: E402
 import figures  # noqa: E402
 import glyphs  # noqa: E402
 import protonets  # noqa: E402
@@ -230,6 +231,11 @@ for part, alphabet in (("images_background", "Alpha"), ("images_evaluation", "Be
             Image.fromarray(RNG.random((105, 105)) > 0.5).save(os.path.join(
                 FOLDER, "omniglot", part, alphabet, f"character{c}", f"{d}.png"))
 EVALUATION = maml.summarise(RNG.random((3, 4)))
+with open(os.path.join(FOLDER, "omniglot", "images_background", "Alpha", "character0", "0.png"),
+          "rb") as f:
+    PNG = f.read()
+FEATURES = dict(zs=RNG.normal(size=(2, 3, 4)), ys=EPISODES.y_support,   # a read-out's input
+                zq=RNG.normal(size=(2, 6, 4)))
 
 FEW_SHOT_CALLS = {
     protonets.init_embedding: dict(layer_sizes=(784, 6, 4), rng=RNG),
@@ -256,6 +262,12 @@ FEW_SHOT_CALLS = {
                                  n_query=2, n_episodes=2, rng=RNG),
     glyphs.episode_sampler: dict(images=IMAGES, classes=[0, 1, 2], n_way=3, n_query=2),
     glyphs.load_omniglot: dict(path=os.path.join(FOLDER, "omniglot")),
+    glyphs.decode_drawing: dict(data=PNG, where="0.png", pixels=None),
+    fewshot.normalise: dict(z=FEATURES["zs"]),
+    fewshot.cosine_centroid: FEATURES,
+    fewshot.logistic_regression: dict(FEATURES, l2=0.1, steps=20),
+    fewshot.linear_head: dict(FEATURES, alpha=0.5, steps=3),
+    fewshot.interval: dict(values=[0.5, 0.75, 1.0]),
     figures.short: dict(mse=0.5),
     figures.spread_tasks: dict(batch=BATCH, n_tasks=2, among=3),
     checkpoints.parse_metadata: dict(text='{"a": 1}'),
@@ -352,6 +364,30 @@ def no_support_for_class_2():
      "spread over tasks (about 1e600) overflow a float (at most 1.8e308)"),
     (lambda: maml.maml_loss(PARAMS, BATCH.x_support * 1e60, *BATCH[1:4]),
      "x_support holds values as large as"),
+    (lambda: protonets.prototypical_loss(EMBEDDING, EPISODES.x_support.astype(float) * 1e200,
+                                         EPISODES.y_support, EPISODES.x_query, EPISODES.y_query),
+     "x_support and x_query with these params could make embeddings as large as"),
+    (lambda: protonets.evaluate([(W * 1e100, b) for W, b in EMBEDDING], EPISODES),
+     "their squared distances could overflow a float (inf, then NaN)"),
+    (lambda: fewshot.logistic_regression(**FEATURES, l2=numpy.nan),
+     "l2 (the L2 penalty λ) must be a finite number >= 0, got nan"),
+    (lambda: fewshot.logistic_regression(**FEATURES, l2=-1), "l2 (the L2 penalty λ) must be"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=-5),
+     "steps must be a whole number from 0 to 1,000, got -5"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=2.5), "steps must be a whole"),
+    (lambda: fewshot.logistic_regression(**FEATURES, steps=10 ** 12), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=numpy.nan, steps=2),
+     "alpha (the inner step size) must be a finite number >= 0, got nan"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=0.1, steps=-1), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=0.1, steps=10 ** 9), "steps must be a whole"),
+    (lambda: fewshot.linear_head(**FEATURES, alpha=1e306, steps=1),
+     "linear_head's scores could reach"),
+    (lambda: fewshot.interval([]), "values must hold at least 2 numbers"),
+    (lambda: fewshot.interval([0.5]), "values must hold at least 2 numbers"),
+    (lambda: fewshot.cosine_centroid(**dict(FEATURES, ys=no_support_for_class_2())),
+     "ys: class 2 of episode 1 has no support point"),
+    (lambda: glyphs.decode_drawing(None, "x"), "data must be the bytes of a PNG file, got None"),
+    (lambda: glyphs.decode_drawing(PNG, None), "where must be a str"),
 ])
 def test_each_library_edge_of_issue_24_is_one_clear_error(call, message):
     """The cases issue 24 lists, and their kin: each a ValueError naming the value and what
@@ -359,3 +395,19 @@ def test_each_library_edge_of_issue_24_is_one_clear_error(call, message):
     with pytest.raises(ValueError) as error:
         call()
     assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+@pytest.mark.parametrize("sample", [glyphs.sample_episodes, glyphs.sample_within_script])
+def test_episodes_that_memory_cannot_hold_are_refused_up_front(sample, monkeypatch):
+    """n_episodes=10**6 used to end in a raw MemoryError ("Unable to allocate 87.6 GiB"):
+    now one line with the estimate and the machine's memory, before anything is allocated.
+    (A machine of 1 GiB: 10**5 3-way episodes of 3 float32 images each need about 5 GiB.)"""
+    import checks
+    monkeypatch.setattr(checks, "machine_memory", lambda: 2 ** 30)
+    script = () if sample is glyphs.sample_episodes else (numpy.full(4, "A"),)
+    with pytest.raises(ValueError) as error:
+        sample(IMAGES, [0, 1, 2], *script, 3, 1, 2, 10 ** 5, RNG)
+    assert f"{sample.__name__} of 100,000 episodes of 3 × (1 + 2) images would need about 5." \
+        in str(error.value) and "than this machine's 1 GiB can hold" in str(error.value), str(
+            error.value)
+    assert sample(IMAGES, [0, 1, 2], *script, 3, 1, 2, 10, RNG).x_support.shape == (10, 3, 784)

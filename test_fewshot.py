@@ -104,6 +104,49 @@ def test_every_readout_ignores_the_order_of_the_labels():
         assert numpy.array_equal(a, b) and 0 < a.mean() < 1
 
 
+def test_the_readouts_of_huge_features_are_those_of_the_features_scaled_down():
+    """‖z‖² of features near 1e300 overflows: normalise used to give [0, 0] and the cosine
+    centroid all-zero scores. Each vector is scaled by its largest magnitude first."""
+    numpy.testing.assert_allclose(fewshot.normalise([[1e300, 1e300]]), [[0.5 ** 0.5] * 2])
+    numpy.testing.assert_allclose(fewshot.normalise(numpy.array([3e-320, 4e-320])), [0.6, 0.8],
+                                  rtol=1e-3)     # subnormals: their squares underflow to 0
+    e = toy_episodes(numpy.random.default_rng(5), T=3, spread=3.0)
+    for readout in (fewshot.cosine_centroid, fewshot.logistic_regression):
+        small = readout(e.x_support, e.y_support, e.x_query)
+        numpy.testing.assert_allclose(readout(e.x_support * 1e300, e.y_support,
+                                              e.x_query * 1e300), small, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda e: fewshot.logistic_regression(*e[:3], l2=numpy.nan), "l2 (the L2 penalty λ) must"),
+    (lambda e: fewshot.logistic_regression(*e[:3], l2=-1), "finite number >= 0, got -1"),
+    (lambda e: fewshot.logistic_regression(*e[:3], steps=-5), "steps must be a whole number"),
+    (lambda e: fewshot.logistic_regression(*e[:3], steps=2.5), "from 0 to 1,000, got 2.5"),
+    (lambda e: fewshot.logistic_regression(*e[:3], steps=10 ** 12), "from 0 to 1,000"),
+    (lambda e: fewshot.linear_head(*e[:3], numpy.nan, 3), "alpha (the inner step size) must"),
+    (lambda e: fewshot.linear_head(*e[:3], 0.1, -1), "steps must be a whole number"),
+    (lambda e: fewshot.linear_head(*e[:3], 0.1, 10 ** 9), "from 0 to 1,000"),
+    (lambda e: fewshot.linear_head(*e[:3], 1e305, 3), "linear_head's scores could reach"),
+    (lambda e: fewshot.linear_head(e.x_support * 1e200, *e[1:3], 0.1, 3), "scores could reach"),
+    (lambda e: fewshot.cosine_centroid(e.x_support, e.y_support * [1, 1, 1, 1, 0], e.x_query),
+     "ys: class 4 of episode 0 has no support point"),
+    (lambda e: fewshot.cosine_centroid(e.x_support, e.y_support, e.x_query[:, :, :3]),
+     "zs, ys and zq must be T episodes of"),
+    (lambda e: fewshot.normalise("0.1"), "z must be a numpy array of real numbers"),
+    (lambda e: fewshot.normalise([1.0, numpy.inf]), "z contains NaN or infinite values"),
+    (lambda e: fewshot.interval([]), "values must hold at least 2 numbers"),
+    (lambda e: fewshot.interval([0.5]), "values must hold at least 2 numbers"),
+    (lambda e: fewshot.interval([0.5, numpy.nan]), "values contains NaN"),
+    (lambda e: fewshot.interval([1e300, -1e300]), "values must be at most 1e+50 in size"),
+])
+def test_bad_readout_arguments_are_one_clear_error(call, message):
+    """Each used to give NaN, zero scores, a raw ZeroDivisionError or TypeError, or run for
+    hours (steps=10**12): now one ValueError naming the argument, before any work."""
+    with pytest.raises(ValueError) as error:
+        call(toy_episodes(numpy.random.default_rng(6), T=2))
+    assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
 def test_permute_labels_keeps_each_label_with_its_class():
     data = glyphs.load_glyphs()
     e = glyphs.sample_episodes(data.images, data.evaluation, 5, 1, 2, 4,

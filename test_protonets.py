@@ -80,6 +80,24 @@ def test_far_apart_embeddings_give_a_finite_loss(rng):
     assert numpy.isfinite(loss) and loss >= 0
 
 
+@pytest.mark.parametrize("scale", [(1e200, 1), (1, 1e200), (1e150, 1)])
+def test_embeddings_whose_distances_could_overflow_are_refused_not_nan(rng, scale):
+    """Finite inputs (or weights) so large that the squared distances overflow used to give
+    NaN with a RuntimeWarning; now one ValueError before any work. Large but safe ones still
+    give a finite loss."""
+    x_support, y_support, x_query, y_query = random_episodes(rng)
+    params = [(W * scale[1], b) for W, b in protonets.init_embedding((6, 8, 3), rng)]
+    for call in (protonets.prototypical_loss, protonets.accuracy):
+        with pytest.raises(ValueError, match="could make embeddings as large as"):
+            call(params, x_support * scale[0], y_support, x_query * scale[0], y_query)
+    with pytest.raises(ValueError, match="episodes' x_support and episodes' x_query"):
+        protonets.evaluate(params, (x_support * scale[0], y_support, x_query * scale[0],
+                                    y_query))
+    loss = protonets.prototypical_loss(protonets.init_embedding((6, 8, 3), rng),
+                                       x_support * 1e20, y_support, x_query * 1e20, y_query)
+    assert numpy.isfinite(loss)
+
+
 def test_a_class_without_support_points_is_refused(rng):
     x_support, y_support, x_query, y_query = random_episodes(rng)
     y_support = y_support.copy()
