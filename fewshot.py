@@ -56,11 +56,13 @@ def features(params, x, embedding=False, chunk=200):
 
 @checked
 def normalise(z):
-    """z / ‖z‖ over the last axis (a zero vector stays zero). Each vector is first divided by
-    its largest magnitude, so that ‖z‖² cannot overflow (or underflow): [1e300, 1e300] ->
-    [0.707, 0.707]."""
+    """z / ‖z‖ over the last axis (a zero vector stays zero). A vector so large or so small
+    that ‖z‖² would overflow or underflow is first divided by its largest magnitude:
+    [1e300, 1e300] -> [0.707, 0.707] (the others are left as they are, so their results do not
+    move by a rounding)."""
     largest = numpy.abs(z).max(axis=-1, keepdims=True)
-    z = z / numpy.where(largest > 0, largest, 1)
+    extreme = (largest > 1e100) | ((largest > 0) & (largest < 1e-100))
+    z = numpy.where(extreme, z / numpy.where(extreme, largest, 1), z)
     return z / numpy.maximum(numpy.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
 
 
