@@ -339,6 +339,7 @@ def command_line():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         main(arguments, state)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: Python's shutdown would die of it
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers are being stopped
         print("\n" * sys.stderr.isatty() + "bench_maml.py: interrupted; " + (

@@ -113,11 +113,15 @@ def test_bench_ctrl_c_while_the_results_are_written(tmp_path):
     import select
     process_output = []
 
-    def printed(process):  # the first table's header reached stdout
-        ready, _, _ = select.select([process.stdout], [], [], 0)
-        if ready:
-            process_output.append(process.stdout.readline())
-        return any(line.startswith("| configuration") for line in process_output)
+    def printed(process):  # the first table's header reached stdout (read all that came)
+        while select.select([process.stdout], [], [], 0)[0]:
+            line = process.stdout.readline()
+            if not line:
+                break
+            process_output.append(line)
+            if line.startswith("| configuration"):
+                return True
+        return False
 
     status, out, err, _ = interrupt(
         [sys.executable, "bench_maml.py", "--repeats", "1", "--iterations", "2", "--json",

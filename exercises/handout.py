@@ -201,7 +201,9 @@ def command_line():
     in full, or nothing is (handout renames it into place in one step)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return main()
+        status = main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: Python's shutdown would die of it
+        return status
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\n" * sys.stderr.isatty() + "handout.py: interrupted; " + (
