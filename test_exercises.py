@@ -233,6 +233,16 @@ def test_every_wrong_answer_has_its_hint_and_every_exercise_wrong_answers():
     assert ISSUE_23 <= set(EXPECTED)
 
 
+@needs
+@pytest.mark.parametrize("seed", [104, 7])
+def test_a_loss_cut_off_from_phi_fails_on_seeds_whose_classes_lie_far_apart(seed):
+    """Seed 104 credited ex7_detached.py (gradient exactly zero): its episodes' classes lay so
+    far apart that the true gradient was ~0 too. The gradient is now checked where the softmax
+    is not saturated (exercise_checks.unsaturated)."""
+    v = check.check(7, os.path.join(EX, "wrong", "ex7_detached.py"), seed)
+    assert v["status"] == "failed" and "gradient with respect to φ is zero" in v["message"], v
+
+
 @pytest.mark.slow
 @needs
 def test_many_seeds():
