@@ -2,6 +2,9 @@
 replaced by a hostile value gives a result or one clear ValueError / TypeError naming it (or,
 for training, maml.Diverged) —
 never a traceback from deep inside numpy or autograd, a MemoryError, or a hang."""
+import contextlib
+import signal
+
 import numpy
 import pytest
 from hypothesis import given
@@ -26,6 +29,36 @@ hostile = st.one_of(
                      [(numpy.ones((2, 6)), numpy.ones(6)), (numpy.ones((6, 1)), numpy.ones(1))],
                      [(numpy.ones((1, 6)), numpy.ones(6))], [(numpy.ones((1, 6), int),
                                                               numpy.ones(6))]]))
+
+WORK_SECONDS = 5
+# Arguments that count work: a valid value may ask for much of it (iterations=40,000 trains
+# for minutes), so a call still running after WORK_SECONDS with one of them is on its way to a
+# result. With any other argument, still running is a hang.
+WORK = {"iterations", "n_episodes", "meta_batch", "batch_size", "steps", "max_steps", "k",
+        "k_support", "k_query", "n_tasks", "instances", "characters", "n_query", "k_shot",
+        "scripts"}  # load_glyphs(scripts=None) renders all 17 scripts: ~15 s, a result
+
+
+class StillWorking(BaseException):
+    """Raised in a call still running after WORK_SECONDS."""
+
+
+@contextlib.contextmanager
+def at_most(seconds, name, value):
+    """Stop the block after `seconds` (SIGALRM): fine if `name` counts work, a hang if not."""
+    def stop(signum, frame):
+        raise StillWorking
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except StillWorking:
+        if name not in WORK:
+            pytest.fail(f"{name}={value!r:.60}: still running after {seconds} s, a hang")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
 
 CALLS = {  # function -> its valid keyword arguments
     maml.init_mlp: dict(layer_sizes=(1, 6, 1), rng=RNG, std=0.1),
@@ -64,7 +97,7 @@ def test_one_hostile_argument_is_a_result_or_one_clear_error(function, data):
     valid = CALLS[function]
     name = data.draw(st.sampled_from(sorted(valid)), label="argument")
     value = data.draw(hostile, label="value")
-    with numpy.errstate(all="ignore"):
+    with numpy.errstate(all="ignore"), at_most(WORK_SECONDS, name, value):
         try:
             function(**dict(valid, **{name: value}))
         except (ValueError, TypeError, maml.Diverged) as e:  # Diverged: training blew up
@@ -294,7 +327,8 @@ FIGURE_CALLS = {  # slower: a figure each
 def call_with_one_hostile_argument(function, valid, data):
     name = data.draw(st.sampled_from(sorted(valid)), label="argument")
     value = data.draw(hostile, label="value")
-    with numpy.errstate(all="ignore"), pytest.MonkeyPatch.context() as patch:
+    with numpy.errstate(all="ignore"), pytest.MonkeyPatch.context() as patch, \
+            at_most(WORK_SECONDS, name, value):
         patch.setenv("XDG_CACHE_HOME", FOLDER)   # load_glyphs(cache=True) writes there
         try:
             function(**dict(valid, **{name: value}))
