@@ -343,6 +343,7 @@ def test_every_corrupt_checkpoint_is_one_line_and_exit_2(tmp_path, capsys, famil
     assert "Traceback" not in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_good_checkpoint_of_those_tests_loads(tmp_path):
     arrays, metadata = good_arrays()
     npz(tmp_path / "good.npz", **arrays, metadata=json.dumps(metadata))
@@ -368,6 +369,7 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_and_exit_130(tmp_path, dela
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_the_sinusoid_demo_loads_a_variants_checkpoint(tmp_path, capsys):
     """checkpoints/variants/maml-1.npz holds one model (the MAML of checkpoints/sinusoid.npz):
     the demo evaluates it under its method's name, and never prints a Python None."""

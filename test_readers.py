@@ -659,7 +659,8 @@ def test_scores_that_are_not_finite_are_wrong_never_a_lucky_guess():
                                y[:1])
 
 
-@pytest.mark.parametrize("demo", ["fewshot", "variants", "sinusoid"])
+@pytest.mark.parametrize("demo", ["fewshot", pytest.param("variants", marks=pytest.mark.slow),
+                                  pytest.param("sinusoid", marks=pytest.mark.slow)])
 def test_out_and_save_may_name_the_same_folder(tmp_path, capsys, demo):
     """--out X --save X: both sets land in X, in one commit (the few-shot demo used to print
     'wrote the models' and keep only the results), and --force then replaces both."""

@@ -42,8 +42,9 @@ def test_results_table_matches_results_json():
             assert cell == f"{r['mse']:.2f} ± {r['ci95']:.2f}", (model, k, steps)
 
 
-@pytest.mark.parametrize("checkpoint, folder", [("sinusoid.npz", "docs"),
-                                                ("best.npz", os.path.join("docs", "best"))])
+@pytest.mark.parametrize("checkpoint, folder", [
+    ("sinusoid.npz", "docs"),
+    pytest.param("best.npz", os.path.join("docs", "best"), marks=pytest.mark.slow)])
 def test_checkpoints_reproduce_results_json(tmp_path, checkpoint, folder):
     """docs/results.json is what the committed checkpoints give, not a hand-edited table."""
     import demo_sinusoid
