@@ -197,8 +197,10 @@ def generated_class(folder, students):
 
 
 @pytest.mark.slow
-def test_a_class_of_100_is_faster_with_jobs(tmp_path):
-    """Prints the time of --jobs 2 against --jobs 1 (docs in the report of issue 23)."""
+def test_a_class_of_100_gets_the_same_verdicts_with_any_jobs(tmp_path):
+    """--jobs 1 and --jobs 2 grade a class of 100 alike (the times are printed; the speed-up
+    is measured by bench/class_jobs.py, not asserted here: a timed test fails on a busy
+    machine)."""
     generated_class(tmp_path / "class", 100)
     seconds = {}
     for jobs in ("1", "2"):
@@ -210,7 +212,11 @@ def test_a_class_of_100_is_faster_with_jobs(tmp_path):
         assert len(rows) == 100 * len(check.EXERCISES)
         assert {r["verdict"] for r in rows if r["exercise"] == "2"} == {"passed"}
     print(f"100 students: --jobs 1 {seconds['1']:.1f} s, --jobs 2 {seconds['2']:.1f} s")
-    assert seconds["2"] < seconds["1"]
+
+    def verdicts(jobs):
+        return sorted((r["student"], r["exercise"], r["verdict"])
+                      for r in rows_of(tmp_path / f"r{jobs}.csv"))
+    assert verdicts("1") == verdicts("2")
 
 
 def test_a_symbolic_link_in_the_class_folder_is_that_students_row(tmp_path):
