@@ -217,6 +217,18 @@ def test_the_fewshot_page_states_the_split_and_the_permutation_measured():
         assert f"{training['iterations']:,}" in page, method
 
 
+def test_the_permutation_table_gives_the_mean_change_of_a_changed_episode():
+    """docs/fewshot.md's table: 'mean change of a changed episode' is fewshot.json's mean
+    absolute change over all episodes, divided by the share of episodes that changed."""
+    report = fewshot_report()
+    page = readme(os.path.join("docs", "fewshot.md"))
+    for method, p in report["label_permutation"].items():
+        if p["episodes_changed"]:
+            points = 100 * p["mean_abs_change"] * p["episodes"] / p["episodes_changed"]
+            row = f"| {p['episodes_changed']} of {p['episodes']:,} | {points:.1f} points |"
+            assert row in page, (method, row)
+
+
 def test_the_gif_caption_quotes_the_gif():
     """The README's caption of docs/adaptation.gif gives each model's query MSE on the wave the
     animation shows, before and after 1 and 10 steps: the numbers the committed models give."""
