@@ -234,6 +234,15 @@ def test_every_wrong_answer_has_its_hint_and_every_exercise_wrong_answers():
 
 
 @needs
+def test_exercise_4_passes_the_solution_on_a_seed_whose_drawn_step_blew_up():
+    """Seed 777 drew α ≈ 0.1 for three steps on tasks where that diverges: the checker's own
+    expected answer was not finite and every correct answer failed. α is now halved until
+    the adaptation stays calm (exercise_checks.calm)."""
+    v = check.check(4, os.path.join(EX, "solutions", check.STARTERS[4]), 777)
+    assert v["status"] == "passed", v
+
+
+@needs
 @pytest.mark.parametrize("seed", [104, 7])
 def test_a_loss_cut_off_from_phi_fails_on_seeds_whose_classes_lie_far_apart(seed):
     """Seed 104 credited ex7_detached.py (gradient exactly zero): its episodes' classes lay so
