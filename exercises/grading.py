@@ -9,6 +9,7 @@ that is not one is "sent back something that is not a result", and only numeric 
 the shape budgets are rebuilt. Messages are cut to one line of at most MESSAGE_CHARS.
 """
 import ast
+import functools
 import json
 import math
 import os
@@ -47,15 +48,21 @@ def one_line(text, limit=MESSAGE_CHARS):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+@functools.lru_cache(maxsize=None)
+def parsed(module):
+    """(source, ast tree) of a library module, read and parsed once."""
+    with open(os.path.join(ROOT, module + ".py"), encoding="utf-8") as f:
+        text = f.read()
+    return text, ast.parse(text)
+
+
 def library_copy(module, removed, exercise):
     """The source of a library module with the functions named in `removed` replaced by ones
     that raise SwitchedOff: the original code is not in the copy, so nothing the answer does
     can bring it back."""
-    with open(os.path.join(ROOT, module + ".py"), encoding="utf-8") as f:
-        text = f.read()
+    text, tree = parsed(module)
     lines = text.splitlines(keepends=True)
     found = set()
-    tree = ast.parse(text)
     for node in reversed(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in removed:
             found.add(node.name)
