@@ -18,10 +18,13 @@ The embedding is maml.mlp: parameters are a list of (W, b) pairs, ReLU hidden la
 linear last layer (the paper's is a 4-block conv net; this is the MAML paper's fully connected
 Omniglot network 784-256-128-64-64 without its output layer).
 """
+import copy
+
 import autograd.numpy as np
 import numpy
 from autograd.tracer import getval
 
+import checks
 import maml
 from checks import checked
 
@@ -112,6 +115,13 @@ def train(params, rng, iterations, sample_tasks, meta_batch=32, k=1, lr=1e-3, ca
     def objective(params, episodes):
         return prototypical_loss(params, *episodes[:4])
 
+    one = sample_tasks(1, k, k, copy.deepcopy(rng))  # one episode, drawn aside: rng untouched
+    rows = sum(a.shape[0] * a.shape[1] for a in (one.x_support, one.x_query))
+    widths = sum(W.shape[1] for W, _ in params)
+    # its data and activations, each held several times over (sampling, autograd's record,
+    # the gradient): a generous 8, so that what passes fits (measured: 24 GB was reached)
+    per_episode = 8 * (sum(a.nbytes for a in one[:4]) + rows * widths * 8)
+    checks.fits(f"meta_batch {meta_batch:,} of these episodes", meta_batch * per_episode)
     return maml.train(objective, params, rng, iterations, meta_batch=meta_batch, k=k, lr=lr,
                       callback=callback, sample_tasks=sample_tasks)
 
