@@ -535,7 +535,8 @@ def split_report(args, data):
     `data`), None for Omniglot."""
     if args.omniglot:
         return None
-    return glyphs.split_report(kept=(len(data.background), len(data.evaluation)))
+    training, validation = glyphs.validation_split(data)
+    return glyphs.split_report(kept=(len(training), len(validation), len(data.evaluation)))
 
 
 def run_jobs(jobs, n_processes, progress):

@@ -18,9 +18,10 @@ black-on-white inverted, as the MAML code feeds it). The split is fixed by scrip
 11 background scripts, 6 evaluation scripts. Letters that look the same as an earlier letter
 (Latin A, Greek Alpha, Cyrillic A; I, l, Hebrew vav, all a bar once scaled to the box) are kept
 once, compared in every pair of font faces (a Tifinagh ⵊ in one face is a serif Latin I in
-another): two letters of one split differing by less than DUPLICATE_DISTANCE (RMS), or a
-held-out letter and a training letter by less than LEAK_DISTANCE, are one letter, so no image
-of the evaluation scripts nearly repeats a training one (split_report counts what this removes).
+another): two letters of one part of the split differing by less than DUPLICATE_DISTANCE (RMS),
+or letters of two parts (training, validation, evaluation: PARTS) by less than LEAK_DISTANCE,
+are one letter, kept in the earlier part, so no image of the validation or evaluation scripts
+nearly repeats a training one (split_report counts what this removes).
 Generated in seconds and cached outside the repository.
 
 Few-shot episodes (N-way, K-shot): N classes of one split, K support and Q query images of each,
@@ -45,7 +46,7 @@ import checks
 from checks import checked
 import files
 
-VERSION = 5
+VERSION = 6
 SIZE = 28                  # side of the images, pixels
 BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
 FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
@@ -77,6 +78,17 @@ SCRIPTS = [
     ("Ogham", "OGHAM LETTER ", "evaluation"),
     ("Tifinagh", "TIFINAGH LETTER ", "evaluation"),
 ]
+# background scripts held out of training: where step sizes and read-outs are chosen
+VALIDATION_SCRIPTS = ("Coptic", "Old Italic", "Georgian Nuskhuri", "Lisu")
+PARTS = ("training", "validation", "evaluation")  # the order in which lookalikes are kept
+
+
+def part_of(script):
+    """The part of the split a script's letters belong to: one of PARTS."""
+    split = dict((name, part) for name, _, part in SCRIPTS)
+    if split[script] == "evaluation":
+        return "evaluation"
+    return "validation" if script in VALIDATION_SCRIPTS else "training"
 
 FACES = [  # font files of matplotlib's fonts/ttf; the first is the one dedup compares first
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
@@ -203,13 +215,18 @@ def find_duplicates(masters, n_chars, threshold=DUPLICATE_DISTANCE, part=None,
     font faces (closest_distances), their images differ by less than `threshold` (root mean
     square), or by less than `across` if `part` (n_chars,) puts the two in different splits
     (a held-out letter that nearly repeats a training letter makes the test easier than it
-    says). Earlier characters win: SCRIPTS' order, background scripts first."""
+    says). Earlier characters win: those of an earlier part of PARTS (training letters are
+    never removed for a held-out one), then SCRIPTS' order."""
     closest = closest_distances(masters, n_chars)
     limit = numpy.full((n_chars, n_chars), threshold)
+    order = numpy.arange(n_chars)
     if part is not None:
         part = numpy.asarray(part)
         limit[part[:, None] != part[None, :]] = across
-    return keep_first(closest < limit)
+        order = numpy.argsort([PARTS.index(p) for p in part], kind="stable")
+    duplicate = numpy.empty(n_chars, bool)
+    duplicate[order] = keep_first((closest < limit)[numpy.ix_(order, order)])
+    return duplicate
 
 
 def keep_first(similar):
@@ -248,8 +265,7 @@ def generate(seed=0, instances=20, scripts=None):
     candidates = [(name, char) for name, char in letters() if scripts is None or name in scripts]
     masters = render_masters([char for _, char in candidates])
     faces_of = [[f for f in masters if i in masters[f]] for i in range(len(candidates))]
-    split = dict((name, part) for name, _, part in SCRIPTS)
-    part = [split[name] for name, _ in candidates]
+    part = [part_of(name) for name, _ in candidates]
     keep = [i for i in numpy.flatnonzero(~find_duplicates(masters, len(candidates), part=part))
             if len(faces_of[i]) >= 2]
     n = len(keep)
@@ -268,21 +284,22 @@ def generate(seed=0, instances=20, scripts=None):
                                    shift[c, j], thickness)
     script = numpy.array([candidates[i][0] for i in keep])
     char = numpy.array([candidates[i][1] for i in keep])
-    in_background = numpy.array([split[s] == "background" for s in script])
+    in_background = numpy.array([part_of(s) != "evaluation" for s in script])
     return Glyphs(images, script, char, numpy.flatnonzero(in_background),
                   numpy.flatnonzero(~in_background))
 
 
 def split_report(cache=True, kept=None):
     """What the deduplication across font faces removed, for the page that reports the
-    split: {threshold, across, before: {background, evaluation}, after: {...}}, the classes
+    split: {threshold, across, before: {training, validation, evaluation}, after: {...}}, the
+    classes of each part (PARTS)
     kept by the earlier rule (letters compared within one face at a time, DUPLICATE_DISTANCE
     everywhere) and by find_duplicates'. Renders the masters again (about 15 s), or, with
     cache=True, reads what an earlier call wrote beside the glyph cache (the same settings
     and fonts: the same report). The cache is optional, as the glyph cache is: a file that
     cannot be read or fails check_split_report is one warning and the report is measured
-    again. kept: (background, evaluation), the classes of the glyph set in use, which the
-    report's 'after' must count."""
+    again. kept: (training, validation, evaluation), the classes of the glyph set in use,
+    which the report's 'after' must count."""
     path, warned = cache_path(0, 1).replace(".npz", "-split-report.json"), False
     if cache and os.path.lexists(path):
         try:
@@ -322,27 +339,27 @@ def read_split_report(path, kept=None):
 
 def check_split_report(report, kept=None):
     """report, if it is what measure_split returns for this module's settings: exactly its
-    keys, the thresholds DUPLICATE_DISTANCE and LEAK_DISTANCE, whole counts with 0 <= after
-    <= before <= the letters of the split's scripts and, if kept = (background, evaluation)
-    is given, 'after' equal to it. Else a ValueError naming the first value that is not."""
+    keys, the thresholds DUPLICATE_DISTANCE and LEAK_DISTANCE, a whole count for each part of
+    PARTS, at most the letters of its scripts, and, if kept = (training, validation,
+    evaluation) is given, 'after' equal to it. Else a ValueError naming the first value that
+    is not. (A part may keep more letters than before: training letters now win over
+    held-out ones.)"""
     if sorted(report) != ["across", "after", "before", "threshold"]:
         raise ValueError(f"keys {sorted(report)}, expected across, after, before, threshold")
     for key, value in (("threshold", DUPLICATE_DISTANCE), ("across", LEAK_DISTANCE)):
         if report[key] != value or isinstance(report[key], bool):
             raise ValueError(f"{key} {str(report[key])[:20]}, not {value}")
-    parts = ("background", "evaluation")
     for key in ("before", "after"):
         counts = report[key]
-        if not isinstance(counts, dict) or sorted(counts) != list(parts) or not all(
+        if not isinstance(counts, dict) or sorted(counts) != sorted(PARTS) or not all(
                 type(n) is int and n >= 0 for n in counts.values()):
-            raise ValueError(f"{key} is not two counts >= 0")
-    split = dict((name, part) for name, _, part in SCRIPTS)
-    letters_of = [sum(split[name] == part for name, _ in letters()) for part in parts]
-    after, before = ([report[key][p] for p in parts] for key in ("after", "before"))
-    if not all(a <= b for a, b in zip(after, before)):
-        raise ValueError(f"after {after} > before {before}")
-    if not all(b <= n for b, n in zip(before, letters_of)):
-        raise ValueError(f"before {before} > letters {letters_of}")
+            raise ValueError(f"{key} is not {len(PARTS)} counts >= 0 ({', '.join(PARTS)})")
+    letters_of = [sum(part_of(name) == part for name, _ in letters()) for part in PARTS]
+    for key in ("before", "after"):
+        counts = [report[key][p] for p in PARTS]
+        if not all(c <= n for c, n in zip(counts, letters_of)):
+            raise ValueError(f"{key} {counts} > letters {letters_of}")
+    after = [report["after"][p] for p in PARTS]
     if kept is not None and after != [int(n) for n in kept]:
         raise ValueError(f"after {after}, data {[int(n) for n in kept]}")
     return report
@@ -353,8 +370,7 @@ def measure_split():
     candidates = letters()
     masters = render_masters([char for _, char in candidates])
     n = len(candidates)
-    split = dict((name, part) for name, _, part in SCRIPTS)
-    part = numpy.array([split[name] for name, _ in candidates])
+    part = numpy.array([part_of(name) for name, _ in candidates])
     usable = numpy.array([sum(i in by_char for by_char in masters.values()) >= 2
                           for i in range(n)])
     one_face = numpy.zeros((n, n), bool)
@@ -365,7 +381,7 @@ def measure_split():
 
     def kept(duplicate):
         return {name: int((usable & ~duplicate & (part == name)).sum())
-                for name in ("background", "evaluation")}
+                for name in PARTS}
 
     return dict(threshold=DUPLICATE_DISTANCE, across=LEAK_DISTANCE, before=kept(before),
                 after=kept(after))
@@ -697,7 +713,6 @@ def sample_within_script(images, classes, script, n_way, k_shot, n_query, n_epis
     return episodes_of(images, chosen, k_shot, n_query, rng)
 
 
-VALIDATION_SCRIPTS = ("Coptic", "Old Italic", "Georgian Nuskhuri", "Lisu")
 
 
 @checked

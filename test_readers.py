@@ -917,9 +917,9 @@ def test_a_loss_block_beyond_the_figures_bound_is_refused_at_load(tmp_path, caps
 # --- the split report beside the glyph cache: optional too ---------------------------------------
 
 MEASURED = {"threshold": glyphs.DUPLICATE_DISTANCE, "across": glyphs.LEAK_DISTANCE,
-            "before": {"background": 1155, "evaluation": 201},
-            "after": {"background": 1143, "evaluation": 152}}  # the committed fewshot.json's
-KEPT = (1143, 152)
+            "before": {"training": 1063, "validation": 92, "evaluation": 201},
+            "after": {"training": 1056, "validation": 66, "evaluation": 152}}  # fewshot.json's
+KEPT = (1056, 66, 152)
 
 
 @pytest.fixture
@@ -955,23 +955,26 @@ SPLIT_REPORT_CASES = {
     "not UTF-8": (b'{"threshold": "\xff"}', "not UTF-8"),
     "not JSON": ("{'threshold': 0.1}", "not valid JSON"),
     "a list": ("[1, 2]", "must be a JSON object"),
-    "counts beyond the data": (changed_report(before={"background": 5, "evaluation": 5},
-                                              after={"background": 99999, "evaluation": 123456}),
-                               "after [99999, 123456] > before"),
+    "counts beyond the data": (changed_report(after={"training": 99999, "validation": 5,
+                                                     "evaluation": 123456}),
+                               "after [99999, 5, 123456] > letters"),
     "the tester's nulls": ('{"threshold": -1, "across": "x", "before": null, "after": {}}',
                            "threshold -1"),
     "a wrong across": (changed_report(across="x"), "across x"),
     "a true threshold": (changed_report(threshold=True), "threshold True"),
-    "counts that are floats": (changed_report(after={"background": 1143.0, "evaluation": 152}),
-                               "after is not two counts"),
-    "a negative count": (changed_report(after={"background": -1, "evaluation": 152}),
-                         "after is not two counts"),
+    "counts that are floats": (changed_report(after={"training": 1056.0, "validation": 66,
+                                                     "evaluation": 152}),
+                               "after is not 3 counts"),
+    "a negative count": (changed_report(after={"training": -1, "validation": 66,
+                                               "evaluation": 152}), "after is not 3 counts"),
+    "the old report's two parts": (changed_report(after={"background": 1143, "evaluation": 152}),
+                                   "after is not 3 counts"),
     "an extra key": (changed_report(more=1), "keys"),
-    "more before than letters": (changed_report(before={"background": 10 ** 12,
+    "more before than letters": (changed_report(before={"training": 10 ** 12, "validation": 92,
                                                         "evaluation": 201}), "> letters"),
-    "true but another glyph set's": (changed_report(after={"background": 1000,
+    "true but another glyph set's": (changed_report(after={"training": 1000, "validation": 66,
                                                            "evaluation": 150}),
-                                     "after [1000, 150], data [1143, 152]"),
+                                     "after [1000, 66, 150], data [1056, 66, 152]"),
 }
 
 
