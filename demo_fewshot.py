@@ -100,9 +100,9 @@ READOUTS = {"own": "its own", "cosine": "cosine centroid", "logistic": "logistic
 OWN = {"protonets": "prototypes", "nearest": "pixel 1-NN",
        **{m: "prototypes" for m in EMBEDDINGS}, **{m: "its inner step" for m in HEAD_METHODS}}
 # settings chosen on the validation episodes, per method and K
-L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)                       # logistic regression's λ
-HEAD_ALPHAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # linear head's α
-HEAD_STEPS = (1, 2, 5, 10, 20, 50, 100)                     # and its number of steps
+L2_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)                   # logistic regression's λ
+HEAD_ALPHAS = (1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # linear head's α
+HEAD_STEPS = (1, 2, 5, 10, 20, 50, 100)                               # and its steps
 OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
 
 
