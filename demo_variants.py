@@ -97,12 +97,14 @@ def run(args, state):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         phases.start("drawing the figure")
+        learned = [m for m in args.methods if variants.METHODS[m][0] in LEARNED_STEP]
         fig = figures.curves(results, {m: LABELS[m] for m in args.methods}, EVAL_K,
-                             f"gradient steps at test time (α = {args.alpha:g})",
+                             f"gradient steps at test time (α = {args.alpha:g}"
+                             + ("; learned-step methods: their own α)" if learned else ")"),
                              f"query MSE, {args.eval_tasks:,} {tasks_name(args)} (95% band)",
                              "The MAML family on one protocol: same tasks, same budget, same "
                              "evaluation", dashed=("pretrained", "oracle"),
-                             off_axis=("oracle",))
+                             off_axis=("oracle",), diverged_row=True)
         sets = {os.path.abspath(args.out): {"variants.json": json.dumps(
             data, indent=1, allow_nan=False).encode(), "variants.png": cli.png_bytes(fig)}}
         plt.close(fig)

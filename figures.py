@@ -211,18 +211,26 @@ def what_maml_learned(params_by_model, batch, alpha, names, n_waves=4, label=Non
 
 
 @checked
-def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=()):
+def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=(),
+           diverged_row=False):
     """Loss against test-time gradient steps, one panel per K, one line and 95% band per
     method: results {(method, K): maml.Evaluation}, labels {method: legend text}. Bands are
     drawn only where the mean and interval are finite (tasks that diverged are not in them);
     a band whose lower end is at or below zero runs off the bottom of the (log) axis. Methods
     in off_axis (the oracle, orders of magnitude below the rest) are not drawn but written in
-    each panel with their values, so that they do not squash everyone else's curves."""
+    each panel with their values, so that they do not squash everyone else's curves. With
+    diverged_row, a second row shows the share of tasks that diverged after each step (the
+    tasks the means above leave out), for the methods where any did."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks) + 2.4, 4.3), sharey=True,
-                             squeeze=False)
+    rows = 2 if diverged_row else 1
+    fig, axes = plt.subplots(rows, len(ks), figsize=(4.6 * len(ks) + 2.4, 4.3 + 2.2 * (rows - 1)),
+                             sharey="row", sharex="col", squeeze=False,
+                             gridspec_kw=dict(height_ratios=[2.6, 1][:rows]))
     lows, highs = [], []
-    for ax, k in zip(axes[0], ks):
+    for col, k in enumerate(ks):
+        ax = axes[0, col]
+        if diverged_row:
+            _diverged_panel(axes[1, col], results, labels, k, dashed, first=col == 0)
         notes = []
         for i, (method, label) in enumerate(labels.items()):
             r = results[method, k]
@@ -249,7 +257,8 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=
                     color="0.25", va="bottom")
         ax.set_yscale("log")
         ax.set_title(f"K = {k} support points")
-        ax.set_xlabel(xlabel)
+        if not diverged_row:
+            ax.set_xlabel(xlabel)
         ax.grid(True, which="both", alpha=0.3)
     if lows and highs:  # the axis holds every drawn mean and every band's positive part
         axes[0, 0].set_ylim(min(lows) / (2.5 if off_axis else 1.3), max(highs) * 1.3)
@@ -259,8 +268,31 @@ def curves(results, labels, ks, xlabel, ylabel, title=None, dashed=(), off_axis=
                                                                   0.5), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)
+    if diverged_row:  # one label under both rows and every column
+        fig.supxlabel(xlabel, x=(1 - 2.4 / fig.get_figwidth()) / 2, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
     return fig
+
+
+def _diverged_panel(ax, results, labels, k, dashed, first):
+    """The share of tasks (%) whose fine-tuning diverged after each step, one line per method
+    where any did; the others are named in the panel."""
+    calm = []
+    for i, (method, label) in enumerate(labels.items()):
+        r = results[method, k]
+        share = 100 * numpy.asarray(r.diverged, float) / r.per_task.shape[1]
+        if not share.any():
+            calm.append(label)
+            continue
+        ax.plot(numpy.arange(len(share)), share, "--" if method in dashed else "-", marker="o",
+                ms=3, color=f"C{i}")
+    if calm:
+        ax.text(0.02, 0.95, f"none diverged: {len(calm)} of {len(labels)} methods",
+                transform=ax.transAxes, fontsize=8, color="0.25", va="top")
+    ax.set_ylim(-3, 103)
+    if first:
+        ax.set_ylabel("tasks diverged (%)")
+    ax.grid(True, alpha=0.3)
 
 
 @checked

@@ -291,3 +291,26 @@ def test_learned_step_update_names_bad_step_sizes(rng, sizes, message):
     batch = tasks.sample_batch(2, 4, 4, rng)
     with pytest.raises(ValueError, match=re.escape(message)):
         variants.learned_step_update(params, sizes, batch.x_support, batch.y_support)
+
+
+def test_the_variants_figure_shows_the_share_of_tasks_that_diverged():
+    """The means leave diverged tasks out, so the figure's second row shows how many there
+    were: the share after each step, for the methods where any diverged."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import figures
+    calm = numpy.tile(numpy.linspace(3.0, 0.5, 4)[:, None], (1, 8))  # (steps + 1, tasks)
+    wild = calm.copy()
+    wild[2:, :2], wild[3:, 2] = numpy.inf, 1e9  # 2 of 8 tasks diverge at step 2, 3 at step 3
+    results = {(m, k): maml.summarise(loss) for m, loss in (("calm", calm), ("wild", wild))
+               for k in (5, 10)}
+    fig = figures.curves(results, {"calm": "calm", "wild": "wild"}, (5, 10), "steps", "MSE",
+                         diverged_row=True)
+    top, bottom = fig.axes[0], fig.axes[2]
+    assert [len(line.get_ydata()) for line in top.lines if len(line.get_ydata())] == [4, 4]
+    (line,) = bottom.lines  # the calm method is named, not drawn
+    assert line.get_ydata().tolist() == [0, 0, 25, 37.5]
+    assert "none diverged: 1 of 2" in bottom.texts[0].get_text()
+    assert fig._supxlabel.get_text() == "steps"
+    import matplotlib.pyplot as plt
+    plt.close(fig)
