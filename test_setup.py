@@ -115,6 +115,7 @@ def test_image_files_alone_run_the_command(tmp_path):
             *sources, _ = shlex.split(arg)
             for source in sources:
                 target = work / source.rstrip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
                 if os.path.isdir(os.path.join(HERE, source)):
                     shutil.copytree(os.path.join(HERE, source), target)
                 else:
@@ -197,3 +198,14 @@ def test_readme_starts_with_the_two_fresh_machine_commands():
     assert demo.endswith("demo_sinusoid.py") and "pip install -r requirements.txt" in demo
     assert "pip install -r requirements-dev.txt" in tests and "pytest" in tests
     assert first_block[first_block.index(tests) - 1] == "# run the tests"  # what .ci/run runs
+
+
+def test_image_holds_the_committed_results_the_demos_print_beside_a_fresh_run():
+    """demo_sinusoid.py and demo_fewshot.py print the committed figures under a fresh run's,
+    read from these files: without them in the image, the comparison silently disappears."""
+    copied = {source.rstrip("/") for op, arg in dockerfile() if op == "COPY"
+              for source in shlex.split(arg)[:-1]}
+    for demo, path in (("demo_sinusoid.py", ("docs", "results.json")),
+                       ("demo_fewshot.py", ("docs", "fewshot", "fewshot.json"))):
+        assert ", ".join(repr(p) for p in path[1:]) in read(demo) or path[-1] in read(demo)
+        assert "/".join(path) in copied, f"{'/'.join(path)}, which {demo} reads, is not copied"
