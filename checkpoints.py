@@ -231,6 +231,8 @@ KINDS = {"count": ("a whole number from 0 to 2^53", _count),
          "range": ("a list of two finite numbers, the first <= the second", _range),
          "optional range": ("a list of two finite numbers, the first <= the second",
                             _range),  # a key that may be missing (check_schema)
+         "optional decay": ('"cosine" (the demos\' --meta-lr-decay; missing: none)',
+                            lambda v: v == "cosine"),
          "text": ("printable text of 1 to 200 characters",
                   lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isprintable()),
          "layers": ("a list of 2 to 20 whole numbers from 1 to 1,000,000",
@@ -375,7 +377,7 @@ SINUSOID_CONFIG = dict(iterations="iterations", meta_batch="tasks", k="tasks",
                        meta_lr="learning rate", seed="seed")  # and layers: the models' own
 VARIANTS_TRAINING = dict(iterations="iterations", meta_batch="tasks", k="tasks",
                          alpha="step size", meta_lr="learning rate", seed="seed",
-                         alpha_range="optional range")
+                         alpha_range="optional range", meta_lr_decay="optional decay")
 FEWSHOT_TRAINING = dict(iterations="iterations", meta_batch="tasks",
                         n_way="positive count", shots="positive count",
                         queries="positive count", alpha="step size", meta_lr="learning rate",

@@ -186,6 +186,13 @@ def function(name, value):
         raise ValueError(f"{name} must be a function, got {_describe(value)}")
 
 
+def choice(name, value, allowed):
+    """Raise unless value is one of the strings `allowed`."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} or None, "
+                         f"got {_describe(value)}")
+
+
 def flag(name, value):
     """Raise unless value is True or False."""
     if not isinstance(value, (bool, numpy.bool_)):
@@ -332,6 +339,7 @@ RULES = {
     "lr": lambda v: number("lr", v, strict=True),
     "eps": lambda v: number("eps", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
+    "decay": lambda v: v is None or choice("decay", v, ("cosine",)),
     "std": lambda v: number("std", v, strict=True, high=1e3),
     "layer_sizes": layer_sizes,
     "init": lambda v: params(v, "init", per_task=False),

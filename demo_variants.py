@@ -125,12 +125,15 @@ def settings(args):
     """The one protocol every method is trained with."""
     protocol = dict(iterations=args.iterations, meta_batch=args.meta_batch, k=args.k,
                     alpha=args.alpha, meta_lr=args.meta_lr, seed=args.seed)
+    if args.meta_lr_decay != "none":  # absent: a constant learning rate, as before
+        protocol["meta_lr_decay"] = args.meta_lr_decay
     return protocol
 
 
 def describe(protocol):
     """One line of the shared training settings."""
     return ", ".join(f"{key.replace('_', ' ')} {value:,}" if isinstance(value, int) else
+                     f"{key.replace('_', ' ')} {value}" if isinstance(value, str) else
                      f"{key.replace('_', ' ')} {value:g}" for key, value in protocol.items())
 
 
@@ -144,7 +147,7 @@ def train_all(args):
         trained[method] = variants.train_method(
             method, init, numpy.random.default_rng(train_seed), args.iterations,
             alpha=args.alpha, meta_lr=args.meta_lr, callback=progress, meta_batch=args.meta_batch,
-            k=args.k)
+            k=args.k, decay=None if args.meta_lr_decay == "none" else args.meta_lr_decay)
     return trained
 
 
@@ -333,6 +336,9 @@ def parse_args(argv):
     p.add_argument("--meta-batch", type=cli.TASKS, default=25,
                    help="tasks per iteration, 1 to 100,000")
     p.add_argument("--meta-lr", type=cli.LEARNING_RATE, default=1e-3, help="Adam learning rate")
+    p.add_argument("--meta-lr-decay", choices=("none", *maml.DECAYS), default="none",
+                   help="none: the learning rate stays --meta-lr; cosine: it falls from --meta-lr "
+                        "to 0 along half a cosine over the iterations")
     p.add_argument("--seed", type=cli.SEED, default=0, help="seed of weights and task streams")
     p.add_argument("--eval-tasks", type=cli.EVAL_TASKS, default=600,
                    help="held-out tasks, 2 to 100,000")
@@ -360,10 +366,11 @@ def parse_args(argv):
     if len(set(args.methods)) != len(args.methods):
         twice = next(m for m in args.methods if args.methods.count(m) > 1)
         raise cli.UsageError(f"--methods names {twice!r} twice")
-    if args.load is not None and (args.save is not None or args.paper or
-                                  "--iterations" in cli.typed(argv)):
-        raise cli.UsageError("--load evaluates saved checkpoints: drop --save, --paper and "
-                             "--iterations")
+    training_only = [f for f in ("--save", "--paper", "--iterations", "--k", "--meta-batch",
+                                 "--meta-lr", "--meta-lr-decay") if f in cli.typed(argv)]
+    if args.load is not None and training_only:  # the checkpoints say how they were trained
+        raise cli.UsageError(f"--load evaluates saved checkpoints: drop {training_only[0]} (it "
+                             "sets how to train)")
     args.replaceable = cli.check_out_and_save(args, ["variants.json", "variants.png"],
                                               [f"{m}.npz" for m in args.methods])
     if args.load is not None and not os.path.isdir(args.load):

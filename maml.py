@@ -21,6 +21,7 @@ Arguments are checked once, where a call comes in from outside (`@checks.checked
 checks.py); calls inside that call are not checked again.
 """
 import ctypes
+import math
 from collections import namedtuple
 
 import autograd.numpy as np
@@ -212,6 +213,19 @@ def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     return params, (t, m, v)
 
 
+DECAYS = ("cosine",)  # what train's decay may be, beside None
+
+
+def lr_at(lr, i, iterations, decay=None):
+    """The learning rate of iteration i of `iterations`: lr, or with decay="cosine" lr
+    decayed along half a cosine, lr·½(1 + cos(π i / iterations)), from lr toward 0 at the
+    end (Loshchilov & Hutter 2017, "SGDR", without restarts): small late steps average out
+    the noise of the meta-batches' gradients."""
+    if decay is None:
+        return lr
+    return lr * 0.5 * (1 + math.cos(math.pi * i / iterations))
+
+
 class Diverged(FloatingPointError):
     """Training produced a NaN or infinite loss or gradient at `iteration`. `params` (the
     weights before that step) and `batch` are kept so that a caller can tell why."""
@@ -223,8 +237,9 @@ class Diverged(FloatingPointError):
 
 @checked
 def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
-          sample_tasks=tasks.sample_batch, objective_and_grad=None):
+          sample_tasks=tasks.sample_batch, objective_and_grad=None, decay=None):
     """Minimise objective(params, batch) by Adam, a fresh batch of tasks each iteration.
+    decay: None (Adam's step size lr throughout) or "cosine" (lr_at's schedule).
 
     sample_tasks(meta_batch, k, k, rng) -> Batch (K support and K query points per task).
     callback(iteration, loss, params), if given, is called after every step.
@@ -252,7 +267,7 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
         largest_grad = max(numpy.abs(g).max() for layer in grads for g in layer)
         if not (numpy.isfinite(losses[i]) and largest_grad < 1e150):  # Adam squares it
             raise Diverged(i, losses[i], params, batch)
-        params, state = adam_step(params, grads, state, lr)
+        params, state = adam_step(params, grads, state, lr_at(lr, i, iterations, decay))
         if callback is not None:
             callback(i, losses[i], params)
     return params, losses
@@ -261,7 +276,7 @@ def train(objective, params, rng, iterations, meta_batch=25, k=10, lr=1e-3, call
 @checked
 def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
                first_order=False, meta_lr=1e-3, callback=None, sample_tasks=tasks.sample_batch,
-               loss_fn=loss):
+               loss_fn=loss, decay=None):
     """MAML: θ ← Adam(θ, ∇_θ maml_loss) on a fresh meta-batch of tasks every iteration.
 
     Defaults are the paper's sinusoid setup (meta-batch 25, K = 10, α = 0.01, one inner step,
@@ -272,12 +287,12 @@ def meta_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1
                          loss_fn=loss_fn)
 
     return train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback,
-                 sample_tasks)
+                 sample_tasks, decay=decay)
 
 
 @checked
 def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=None,
-             sample_tasks=tasks.sample_batch, loss_fn=loss):
+             sample_tasks=tasks.sample_batch, loss_fn=loss, decay=None):
     """The paper's pretrained baseline: one network regressed on points of many tasks at once
     (no inner step), to be fine-tuned at test time by the same `adapt`. Same budget as MAML:
     each iteration sees the support and query points of `meta_batch` fresh tasks."""
@@ -285,7 +300,8 @@ def pretrain(params, rng, iterations, meta_batch=25, k=10, lr=1e-3, callback=Non
         return np.mean(loss_fn(params, np.concatenate([batch.x_support, batch.x_query], axis=1),
                                np.concatenate([batch.y_support, batch.y_query], axis=1)))
 
-    return train(objective, params, rng, iterations, meta_batch, k, lr, callback, sample_tasks)
+    return train(objective, params, rng, iterations, meta_batch, k, lr, callback, sample_tasks,
+                 decay=decay)
 
 
 # --- evaluation: fine-tune on held-out tasks ------------------------------------------------------

@@ -314,3 +314,42 @@ def test_the_variants_figure_shows_the_share_of_tasks_that_diverged():
     assert fig._supxlabel.get_text() == "steps"
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_a_cosine_decayed_meta_learning_rate_falls_to_zero_and_is_saved_and_loaded(tmp_path):
+    """--meta-lr-decay cosine: Adam's step size goes from --meta-lr to 0 along half a cosine;
+    the checkpoint records it, --load gives the same numbers, and without the flag nothing
+    changes (the protocol has no such key)."""
+    assert maml.lr_at(1e-3, 0, 100, "cosine") == 1e-3
+    assert maml.lr_at(1e-3, 50, 100, "cosine") == pytest.approx(5e-4)
+    assert 0 < maml.lr_at(1e-3, 99, 100, "cosine") < 3e-7
+    assert maml.lr_at(1e-3, 99, 100) == 1e-3
+    init = maml.init_mlp((1, 40, 40, 1), numpy.random.default_rng(0))
+    plain, _ = variants.train_method("maml-1", init, numpy.random.default_rng(1), 5)
+    decayed, _ = variants.train_method("maml-1", init, numpy.random.default_rng(1), 5,
+                                       decay="cosine")
+    first = lambda params: params[0][0]  # noqa: E731
+    assert not numpy.allclose(first(plain), first(decayed))
+    with pytest.raises(ValueError, match="decay must be one of 'cosine'"):
+        variants.train_method("maml-1", init, numpy.random.default_rng(1), 5, decay="linear")
+    out = []
+    for extra, name in ((["--iterations", "4", "--meta-lr-decay", "cosine", "--save",
+                          str(tmp_path / "ck")], "a"), (["--load", str(tmp_path / "ck")], "b")):
+        folder = tmp_path / name
+        assert demo_variants.main(["--methods", "maml-1,meta-sgd", "--eval-tasks", "2",
+                                   "--speed-iterations", "0", "--quiet", "--out", str(folder),
+                                   *extra]) == 0
+        out.append((folder / "variants.json").read_bytes())
+    assert out[0] == out[1]
+    assert json.loads(out[0])["protocol"]["training"]["meta_lr_decay"] == "cosine"
+    assert "meta_lr_decay" not in demo_variants.settings(demo_variants.parse_args([]))
+
+
+@pytest.mark.parametrize("flag", ["--iterations=5", "--k=5", "--meta-batch=5", "--meta-lr=0.01",
+                                  "--meta-lr-decay=cosine", "--paper", "--save=x"])
+def test_load_refuses_every_flag_that_only_sets_how_to_train(flag, capsys):
+    """They used to be ignored silently with --load (all but three): the checkpoints say how
+    the models were trained."""
+    assert demo_variants.main(["--load", "checkpoints/variants", flag]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"drop {flag.split('=')[0]} (it sets how to train)" in line

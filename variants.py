@@ -40,14 +40,14 @@ def reptile_direction(params, batch, alpha=0.01, steps=5):
 
 @checked
 def reptile_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=5,
-                  meta_lr=1e-3, callback=None):
+                  meta_lr=1e-3, callback=None, decay=None):
     """Reptile with Adam as the outer optimiser. Returns (params, losses)."""
     def objective_and_grad(params, batch):
         direction, query_loss = reptile_direction(params, batch, alpha, steps)
         return query_loss, direction
 
     return maml.train(None, params, rng, iterations, meta_batch, k, meta_lr, callback,
-                      objective_and_grad=objective_and_grad)
+                      objective_and_grad=objective_and_grad, decay=decay)
 
 
 # --- ANIL ------------------------------------------------------------------------------------------
@@ -77,12 +77,13 @@ def anil_loss(params, x_support, y_support, x_query, y_query, alpha=0.01, steps=
 
 @checked
 def anil_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
-               meta_lr=1e-3, callback=None):
+               meta_lr=1e-3, callback=None, decay=None):
     """ANIL by Adam. Returns (params, losses)."""
     def objective(params, batch):
         return anil_loss(params, *batch[:4], alpha=alpha, steps=steps)
 
-    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
+    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback,
+                      decay=decay)
 
 
 @checked
@@ -108,14 +109,16 @@ def oracle_inputs(x, amplitude, phase):
 
 
 @checked
-def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, callback=None):
+def oracle_train(params, rng, iterations, meta_batch=25, k=10, meta_lr=1e-3, callback=None,
+                 decay=None):
     """Regress y on (x, A, φ) over all tasks' points (params: a 3-input MLP)."""
     def objective(params, batch):
         x = np.concatenate([batch.x_support, batch.x_query], axis=1)
         y = np.concatenate([batch.y_support, batch.y_query], axis=1)
         return np.mean(maml.loss(params, oracle_inputs(x, batch.amplitude, batch.phase), y))
 
-    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback)
+    return maml.train(objective, params, rng, iterations, meta_batch, k, meta_lr, callback,
+                      decay=decay)
 
 
 @checked
@@ -195,7 +198,8 @@ def learned_step_loss(params, x_support, y_support, x_query, y_query, steps=1):
 
 @checked
 def learned_step_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01, steps=1,
-                       per_weight=True, alpha_range=None, meta_lr=1e-3, callback=None):
+                       per_weight=True, alpha_range=None, meta_lr=1e-3, callback=None,
+                       decay=None):
     """Meta-SGD (per_weight) or per-layer α by Adam: θ = params and α (init_step_sizes: `alpha`
     everywhere, or drawn from alpha_range with rng before training starts), trained together
     on the exact meta-gradient. Returns (θ + α, losses)."""
@@ -203,7 +207,8 @@ def learned_step_train(params, rng, iterations, meta_batch=25, k=10, alpha=0.01,
         return learned_step_loss(params, *batch[:4], steps=steps)
 
     start = list(params) + init_step_sizes(params, rng, alpha, per_weight, alpha_range)
-    return maml.train(objective, start, rng, iterations, meta_batch, k, meta_lr, callback)
+    return maml.train(objective, start, rng, iterations, meta_batch, k, meta_lr, callback,
+                      decay=decay)
 
 
 @checked
@@ -224,14 +229,15 @@ def evaluate_learned_step(params, x_support, y_support, x_query, y_query, max_st
 
 @checked
 def train_method(method, init, rng, iterations, meta_batch=25, k=10, alpha=0.01, meta_lr=1e-3,
-                 callback=None, alpha_range=None):
+                 callback=None, alpha_range=None, decay=None):
     """Train one method of METHODS from `init` (1-40-40-1; the oracle widens the input).
     alpha_range, for the learned-step methods only: draw their starting step sizes from it
     (else every one starts at alpha). Returns (params, losses)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     kind, steps = METHODS[method]
-    common = dict(iterations=iterations, meta_batch=meta_batch, k=k, callback=callback)
+    common = dict(iterations=iterations, meta_batch=meta_batch, k=k, callback=callback,
+                  decay=decay)
     if kind == "maml":
         return maml.meta_train(init, rng, alpha=alpha, steps=steps, meta_lr=meta_lr, **common)
     if kind == "fomaml":
