@@ -373,6 +373,7 @@ def load_all(folder, methods=TRAINED):
             else:
                 params, training, losses = checkpoints.load_method(path, method,
                                                                    TRAINING_SCHEMA)
+            check_agreement(method, params, step_sizes, training)
             sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
             body = list(BODY) if method in EMBEDDINGS else list(BODY) + [sizes[-1]]
             if method in HEAD_METHODS and sizes != [*BODY, N_WAY]:
@@ -397,6 +398,42 @@ def load_all(folder, methods=TRAINED):
                     f"--load {cli.shown(folder, 40)}: {first}.npz and {method}.npz were "
                     f"trained differently ({key}: {shown_setting(a)} vs {shown_setting(b)})")
     return trained
+
+
+def check_agreement(method, params, step_sizes, training):
+    """Raise a ValueError naming the setting if a checkpoint's training settings contradict its
+    arrays or its method (the file's name): the body's layers, the output layer's width (its
+    n_way, or the pretrained network's training classes), the ways and shots of the method's
+    episodes, and the shapes of the learned step sizes (per weight or per layer)."""
+    sizes = checkpoints.layers_of(params)
+    body = sizes if method in EMBEDDINGS else sizes[:-1]
+    checkpoints.check_agrees("body", training["body"], body, f"its body has layers {body}")
+    _, ways, shots = METHODS[method]
+    if method == "pretrained":
+        checkpoints.check_agrees("training_classes", training["training_classes"], sizes[-1],
+                                 f"its output layer has {sizes[-1]} units")
+    elif method in HEAD_METHODS:
+        checkpoints.check_agrees("n_way", training["n_way"], sizes[-1],
+                                 f"its output layer has {sizes[-1]} units")
+    checkpoints.check_agrees("n_way", training["n_way"], ways, f"{method} trains {ways}-way")
+    checkpoints.check_agrees("shots", training["shots"], shots,
+                             f"{method} trains {shots}-shot")
+    if step_sizes is not None:
+        wanted = "one per weight" if method == "metasgd" else "one per array"
+        found = step_size_kind(params, step_sizes)
+        if found != wanted:
+            raise ValueError(f"its step sizes are {found}, but {method} learns {wanted}")
+
+
+def step_size_kind(params, step_sizes):
+    """Learned step sizes' shapes in words: 'one per weight' (params' shapes), 'one per array'
+    ((1, 1) and (1,) per layer), or the number of pairs and the first pair's shapes."""
+    shapes = [(numpy.shape(a), numpy.shape(c)) for a, c in step_sizes]
+    if shapes == [(numpy.shape(W), numpy.shape(b)) for W, b in params]:
+        return "one per weight"
+    if shapes == [((1, 1), (1,))] * len(params):
+        return "one per array"
+    return f"{len(shapes)} pairs, the first of shapes {shapes[0][0]} and {shapes[0][1]}"
 
 
 SHARED_SETTINGS = ("meta_batch", "queries", "alpha", "meta_lr", "seed", "body", "data")

@@ -571,6 +571,111 @@ def test_fewshot_load_checks_each_network_against_the_task(tmp_path, capsys):
                      "maml.npz", "layers [784, 128, 64, 64, 3]", "5-way")
 
 
+def step_sizes_per_array(arrays):
+    """Meta-SGD's step sizes replaced by one per array (what metasgd-layer learns)."""
+    return {k: (numpy.full((1, 1) if ".W" in k else (1,), 0.4) if k.startswith("step_sizes.")
+                else v) for k, v in arrays.items()}
+
+
+def step_sizes_per_weight(arrays):
+    """metasgd-layer's step sizes replaced by one per weight (what Meta-SGD learns)."""
+    return {k: (numpy.full(arrays[k.split(".", 1)[1]].shape, 0.4)
+                if k.startswith("step_sizes.") else v) for k, v in arrays.items()}
+
+
+def step_sizes_cut(arrays):
+    """Meta-SGD's step sizes for the first three layers only (zip would drop the fourth)."""
+    return {k: v for k, v in arrays.items() if k not in ("step_sizes.W3", "step_sizes.b3")}
+
+
+@pytest.mark.parametrize("method, change, model, words", [
+    ("maml", lambda m: m["training"].update(n_way=7), None,
+     ["n_way is 7", "output layer has 5 units"]),
+    ("anil", lambda m: m["training"].update(n_way=20), None,
+     ["n_way is 20", "output layer has 5 units"]),
+    ("pretrained", lambda m: m["training"].update(training_classes=1000), None,
+     ["training_classes is 1000", "output layer has 1052 units"]),
+    ("protonets-20way", lambda m: m["training"].update(n_way=5), None,
+     ["n_way is 5", "protonets-20way trains 20-way"]),
+    ("protonets", lambda m: m["training"].update(body=[784, 256, 64]), None,
+     ["body is [784, 256, 64]", "its body has layers [784, 128, 64, 64]"]),
+    ("fomaml", lambda m: m["training"].update(shots=5), None,
+     ["shots is 5", "fomaml trains 1-shot"]),
+    ("metasgd", lambda m: None, step_sizes_per_array,
+     ["step sizes are one per array", "metasgd learns one per weight"]),
+    ("metasgd-layer", lambda m: None, step_sizes_per_weight,
+     ["step sizes are one per weight", "metasgd-layer learns one per array"]),
+    ("metasgd", lambda m: None, step_sizes_cut, ["step sizes are 3 pairs", "one per weight"]),
+])
+def test_fewshot_metadata_that_contradicts_the_arrays_is_refused(tmp_path, method, change,
+                                                                  model, words):
+    """A 5-way network whose metadata says n_way 7 (and the like) was evaluated as it was:
+    every setting the arrays or the method's name fix must agree with them."""
+    copy_folder("checkpoints/fewshot", tmp_path / "ck", method, change, model)
+    with pytest.raises(cli.UsageError) as caught:
+        demo_fewshot.load_all(str(tmp_path / "ck"), [method])
+    line = str(caught.value)
+    assert "\n" not in line and f"{method}.npz" in line, line
+    for word in words:
+        assert word in line, (word, line)
+
+
+def test_a_contradiction_is_one_line_and_exit_2_at_the_command_line(tmp_path, capsys):
+    copy_folder("checkpoints/fewshot", tmp_path / "ck", "maml",
+                lambda m: m["training"].update(n_way=7))
+    one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
+                                                 "--out", str(tmp_path / "out")],
+                     "maml.npz", "n_way is 7, but its output layer has 5 units")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("method, steps", [("maml-3", 1), ("maml-1", 5), ("pretrained", 1),
+                                           ("reptile", 1)])
+def test_variants_inner_steps_must_be_the_methods(tmp_path, method, steps):
+    """inner_steps is fixed by the method's name: a maml-3.npz saying 1 contradicts it (the
+    sinusoid demo evaluates a variants file with the steps its metadata names)."""
+    copy_folder("checkpoints/variants", tmp_path / "ck", method,
+                lambda m: m.update(inner_steps=steps))
+    args = demo_variants.parse_args(["--load", str(tmp_path / "ck"), "--methods", method,
+                                     "--out", str(tmp_path / "out")])
+    with pytest.raises(cli.UsageError, match=f"{method}.npz': its inner_steps is {steps}, but "
+                                             f"a '{method}' model has"):
+        demo_variants.load_all(args)
+    with pytest.raises(cli.UsageError, match=f"inner_steps is {steps}"):
+        demo_sinusoid.load(str(tmp_path / "ck" / f"{method}.npz"))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m["config"].update(layers=[1, 20, 1]),
+     "its layers is [1, 20, 1], but its models have layers [1, 40, 40, 1]"),
+    (lambda m: m["config"].update(layers=[1, 40, 40, 2]), "its layers is [1, 40, 40, 2]"),
+    (lambda m: m["losses"].update(reptile=[1.0]), "its losses name the model 'reptile'"),
+])
+@pytest.mark.parametrize("source", ["checkpoints/sinusoid.npz", "checkpoints/best.npz"])
+def test_sinusoid_metadata_that_contradicts_the_models_is_refused(tmp_path, change, words,
+                                                                   source):
+    """The layers a file's config named were dropped for the models' own, silently."""
+    resave(source, tmp_path / "bad.npz", change)
+    with pytest.raises(cli.UsageError) as caught:
+        demo_sinusoid.load(str(tmp_path / "bad.npz"))
+    assert "bad.npz" in str(caught.value) and words in str(caught.value), str(caught.value)
+
+
+def test_every_committed_checkpoint_still_loads_as_before():
+    fewshot_models = demo_fewshot.load_all("checkpoints/fewshot")
+    assert sorted(fewshot_models) == sorted(demo_fewshot.METHODS)
+    for method, model in fewshot_models.items():
+        assert (model["step_sizes"] is not None) == method.startswith("metasgd")
+        assert model["training"]["n_way"] == demo_fewshot.METHODS[method][1]
+    args = demo_variants.parse_args(["--load", "checkpoints/variants", "--out", "unused"])
+    assert sorted(demo_variants.load_all(args)[0]) == sorted(demo_variants.variants.METHODS)
+    for path in ["checkpoints/sinusoid.npz", "checkpoints/best.npz",
+                 "checkpoints/variants/maml-3.npz", "checkpoints/variants/reptile.npz"]:
+        models, config = demo_sinusoid.load(path)
+        assert config["layers"] == [1, 40, 40, 1], path
+    assert demo_sinusoid.load("checkpoints/variants/maml-3.npz")[1]["inner_steps"] == 3
+
+
 def test_a_nan_in_metadata_is_refused_at_load(tmp_path):
     arrays = checkpoints.read_npz("checkpoints/sinusoid.npz")
     arrays["metadata"] = numpy.array(str(arrays["metadata"]).replace('"alpha": 0.01',
