@@ -373,7 +373,6 @@ def load_all(folder, methods=TRAINED):
             else:
                 params, training, losses = checkpoints.load_method(path, method,
                                                                    TRAINING_SCHEMA)
-            check_agreement(method, params, step_sizes, training)
             sizes = [params[0][0].shape[0]] + [W.shape[1] for W, _ in params]
             body = list(BODY) if method in EMBEDDINGS else list(BODY) + [sizes[-1]]
             if method in HEAD_METHODS and sizes != [*BODY, N_WAY]:
@@ -382,6 +381,7 @@ def load_all(folder, methods=TRAINED):
             if sizes != body:
                 raise ValueError(f"its network has layers {sizes}, expected the body {BODY}"
                                  + ("" if method in EMBEDDINGS else " and an output layer"))
+            check_agreement(method, params, step_sizes, training)
         except FileNotFoundError:
             raise cli.UsageError(f"--load {cli.shown(folder)}: no checkpoint "
                                  f"{cli.shown(path)}") from None
