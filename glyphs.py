@@ -390,7 +390,7 @@ def measure_split():
 # --- the cache ------------------------------------------------------------------------------
 
 def cache_path(seed, instances, scripts=None):
-    """${XDG_CACHE_HOME:-~/.cache}/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
+    """cache_home()/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
     covers what changes the images: seed, instances, this module's settings, the fonts."""
     fonts = [(face, os.path.getsize(os.path.join(font_folder(), face))) for face in FACES]
     settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE,
@@ -398,8 +398,15 @@ def cache_path(seed, instances, scripts=None):
                 matplotlib.__version__, ft2font.__freetype_version__, Image.__version__,
                 unicodedata.unidata_version)
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
+    return os.path.join(cache_home(), "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
+
+
+def cache_home():
+    """$XDG_CACHE_HOME if it is an absolute path, else ~/.cache: the XDG Base Directory spec
+    says a relative path there is invalid and must be ignored (it would name a folder of
+    whatever the current directory is), and an empty one means unset."""
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    return root if os.path.isabs(root) else os.path.join(os.path.expanduser("~"), ".cache")
 
 
 MAX_CACHE_BYTES = 256 * 2 ** 20  # a cache file's arrays, inflated (the full set: ~ 21 MB)
