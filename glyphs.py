@@ -587,6 +587,7 @@ def omniglot_split(path, part):
     if os.path.isdir(folder):
         for parts, file in files.walk(folder, lambda name: name.endswith(".png")):
             if len(parts) == 2:
+                check_class_names(parts, files.shown(file, 60))
                 data = files.read_regular(file, folder, files.MAX_MEMBER_BYTES)
                 found.setdefault(parts, []).append(decode_drawing(data, files.shown(file),
                                                                   pixels))
@@ -594,11 +595,16 @@ def omniglot_split(path, part):
         z = files.open_zip(archive)
         try:
             budget = files.Budget(files.MAX_INFLATED_BYTES, files.shown(archive))
-            for info in sorted(z.infolist(), key=lambda i: i.filename):
+            members = sorted(z.infolist(), key=lambda i: i.filename)
+            for info, after in zip(members, members[1:] + [None]):
                 parts = info.filename.split("/")
                 if info.filename.endswith(".png") and len(parts) == 4 and parts[0] == part:
+                    where = (f"{files.shown(archive, 40)}: the member "
+                             f"{files.shown(info.filename, 50)}")
+                    if after is not None and after.filename == info.filename:
+                        raise files.Refused(f"{where} appears twice (which is the drawing?)")
+                    check_class_names(parts[1:3], where)
                     data = files.read_member(z, info, archive, budget=budget)
-                    where = f"{files.shown(archive)}: the member {files.shown(info.filename)}"
                     found.setdefault(tuple(parts[1:3]), []).append(
                         decode_drawing(data, where, pixels))
         finally:
@@ -608,6 +614,19 @@ def omniglot_split(path, part):
     if not found:
         raise ValueError(f"{part} in {path!r} holds no alphabet/character/*.png images")
     return found
+
+
+def check_class_names(names, where):
+    """Refuse (files.Refused, naming `where`: the file or the archive and member) an alphabet
+    and character, names = (alphabet, character), either of which is not one plain folder
+    name: empty, '.', '..', or holding a path separator, NUL, another control character or a
+    line break. A zip member's name can hold any of these; each would have become a class."""
+    for kind, name in zip(("alphabet", "character"), names):
+        if name in ("", ".", "..") or any(  # NUL and the other controls: category Cc
+                c in ("/", os.sep, os.altsep) or unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                for c in name):
+            raise files.Refused(f"{where}: its {kind} {files.shown(name, 30)} is not a plain "
+                                "folder name (no separators or control characters, not . or ..)")
 
 
 @checked

@@ -152,6 +152,55 @@ def test_a_valid_small_omniglot_runs_from_folders_and_zips_alike(tmp_path):
         assert numpy.array_equal(getattr(a, field), getattr(b, field)), field
 
 
+ENTRY_NAMES = {"..": "'..'", ".": "'.'", "": "''", "a\nb": "'a\\nb'",
+               "\x1b[31mred": "'\\x1b[31mred'", "del\x7f": "'del\\x7f'",
+               "line\u2028break": "'line\\u2028break'"}  # name: as the message shows it
+ON_DISK = ("a\nb", "\x1b[31mred", "del\x7f", "line\u2028break")  # what a folder can be named
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "folders"])
+@pytest.mark.parametrize("kind", ["alphabet", "character"])
+@pytest.mark.parametrize("name", ENTRY_NAMES, ids=repr)
+def test_an_entry_that_is_not_a_plain_name_is_never_a_class(tmp_path, zipped, kind, name):
+    """A zip member images_background/../c/x.png made an alphabet '..' (and '.', '', a name
+    with a line break or an escape sequence made one too): refused, the name escaped."""
+    if not zipped and name not in ON_DISK:
+        pytest.skip("no folder can have this name")
+    made = layout()
+    path = (f"images_background/{name}/character01/0101.png" if kind == "alphabet" else
+            f"images_background/Alpha/{name}/0101.png")
+    made[path] = drawing(0)
+    root = write_zips(tmp_path / "z", made) if zipped else write_folders(tmp_path / "f", made)
+    with pytest.raises(files.Refused) as caught:
+        glyphs.load_omniglot(root)
+    line = str(caught.value)
+    assert "\n" not in line and line.isprintable(), line
+    assert f"its {kind} {ENTRY_NAMES[name]} is not a plain folder name" in line, line
+    assert ("background.zip': the member" if zipped else "0101.png") in line, line
+
+
+def test_a_zip_member_named_twice_is_refused(tmp_path, capsys):
+    """Two members of one name were two drawings of the character (the second an extra
+    instance, support and query alike): which one the archive means is not known."""
+    made = layout()
+    root = write_zips(tmp_path / "z", made)
+    twice = "images_background/Beta/character02/0203.png"
+    with zipfile.ZipFile(root / "images_background.zip", "a") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        z.writestr(twice, drawing(99))
+    with pytest.raises(files.Refused, match=f"the member '{twice}' appears twice"):
+        glyphs.load_omniglot(root)
+    refused(capsys, root, tmp_path, "background.zip", "character02/0203.png' appears "
+            "twice")
+
+
+def test_a_bad_entry_name_is_one_line_at_the_command_line(tmp_path, capsys):
+    made = layout()
+    made["images_background/../character01/0101.png"] = drawing(0)
+    refused(capsys, write_zips(tmp_path / "z", made), tmp_path,
+            "background.zip", "its alphabet '..' is not a plain folder name")
+
+
 @pytest.mark.parametrize("case, words", [
     ("encrypted member", ["is encrypted", "character01/0101.png"]),
     ("compression method 99", ["compression method 99", "character01/0101.png"]),
