@@ -46,7 +46,7 @@ import checks
 from checks import checked
 import files
 
-VERSION = 6
+VERSION = 7                # of the cache: 7 holds a digest of its arrays (the images are 6's)
 SIZE = 28                  # side of the images, pixels
 BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
 FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
@@ -414,10 +414,22 @@ MAX_NAME_CHARS = 200             # a script or character name in the cache
 
 
 def cache_bytes(glyphs):
-    """The .npz bytes of uint8 glyphs, as write_cache writes them."""
+    """The .npz bytes of uint8 glyphs, as write_cache writes them: their arrays and `digest`,
+    the sha256 of them (cache_digest)."""
     buffer = io.BytesIO()
-    numpy.savez(buffer, **glyphs._asdict())
+    numpy.savez(buffer, **glyphs._asdict(), digest=cache_digest(glyphs))
     return buffer.getvalue()
+
+
+def cache_digest(glyphs):
+    """The sha256 of every array of glyphs, its name, dtype and shape with its bytes: (32,)
+    uint8. A cache whose arrays were changed, even to other valid ones, no longer matches."""
+    digest = hashlib.sha256()
+    for name in Glyphs._fields:
+        array = numpy.ascontiguousarray(getattr(glyphs, name))
+        digest.update(repr((name, array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    return numpy.frombuffer(digest.digest(), numpy.uint8)
 
 
 def write_cache(path, glyphs):
@@ -432,9 +444,9 @@ def _cache_expected(name, shape, dtype):
     """None if a glyph cache may hold this array, else what was expected (files.read_npz)."""
     wanted = {"images": ("u", 1, 4), "script": ("U", 4 * MAX_NAME_CHARS, 1),
               "char": ("U", 4 * MAX_NAME_CHARS, 1), "background": ("iu", 8, 1),
-              "evaluation": ("iu", 8, 1)}.get(name)
+              "evaluation": ("iu", 8, 1), "digest": ("u", 1, 1)}.get(name)
     if wanted is None:
-        return f"only the arrays {', '.join(Glyphs._fields)}"
+        return f"only the arrays {', '.join(Glyphs._fields)}, digest"
     kinds, widest, ndim = wanted
     if dtype.kind not in kinds or dtype.itemsize > widest or len(shape) != ndim:
         return f"a {ndim}-d array of {'uint8' if kinds == 'u' else 'text' if kinds == 'U' else 'ints'}"
@@ -443,12 +455,18 @@ def _cache_expected(name, shape, dtype):
 
 def read_cache(path, instances):
     """uint8 Glyphs from `path`, or a ValueError naming what is wrong with the file. The file
-    is read within budgets (files.read_npz: a regular file, MAX_CACHE_BYTES inflated) and its
-    content checked like a checkpoint's (check_cache)."""
+    is read within budgets (files.read_npz: a regular file, MAX_CACHE_BYTES inflated), its
+    arrays checked against the digest stored with them (cache_digest) and their content like
+    a checkpoint's (check_cache)."""
     arrays = files.read_npz(path, _cache_expected, MAX_CACHE_BYTES, max_members=10)
-    if sorted(arrays) != sorted(Glyphs._fields):
-        raise ValueError(f"holds {sorted(arrays)}, expected {sorted(Glyphs._fields)}")
+    if "digest" not in arrays:
+        raise ValueError("it holds no digest of its arrays")
+    if sorted(arrays) != sorted([*Glyphs._fields, "digest"]):
+        raise ValueError(f"holds {sorted(arrays)}, expected {sorted([*Glyphs._fields, 'digest'])}")
+    digest = arrays.pop("digest")
     glyphs = Glyphs(**arrays)
+    if not numpy.array_equal(digest, cache_digest(glyphs)):
+        raise ValueError("its arrays do not match their digest")
     check_cache(glyphs, instances)
     return glyphs
 

@@ -475,6 +475,12 @@ def load_small():
     return made, [str(w.message) for w in caught]
 
 
+def save_with_digest(path, made):
+    """A cache file of glyphs `made`, its digest theirs: only the content checks can refuse it."""
+    with open(path, "wb") as f:
+        numpy.savez(f, **made._asdict(), digest=glyphs.cache_digest(made))
+
+
 def damage_cache(path, case, made):
     folder = os.path.dirname(path)
     if case == "XDG_CACHE_HOME is a file":
@@ -492,14 +498,23 @@ def damage_cache(path, case, made):
         arrays = made._asdict()
         arrays["evaluation"] = numpy.arange(len(made.char))
         arrays["background"] = numpy.arange(0)
+        save_with_digest(path, glyphs.Glyphs(**arrays))
+    elif case == "wrong dtype":
+        save_with_digest(path, made._replace(images=made.images.astype(numpy.float64)))
+    elif case == "blank images":
+        save_with_digest(path, made._replace(images=numpy.zeros_like(made.images)))
+    elif case in ("other pixels", "other labels", "other splits", "no digest",
+                  "another set's digest"):
+        tampered = {"other pixels": made._replace(images=made.images[::-1]),
+                    "other labels": made._replace(char=made.char[::-1]),
+                    "other splits": made._replace(background=made.background[::-1])}
+        arrays = tampered.get(case, made)._asdict()
+        if case != "no digest":  # the digest of the set as written, the arrays then changed
+            arrays["digest"] = glyphs.cache_digest(
+                made._replace(images=made.images[:, ::-1]) if case == "another set's digest"
+                else made)
         with open(path, "wb") as f:
             numpy.savez(f, **arrays)
-    elif case == "wrong dtype":
-        with open(path, "wb") as f:
-            numpy.savez(f, **dict(made._asdict(), images=made.images.astype(numpy.float64)))
-    elif case == "blank images":
-        with open(path, "wb") as f:
-            numpy.savez(f, **dict(made._asdict(), images=numpy.zeros_like(made.images)))
     elif case == "a 4 MB file claiming 4 GB":
         header = {"descr": "|u1", "fortran_order": False, "shape": (200_000, 20, 28, 28)}
         buffer = io.BytesIO()
@@ -521,6 +536,11 @@ CACHE_CASES = {
     "blank images": "no full-ink pixel",
     "a 4 MB file claiming 4 GB": "header claims",
     "an unreadable file": "not used",
+    "other pixels": "do not match their digest",   # valid-looking, tampered: shapes and
+    "other labels": "do not match their digest",   # dtypes right, values changed
+    "other splits": "do not match their digest",
+    "another set's digest": "do not match their digest",
+    "no digest": "holds no digest",
 }
 
 
