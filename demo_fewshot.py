@@ -579,9 +579,10 @@ def split_report(args, data):
 def run_jobs(jobs, n_processes, progress):
     """[function(*arguments) for function, arguments in jobs], in `n_processes` processes
     forked from this one (1: in this process), in the order given."""
-    def announce(i):
+    def announce(i):  # a job per method and K: each said once
         if progress:
-            print(f"evaluating {jobs[i][1][0]}", file=sys.stderr, flush=True)
+            method, shots = jobs[i][1]
+            print(f"evaluating {method}, {shots}-shot", file=sys.stderr, flush=True)
 
     if n_processes == 1:
         done = []
@@ -730,8 +731,14 @@ def table(report, committed=None):
         for kind in kinds(rows, method):
             label = report["methods"][method] if kind == kinds(rows, method)[0] else ""
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
+            if len(label) > 22:  # too long for its column: whole, on a line of its own
+                lines.append(label)
+                label = ""
+            if len(name) > 19:
+                lines.append(f"{'':<23}{name}")
+                name = ""
             cells = [rows[method, kind, c, k] for c, k in COLUMNS]
-            lines.append(f"{label[:22]:<23}{name:<20}" + "".join(
+            lines.append(f"{label:<23}{name:<20}" + "".join(
                 f"{100 * r['accuracy']:>8.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
             if old and (method, kind, "mixed", 1) in old:
                 lines.append(f"{'  the committed models':<43}" + "".join(
@@ -739,7 +746,11 @@ def table(report, committed=None):
     lines.append("the mixed 1-shot episodes with their labels permuted, each method's own "
                  "inner step:")
     for method, p in report["label_permutation"].items():
-        lines.append(f"  {report['methods'][method]:<27}{100 * p['accuracy']:5.1f}% -> "
+        label = report["methods"][method]
+        if len(label) > 26:  # whole, on a line of its own
+            lines.append(f"  {label}")
+            label = ""
+        lines.append(f"  {label:<27}{100 * p['accuracy']:5.1f}% -> "
                      f"{100 * p['accuracy_permuted']:5.1f}%, {p['episodes_changed']:,} of "
                      f"{p['episodes']:,} episodes changed")
     if committed:
