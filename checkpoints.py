@@ -258,6 +258,15 @@ def _short(value):
 
 
 @checked
+def check_agrees(field, value, actual, arrays):
+    """Raise a ValueError if a metadata field's value is not `actual`, what the file's arrays
+    (or its method) make it; `arrays` says where `actual` comes from, in words. A file whose
+    metadata contradicts its weights would otherwise be evaluated as something it is not."""
+    if value != actual or isinstance(value, bool) != isinstance(actual, bool):
+        raise ValueError(f"its {field} is {_short(value)}, but {arrays}")
+
+
+@checked
 def check_schema(value, schema, what):
     """A copy of `value` (a dict from a file's metadata) if it has exactly the keys of
     `schema` ({key: kind of KINDS}), each of its kind; else a ValueError naming `what` and the
@@ -393,13 +402,14 @@ def layers_of(params):
 
 
 @checked
-def load_trained(path):
+def load_trained(path, implied=None):
     """The trained models of a file demo_sinusoid.py (--save: 'maml' and 'pretrained', metadata
     config, losses, loss_block) or demo_variants.py (one model, metadata method, training,
     inner_steps, losses, loss_block) wrote -> ({model: (params, losses, block)}, config), with
     config['layers'] the network's layer sizes. The metadata is checked against the schema of
-    the demo that wrote it (SINUSOID_CONFIG, VARIANTS_TRAINING). Raises FileNotFoundError, or a
-    ValueError of one line for anything else."""
+    the demo that wrote it (SINUSOID_CONFIG, VARIANTS_TRAINING), and against what its arrays
+    and method make it: implied(method) -> {key: value} (as load_method). Raises
+    FileNotFoundError, or a ValueError of one line for anything else."""
     saved, metadata = load_models(path)
     if sorted(saved, key=str) not in (["maml", "pretrained"], [None]):
         raise ValueError(f"it holds the models {_listed(saved)}; expected 'maml' and "
@@ -416,16 +426,25 @@ def load_trained(path):
             metadata.get("inner_steps"), "steps", "inner_steps"),
             layers=layers_of(saved[method]))
         losses = {method: metadata.get("losses")}
+        check_implied(metadata, method, implied)
     else:
         config = metadata.get("config")
-        if isinstance(config, dict):  # the layers it names are replaced by the models' own
+        named = config.get("layers") if isinstance(config, dict) else None
+        if isinstance(config, dict):  # the layers it names must be the models' own
             config = {key: value for key, value in config.items() if key != "layers"}
         config = check_schema(config, SINUSOID_CONFIG, "its training setting")
         config["layers"] = layers_of(saved["maml"])
+        if named is not None:
+            check_agrees("layers", named, config["layers"],
+                         f"its models have layers {config['layers']}")
         losses = metadata.get("losses")
         if not isinstance(losses, dict):
             raise ValueError(f"its losses must be a JSON object {{model: [numbers]}}, got "
                              f"{_short(losses)}")
+        extra = sorted(set(losses) - set(saved))
+        if extra:
+            raise ValueError(f"its losses name the model {_short(extra[0])}, but it holds "
+                             "'maml' and 'pretrained' only")
     block = expect(metadata.get("loss_block"), "loss block", "loss_block")
     models = {model: (params, expect(losses.get(model), "losses", f"the losses of {model!r}"),
                       block) for model, params in saved.items()}
@@ -436,12 +455,13 @@ def load_trained(path):
 
 
 @checked
-def load_method(path, method, schema=None):
+def load_method(path, method, schema=None, implied=None):
     """One method's file of demo_variants.py or demo_fewshot.py --save: exactly one model, its
     metadata naming `method`, its training settings (checked against `schema`, one of SCHEMAS'
     values; without one, only the kinds of the settings it has) and loss history. Returns
-    (params, training settings dict, losses). Raises FileNotFoundError, or a ValueError of one
-    line."""
+    (params, training settings dict, losses). implied(method) -> {key: value}: what the
+    method's name makes of the metadata's keys (its inner steps, say); a key the file holds
+    must agree. Raises FileNotFoundError, or a ValueError of one line."""
     models, metadata = load_models(path, names={None})
     training = metadata.get("training")
     if metadata.get("method") != method:
@@ -456,7 +476,15 @@ def load_method(path, method, schema=None):
         for key, value in training.items():
             expect(value, kinds.get(key, "number"), f"its training setting {key}")
     check_extras(metadata)
+    check_implied(metadata, method, implied)
     return models[None], training, expect(metadata.get("losses"), "losses", "losses")
+
+
+def check_implied(metadata, method, implied):
+    """Raise a ValueError if a key of the metadata is not what implied(method) says it is."""
+    for key, value in (implied(method) if implied else {}).items():
+        if key in metadata:
+            check_agrees(key, metadata[key], value, f"a {method!r} model has {value}")
 
 
 OPTIONAL_METADATA = dict(inner_steps="count", test_alpha="number", loss_block="loss block",

@@ -213,16 +213,17 @@ def refused_checkpoint(path, error):
     return UsageError(f"--load {shown(path)}: {text}")
 
 
-def load_methods(folder, methods, layers_ok, schema=None):
+def load_methods(folder, methods, layers_ok, schema=None, implied=None):
     """{method: (params, losses)} from FOLDER/<method>.npz (checkpoints.load_method, the
     training settings checked against `schema`), and the training settings they share.
-    layers_ok(method, layer sizes) -> None, or what was expected. Raises UsageError, in one
+    layers_ok(method, layer sizes) -> None, or what was expected; implied(method) -> {key:
+    value} the metadata must agree with (checkpoints.load_method). Raises UsageError, in one
     line naming the file, for a missing, corrupt, foreign or mismatched file."""
     trained, protocol = {}, None
     for method in methods:
         path = os.path.join(folder, f"{method}.npz")
         try:
-            params, training, losses = checkpoints.load_method(path, method, schema)
+            params, training, losses = checkpoints.load_method(path, method, schema, implied)
             sizes = checkpoints.layers_of(params)
             expected = layers_ok(method, sizes)
             if expected:

@@ -381,6 +381,7 @@ def load_all(folder, methods=TRAINED):
             if sizes != body:
                 raise ValueError(f"its network has layers {sizes}, expected the body {BODY}"
                                  + ("" if method in EMBEDDINGS else " and an output layer"))
+            check_agreement(method, params, step_sizes, training)
         except FileNotFoundError:
             raise cli.UsageError(f"--load {cli.shown(folder)}: no checkpoint "
                                  f"{cli.shown(path)}") from None
@@ -397,6 +398,42 @@ def load_all(folder, methods=TRAINED):
                     f"--load {cli.shown(folder, 40)}: {first}.npz and {method}.npz were "
                     f"trained differently ({key}: {shown_setting(a)} vs {shown_setting(b)})")
     return trained
+
+
+def check_agreement(method, params, step_sizes, training):
+    """Raise a ValueError naming the setting if a checkpoint's training settings contradict its
+    arrays or its method (the file's name): the body's layers, the output layer's width (its
+    n_way, or the pretrained network's training classes), the ways and shots of the method's
+    episodes, and the shapes of the learned step sizes (per weight or per layer)."""
+    sizes = checkpoints.layers_of(params)
+    body = sizes if method in EMBEDDINGS else sizes[:-1]
+    checkpoints.check_agrees("body", training["body"], body, f"its body has layers {body}")
+    _, ways, shots = METHODS[method]
+    if method == "pretrained":
+        checkpoints.check_agrees("training_classes", training["training_classes"], sizes[-1],
+                                 f"its output layer has {sizes[-1]} units")
+    elif method in HEAD_METHODS:
+        checkpoints.check_agrees("n_way", training["n_way"], sizes[-1],
+                                 f"its output layer has {sizes[-1]} units")
+    checkpoints.check_agrees("n_way", training["n_way"], ways, f"{method} trains {ways}-way")
+    checkpoints.check_agrees("shots", training["shots"], shots,
+                             f"{method} trains {shots}-shot")
+    if step_sizes is not None:
+        wanted = "one per weight" if method == "metasgd" else "one per array"
+        found = step_size_kind(params, step_sizes)
+        if found != wanted:
+            raise ValueError(f"its step sizes are {found}, but {method} learns {wanted}")
+
+
+def step_size_kind(params, step_sizes):
+    """Learned step sizes' shapes in words: 'one per weight' (params' shapes), 'one per array'
+    ((1, 1) and (1,) per layer), or the number of pairs and the first pair's shapes."""
+    shapes = [(numpy.shape(a), numpy.shape(c)) for a, c in step_sizes]
+    if shapes == [(numpy.shape(W), numpy.shape(b)) for W, b in params]:
+        return "one per weight"
+    if shapes == [((1, 1), (1,))] * len(params):
+        return "one per array"
+    return f"{len(shapes)} pairs, the first of shapes {shapes[0][0]} and {shapes[0][1]}"
 
 
 SHARED_SETTINGS = ("meta_batch", "queries", "alpha", "meta_lr", "seed", "body", "data")
@@ -542,9 +579,10 @@ def split_report(args, data):
 def run_jobs(jobs, n_processes, progress):
     """[function(*arguments) for function, arguments in jobs], in `n_processes` processes
     forked from this one (1: in this process), in the order given."""
-    def announce(i):
+    def announce(i):  # a job per method and K: each said once
         if progress:
-            print(f"evaluating {jobs[i][1][0]}", file=sys.stderr, flush=True)
+            method, shots = jobs[i][1]
+            print(f"evaluating {method}, {shots}-shot", file=sys.stderr, flush=True)
 
     if n_processes == 1:
         done = []
@@ -693,8 +731,14 @@ def table(report, committed=None):
         for kind in kinds(rows, method):
             label = report["methods"][method] if kind == kinds(rows, method)[0] else ""
             name = OWN.get(method, "") if kind == "own" else READOUTS[kind]
+            if len(label) > 22:  # too long for its column: whole, on a line of its own
+                lines.append(label)
+                label = ""
+            if len(name) > 19:
+                lines.append(f"{'':<23}{name}")
+                name = ""
             cells = [rows[method, kind, c, k] for c, k in COLUMNS]
-            lines.append(f"{label[:22]:<23}{name:<20}" + "".join(
+            lines.append(f"{label:<23}{name:<20}" + "".join(
                 f"{100 * r['accuracy']:>8.1f} ±{100 * r['ci95']:4.1f}" for r in cells))
             if old and (method, kind, "mixed", 1) in old:
                 lines.append(f"{'  the committed models':<43}" + "".join(
@@ -702,7 +746,11 @@ def table(report, committed=None):
     lines.append("the mixed 1-shot episodes with their labels permuted, each method's own "
                  "inner step:")
     for method, p in report["label_permutation"].items():
-        lines.append(f"  {report['methods'][method]:<27}{100 * p['accuracy']:5.1f}% -> "
+        label = report["methods"][method]
+        if len(label) > 26:  # whole, on a line of its own
+            lines.append(f"  {label}")
+            label = ""
+        lines.append(f"  {label:<27}{100 * p['accuracy']:5.1f}% -> "
                      f"{100 * p['accuracy_permuted']:5.1f}%, {p['episodes_changed']:,} of "
                      f"{p['episodes']:,} episodes changed")
     if committed:

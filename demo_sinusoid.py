@@ -44,6 +44,7 @@ try:  # the libraries take about a second to load: a Ctrl-C meanwhile is the sam
     import figures
     import maml
     import tasks
+    import variants
 except KeyboardInterrupt:
     interrupted_early()
 
@@ -291,7 +292,7 @@ def load(path):
     losses, block)}, config), each checked to be a sinusoid regressor (one input, one output).
     Raises UsageError, in one line, for a missing, corrupt or foreign file."""
     try:
-        models, config = checkpoints.load_trained(path)
+        models, config = checkpoints.load_trained(path, variants.implied_metadata)
         learned = sorted({"meta-sgd", "per-layer-alpha"} & set(models))
         if learned:  # θ's (W, b) pairs then α's: they chain like layers, but are not
             raise ValueError(f"it holds {learned[0]}'s weights and learned step sizes: "

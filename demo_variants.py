@@ -313,7 +313,8 @@ def load_all(args):
             expected += [1] * (len(LAYERS) - 1)
         return None if sizes == expected else f"{expected} for {method!r}"
 
-    return cli.load_methods(args.load, args.methods, layers_ok, checkpoints.VARIANTS_TRAINING)
+    return cli.load_methods(args.load, args.methods, layers_ok, checkpoints.VARIANTS_TRAINING,
+                            variants.implied_metadata)
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import checks
 from checks import checked
 import files
 
-VERSION = 6
+VERSION = 7                # of the cache: 7 holds a digest of its arrays (the images are 6's)
 SIZE = 28                  # side of the images, pixels
 BOX = 20                   # a glyph is scaled to fit a BOX × BOX square, then distorted
 FIRST_SIZE = 2 * SIZE      # distortions are done at twice the final size, then area-averaged
@@ -390,7 +390,7 @@ def measure_split():
 # --- the cache ------------------------------------------------------------------------------
 
 def cache_path(seed, instances, scripts=None):
-    """${XDG_CACHE_HOME:-~/.cache}/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
+    """cache_home()/maml-from-scratch/glyphs-v<VERSION>-<hash>.npz; the hash
     covers what changes the images: seed, instances, this module's settings, the fonts."""
     fonts = [(face, os.path.getsize(os.path.join(font_folder(), face))) for face in FACES]
     settings = (VERSION, seed, instances, scripts, SIZE, BOX, ROTATION_DEGREES, SCALE_RANGE,
@@ -398,8 +398,15 @@ def cache_path(seed, instances, scripts=None):
                 matplotlib.__version__, ft2font.__freetype_version__, Image.__version__,
                 unicodedata.unidata_version)
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
+    return os.path.join(cache_home(), "maml-from-scratch", f"glyphs-v{VERSION}-{digest}.npz")
+
+
+def cache_home():
+    """$XDG_CACHE_HOME if it is an absolute path, else ~/.cache: the XDG Base Directory spec
+    says a relative path there is invalid and must be ignored (it would name a folder of
+    whatever the current directory is), and an empty one means unset."""
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    return root if os.path.isabs(root) else os.path.join(os.path.expanduser("~"), ".cache")
 
 
 MAX_CACHE_BYTES = 256 * 2 ** 20  # a cache file's arrays, inflated (the full set: ~ 21 MB)
@@ -407,10 +414,22 @@ MAX_NAME_CHARS = 200             # a script or character name in the cache
 
 
 def cache_bytes(glyphs):
-    """The .npz bytes of uint8 glyphs, as write_cache writes them."""
+    """The .npz bytes of uint8 glyphs, as write_cache writes them: their arrays and `digest`,
+    the sha256 of them (cache_digest)."""
     buffer = io.BytesIO()
-    numpy.savez(buffer, **glyphs._asdict())
+    numpy.savez(buffer, **glyphs._asdict(), digest=cache_digest(glyphs))
     return buffer.getvalue()
+
+
+def cache_digest(glyphs):
+    """The sha256 of every array of glyphs, its name, dtype and shape with its bytes: (32,)
+    uint8. A cache whose arrays were changed, even to other valid ones, no longer matches."""
+    digest = hashlib.sha256()
+    for name in Glyphs._fields:
+        array = numpy.ascontiguousarray(getattr(glyphs, name))
+        digest.update(repr((name, array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    return numpy.frombuffer(digest.digest(), numpy.uint8)
 
 
 def write_cache(path, glyphs):
@@ -425,9 +444,9 @@ def _cache_expected(name, shape, dtype):
     """None if a glyph cache may hold this array, else what was expected (files.read_npz)."""
     wanted = {"images": ("u", 1, 4), "script": ("U", 4 * MAX_NAME_CHARS, 1),
               "char": ("U", 4 * MAX_NAME_CHARS, 1), "background": ("iu", 8, 1),
-              "evaluation": ("iu", 8, 1)}.get(name)
+              "evaluation": ("iu", 8, 1), "digest": ("u", 1, 1)}.get(name)
     if wanted is None:
-        return f"only the arrays {', '.join(Glyphs._fields)}"
+        return f"only the arrays {', '.join(Glyphs._fields)}, digest"
     kinds, widest, ndim = wanted
     if dtype.kind not in kinds or dtype.itemsize > widest or len(shape) != ndim:
         return f"a {ndim}-d array of {'uint8' if kinds == 'u' else 'text' if kinds == 'U' else 'ints'}"
@@ -436,12 +455,18 @@ def _cache_expected(name, shape, dtype):
 
 def read_cache(path, instances):
     """uint8 Glyphs from `path`, or a ValueError naming what is wrong with the file. The file
-    is read within budgets (files.read_npz: a regular file, MAX_CACHE_BYTES inflated) and its
-    content checked like a checkpoint's (check_cache)."""
+    is read within budgets (files.read_npz: a regular file, MAX_CACHE_BYTES inflated), its
+    arrays checked against the digest stored with them (cache_digest) and their content like
+    a checkpoint's (check_cache)."""
     arrays = files.read_npz(path, _cache_expected, MAX_CACHE_BYTES, max_members=10)
-    if sorted(arrays) != sorted(Glyphs._fields):
-        raise ValueError(f"holds {sorted(arrays)}, expected {sorted(Glyphs._fields)}")
+    if "digest" not in arrays:
+        raise ValueError("it holds no digest of its arrays")
+    if sorted(arrays) != sorted([*Glyphs._fields, "digest"]):
+        raise ValueError(f"holds {sorted(arrays)}, expected {sorted([*Glyphs._fields, 'digest'])}")
+    digest = arrays.pop("digest")
     glyphs = Glyphs(**arrays)
+    if not numpy.array_equal(digest, cache_digest(glyphs)):
+        raise ValueError("its arrays do not match their digest")
     check_cache(glyphs, instances)
     return glyphs
 
@@ -580,6 +605,7 @@ def omniglot_split(path, part):
     if os.path.isdir(folder):
         for parts, file in files.walk(folder, lambda name: name.endswith(".png")):
             if len(parts) == 2:
+                check_class_names(parts, files.shown(file, 60))
                 data = files.read_regular(file, folder, files.MAX_MEMBER_BYTES)
                 found.setdefault(parts, []).append(decode_drawing(data, files.shown(file),
                                                                   pixels))
@@ -587,11 +613,16 @@ def omniglot_split(path, part):
         z = files.open_zip(archive)
         try:
             budget = files.Budget(files.MAX_INFLATED_BYTES, files.shown(archive))
-            for info in sorted(z.infolist(), key=lambda i: i.filename):
+            members = sorted(z.infolist(), key=lambda i: i.filename)
+            for info, after in zip(members, members[1:] + [None]):
                 parts = info.filename.split("/")
                 if info.filename.endswith(".png") and len(parts) == 4 and parts[0] == part:
+                    where = (f"{files.shown(archive, 40)}: the member "
+                             f"{files.shown(info.filename, 50)}")
+                    if after is not None and after.filename == info.filename:
+                        raise files.Refused(f"{where} appears twice (which is the drawing?)")
+                    check_class_names(parts[1:3], where)
                     data = files.read_member(z, info, archive, budget=budget)
-                    where = f"{files.shown(archive)}: the member {files.shown(info.filename)}"
                     found.setdefault(tuple(parts[1:3]), []).append(
                         decode_drawing(data, where, pixels))
         finally:
@@ -601,6 +632,19 @@ def omniglot_split(path, part):
     if not found:
         raise ValueError(f"{part} in {path!r} holds no alphabet/character/*.png images")
     return found
+
+
+def check_class_names(names, where):
+    """Refuse (files.Refused, naming `where`: the file or the archive and member) an alphabet
+    and character, names = (alphabet, character), either of which is not one plain folder
+    name: empty, '.', '..', or holding a path separator, NUL, another control character or a
+    line break. A zip member's name can hold any of these; each would have become a class."""
+    for kind, name in zip(("alphabet", "character"), names):
+        if name in ("", ".", "..") or any(  # NUL and the other controls: category Cc
+                c in ("/", os.sep, os.altsep) or unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                for c in name):
+            raise files.Refused(f"{where}: its {kind} {files.shown(name, 30)} is not a plain "
+                                "folder name (no separators or control characters, not . or ..)")
 
 
 @checked

@@ -299,3 +299,43 @@ def test_bad_flags_are_one_line(capsys, argv, message):
     assert demo_fewshot.main(["--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def fake_report(methods, episodes=30):
+    """A report with every row table() prints, for methods {name: label}."""
+    rows = [dict(method=m, readout=kind, column=c, shots=k, accuracy=0.5, ci95=0.01)
+            for m in [*methods, "nearest"] for kind in (("own",) if m == "nearest" else
+                                                        demo_fewshot.READOUTS)
+            for c, k in demo_fewshot.COLUMNS]
+    return dict(results=rows, evaluation=dict(episodes=episodes),
+                data=dict(evaluation_classes=100), training={m: {} for m in methods},
+                methods={**methods, "nearest": "pixel 1-NN"},
+                label_permutation={m: dict(accuracy=0.5, accuracy_permuted=0.5,
+                                           episodes_changed=0, episodes=episodes)
+                                   for m in methods})
+
+
+@pytest.mark.parametrize("methods", [
+    {m: label for m, (label, _, _) in demo_fewshot.METHODS.items()},
+    {"maml": "a label far longer than the table's column of twenty-three"},
+    {"protonets-20way": "ProtoNets, 20-way 1-shot", "metasgd-layer": "learned α per layer"}])
+def test_the_printed_table_shows_every_name_whole_within_100_columns(methods, monkeypatch):
+    monkeypatch.setitem(demo_fewshot.OWN, "maml", "its own read-out, named at length")
+    text = demo_fewshot.table(fake_report(methods), fake_report(methods, episodes=31))
+    lines = text.splitlines()
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    for label in methods.values():
+        assert any(label in line for line in lines), label
+    for name in [*demo_fewshot.READOUTS.values()][1:]:
+        assert any(name in line for line in lines), name
+    if "maml" in methods:
+        assert any("its own read-out, named at length" in line for line in lines)
+
+
+def test_each_evaluation_job_is_announced_once(capsys):
+    """A job per method and K: 'evaluating maml' was printed once for each K."""
+    jobs = [(lambda *a: a, (m, k)) for m in ("maml", "protonets-20way") for k in (1, 5)]
+    assert demo_fewshot.run_jobs(jobs, 1, True) == [a for _, a in jobs]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["evaluating maml, 1-shot", "evaluating maml, 5-shot",
+                     "evaluating protonets-20way, 1-shot", "evaluating protonets-20way, 5-shot"]

@@ -150,6 +150,19 @@ def test_corrupt_cache_is_regenerated(cache_home, damage):
     glyphs.read_cache(path, 3)  # valid again
 
 
+@pytest.mark.parametrize("value", ["", "cache", "./cache", "../x", "~/cache"])
+def test_a_relative_or_empty_xdg_cache_home_is_ignored(tmp_path, monkeypatch, value):
+    """The XDG Base Directory spec: a relative $XDG_CACHE_HOME is invalid and must be ignored
+    (it named a folder under whatever the current directory was); empty means unset."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    monkeypatch.chdir(tmp_path)
+    path = glyphs.cache_path(1, 3, SMALL)
+    assert path.startswith(os.path.join(str(tmp_path / "home"), ".cache", "maml-from-scratch"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "absolute"))
+    assert glyphs.cache_path(1, 3, SMALL).startswith(str(tmp_path / "absolute") + os.sep)
+
+
 def test_no_cache_writes_nothing(cache_home):
     glyphs.load_glyphs(seed=1, instances=2, scripts=("Coptic",), cache=False)
     assert not os.path.exists(os.path.join(cache_home, "maml-from-scratch"))

@@ -152,6 +152,55 @@ def test_a_valid_small_omniglot_runs_from_folders_and_zips_alike(tmp_path):
         assert numpy.array_equal(getattr(a, field), getattr(b, field)), field
 
 
+ENTRY_NAMES = {"..": "'..'", ".": "'.'", "": "''", "a\nb": "'a\\nb'",
+               "\x1b[31mred": "'\\x1b[31mred'", "del\x7f": "'del\\x7f'",
+               "line\u2028break": "'line\\u2028break'"}  # name: as the message shows it
+ON_DISK = ("a\nb", "\x1b[31mred", "del\x7f", "line\u2028break")  # what a folder can be named
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "folders"])
+@pytest.mark.parametrize("kind", ["alphabet", "character"])
+@pytest.mark.parametrize("name", ENTRY_NAMES, ids=repr)
+def test_an_entry_that_is_not_a_plain_name_is_never_a_class(tmp_path, zipped, kind, name):
+    """A zip member images_background/../c/x.png made an alphabet '..' (and '.', '', a name
+    with a line break or an escape sequence made one too): refused, the name escaped."""
+    if not zipped and name not in ON_DISK:
+        pytest.skip("no folder can have this name")
+    made = layout()
+    path = (f"images_background/{name}/character01/0101.png" if kind == "alphabet" else
+            f"images_background/Alpha/{name}/0101.png")
+    made[path] = drawing(0)
+    root = write_zips(tmp_path / "z", made) if zipped else write_folders(tmp_path / "f", made)
+    with pytest.raises(files.Refused) as caught:
+        glyphs.load_omniglot(root)
+    line = str(caught.value)
+    assert "\n" not in line and line.isprintable(), line
+    assert f"its {kind} {ENTRY_NAMES[name]} is not a plain folder name" in line, line
+    assert ("background.zip': the member" if zipped else "0101.png") in line, line
+
+
+def test_a_zip_member_named_twice_is_refused(tmp_path, capsys):
+    """Two members of one name were two drawings of the character (the second an extra
+    instance, support and query alike): which one the archive means is not known."""
+    made = layout()
+    root = write_zips(tmp_path / "z", made)
+    twice = "images_background/Beta/character02/0203.png"
+    with zipfile.ZipFile(root / "images_background.zip", "a") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        z.writestr(twice, drawing(99))
+    with pytest.raises(files.Refused, match=f"the member '{twice}' appears twice"):
+        glyphs.load_omniglot(root)
+    refused(capsys, root, tmp_path, "background.zip", "character02/0203.png' appears "
+            "twice")
+
+
+def test_a_bad_entry_name_is_one_line_at_the_command_line(tmp_path, capsys):
+    made = layout()
+    made["images_background/../character01/0101.png"] = drawing(0)
+    refused(capsys, write_zips(tmp_path / "z", made), tmp_path,
+            "background.zip", "its alphabet '..' is not a plain folder name")
+
+
 @pytest.mark.parametrize("case, words", [
     ("encrypted member", ["is encrypted", "character01/0101.png"]),
     ("compression method 99", ["compression method 99", "character01/0101.png"]),
@@ -426,6 +475,12 @@ def load_small():
     return made, [str(w.message) for w in caught]
 
 
+def save_with_digest(path, made):
+    """A cache file of glyphs `made`, its digest theirs: only the content checks can refuse it."""
+    with open(path, "wb") as f:
+        numpy.savez(f, **made._asdict(), digest=glyphs.cache_digest(made))
+
+
 def damage_cache(path, case, made):
     folder = os.path.dirname(path)
     if case == "XDG_CACHE_HOME is a file":
@@ -443,14 +498,23 @@ def damage_cache(path, case, made):
         arrays = made._asdict()
         arrays["evaluation"] = numpy.arange(len(made.char))
         arrays["background"] = numpy.arange(0)
+        save_with_digest(path, glyphs.Glyphs(**arrays))
+    elif case == "wrong dtype":
+        save_with_digest(path, made._replace(images=made.images.astype(numpy.float64)))
+    elif case == "blank images":
+        save_with_digest(path, made._replace(images=numpy.zeros_like(made.images)))
+    elif case in ("other pixels", "other labels", "other splits", "no digest",
+                  "another set's digest"):
+        tampered = {"other pixels": made._replace(images=made.images[::-1]),
+                    "other labels": made._replace(char=made.char[::-1]),
+                    "other splits": made._replace(background=made.background[::-1])}
+        arrays = tampered.get(case, made)._asdict()
+        if case != "no digest":  # the digest of the set as written, the arrays then changed
+            arrays["digest"] = glyphs.cache_digest(
+                made._replace(images=made.images[:, ::-1]) if case == "another set's digest"
+                else made)
         with open(path, "wb") as f:
             numpy.savez(f, **arrays)
-    elif case == "wrong dtype":
-        with open(path, "wb") as f:
-            numpy.savez(f, **dict(made._asdict(), images=made.images.astype(numpy.float64)))
-    elif case == "blank images":
-        with open(path, "wb") as f:
-            numpy.savez(f, **dict(made._asdict(), images=numpy.zeros_like(made.images)))
     elif case == "a 4 MB file claiming 4 GB":
         header = {"descr": "|u1", "fortran_order": False, "shape": (200_000, 20, 28, 28)}
         buffer = io.BytesIO()
@@ -472,6 +536,11 @@ CACHE_CASES = {
     "blank images": "no full-ink pixel",
     "a 4 MB file claiming 4 GB": "header claims",
     "an unreadable file": "not used",
+    "other pixels": "do not match their digest",   # valid-looking, tampered: shapes and
+    "other labels": "do not match their digest",   # dtypes right, values changed
+    "other splits": "do not match their digest",
+    "another set's digest": "do not match their digest",
+    "no digest": "holds no digest",
 }
 
 
@@ -569,6 +638,111 @@ def test_fewshot_load_checks_each_network_against_the_task(tmp_path, capsys):
     one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
                                                  "--out", str(tmp_path / "out")],
                      "maml.npz", "layers [784, 128, 64, 64, 3]", "5-way")
+
+
+def step_sizes_per_array(arrays):
+    """Meta-SGD's step sizes replaced by one per array (what metasgd-layer learns)."""
+    return {k: (numpy.full((1, 1) if ".W" in k else (1,), 0.4) if k.startswith("step_sizes.")
+                else v) for k, v in arrays.items()}
+
+
+def step_sizes_per_weight(arrays):
+    """metasgd-layer's step sizes replaced by one per weight (what Meta-SGD learns)."""
+    return {k: (numpy.full(arrays[k.split(".", 1)[1]].shape, 0.4)
+                if k.startswith("step_sizes.") else v) for k, v in arrays.items()}
+
+
+def step_sizes_cut(arrays):
+    """Meta-SGD's step sizes for the first three layers only (zip would drop the fourth)."""
+    return {k: v for k, v in arrays.items() if k not in ("step_sizes.W3", "step_sizes.b3")}
+
+
+@pytest.mark.parametrize("method, change, model, words", [
+    ("maml", lambda m: m["training"].update(n_way=7), None,
+     ["n_way is 7", "output layer has 5 units"]),
+    ("anil", lambda m: m["training"].update(n_way=20), None,
+     ["n_way is 20", "output layer has 5 units"]),
+    ("pretrained", lambda m: m["training"].update(training_classes=1000), None,
+     ["training_classes is 1000", "output layer has 1052 units"]),
+    ("protonets-20way", lambda m: m["training"].update(n_way=5), None,
+     ["n_way is 5", "protonets-20way trains 20-way"]),
+    ("protonets", lambda m: m["training"].update(body=[784, 256, 64]), None,
+     ["body is [784, 256, 64]", "its body has layers [784, 128, 64, 64]"]),
+    ("fomaml", lambda m: m["training"].update(shots=5), None,
+     ["shots is 5", "fomaml trains 1-shot"]),
+    ("metasgd", lambda m: None, step_sizes_per_array,
+     ["step sizes are one per array", "metasgd learns one per weight"]),
+    ("metasgd-layer", lambda m: None, step_sizes_per_weight,
+     ["step sizes are one per weight", "metasgd-layer learns one per array"]),
+    ("metasgd", lambda m: None, step_sizes_cut, ["step sizes are 3 pairs", "one per weight"]),
+])
+def test_fewshot_metadata_that_contradicts_the_arrays_is_refused(tmp_path, method, change,
+                                                                  model, words):
+    """A 5-way network whose metadata says n_way 7 (and the like) was evaluated as it was:
+    every setting the arrays or the method's name fix must agree with them."""
+    copy_folder("checkpoints/fewshot", tmp_path / "ck", method, change, model)
+    with pytest.raises(cli.UsageError) as caught:
+        demo_fewshot.load_all(str(tmp_path / "ck"), [method])
+    line = str(caught.value)
+    assert "\n" not in line and f"{method}.npz" in line, line
+    for word in words:
+        assert word in line, (word, line)
+
+
+def test_a_contradiction_is_one_line_and_exit_2_at_the_command_line(tmp_path, capsys):
+    copy_folder("checkpoints/fewshot", tmp_path / "ck", "maml",
+                lambda m: m["training"].update(n_way=7))
+    one_line_refusal(capsys, demo_fewshot.main, ["--load", str(tmp_path / "ck"), *SHORT[2:],
+                                                 "--out", str(tmp_path / "out")],
+                     "maml.npz", "n_way is 7, but its output layer has 5 units")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("method, steps", [("maml-3", 1), ("maml-1", 5), ("pretrained", 1),
+                                           ("reptile", 1)])
+def test_variants_inner_steps_must_be_the_methods(tmp_path, method, steps):
+    """inner_steps is fixed by the method's name: a maml-3.npz saying 1 contradicts it (the
+    sinusoid demo evaluates a variants file with the steps its metadata names)."""
+    copy_folder("checkpoints/variants", tmp_path / "ck", method,
+                lambda m: m.update(inner_steps=steps))
+    args = demo_variants.parse_args(["--load", str(tmp_path / "ck"), "--methods", method,
+                                     "--out", str(tmp_path / "out")])
+    with pytest.raises(cli.UsageError, match=f"{method}.npz': its inner_steps is {steps}, but "
+                                             f"a '{method}' model has"):
+        demo_variants.load_all(args)
+    with pytest.raises(cli.UsageError, match=f"inner_steps is {steps}"):
+        demo_sinusoid.load(str(tmp_path / "ck" / f"{method}.npz"))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m["config"].update(layers=[1, 20, 1]),
+     "its layers is [1, 20, 1], but its models have layers [1, 40, 40, 1]"),
+    (lambda m: m["config"].update(layers=[1, 40, 40, 2]), "its layers is [1, 40, 40, 2]"),
+    (lambda m: m["losses"].update(reptile=[1.0]), "its losses name the model 'reptile'"),
+])
+@pytest.mark.parametrize("source", ["checkpoints/sinusoid.npz", "checkpoints/best.npz"])
+def test_sinusoid_metadata_that_contradicts_the_models_is_refused(tmp_path, change, words,
+                                                                   source):
+    """The layers a file's config named were dropped for the models' own, silently."""
+    resave(source, tmp_path / "bad.npz", change)
+    with pytest.raises(cli.UsageError) as caught:
+        demo_sinusoid.load(str(tmp_path / "bad.npz"))
+    assert "bad.npz" in str(caught.value) and words in str(caught.value), str(caught.value)
+
+
+def test_every_committed_checkpoint_still_loads_as_before():
+    fewshot_models = demo_fewshot.load_all("checkpoints/fewshot")
+    assert sorted(fewshot_models) == sorted(demo_fewshot.METHODS)
+    for method, model in fewshot_models.items():
+        assert (model["step_sizes"] is not None) == method.startswith("metasgd")
+        assert model["training"]["n_way"] == demo_fewshot.METHODS[method][1]
+    args = demo_variants.parse_args(["--load", "checkpoints/variants", "--out", "unused"])
+    assert sorted(demo_variants.load_all(args)[0]) == sorted(demo_variants.variants.METHODS)
+    for path in ["checkpoints/sinusoid.npz", "checkpoints/best.npz",
+                 "checkpoints/variants/maml-3.npz", "checkpoints/variants/reptile.npz"]:
+        models, config = demo_sinusoid.load(path)
+        assert config["layers"] == [1, 40, 40, 1], path
+    assert demo_sinusoid.load("checkpoints/variants/maml-3.npz")[1]["inner_steps"] == 3
 
 
 def test_a_nan_in_metadata_is_refused_at_load(tmp_path):

@@ -279,3 +279,9 @@ METHODS = {"maml-1": ("maml", 1), "maml-3": ("maml", 3), "maml-5": ("maml", 5),
            "fomaml": ("fomaml", 1), "reptile": ("reptile", 5), "anil": ("anil", 1),
            "meta-sgd": ("meta-sgd", 1), "per-layer-alpha": ("per-layer-alpha", 1),
            "pretrained": ("pretrained", 0), "oracle": ("oracle", 0)}
+
+
+def implied_metadata(method):
+    """What a method's name makes of its checkpoint's metadata (checkpoints.load_method):
+    {'inner_steps': its inner steps}; {} for a name that is not one of METHODS."""
+    return {"inner_steps": METHODS[method][1]} if method in METHODS else {}
