@@ -230,10 +230,10 @@ def test_the_permutation_table_gives_the_mean_change_of_a_changed_episode():
 
 
 def test_the_extra_meta_sgd_runs_quoted_are_their_files():
-    """docs/variants.md quotes two Meta-SGD runs whose models are not committed: the K = 5,
+    """docs/variants.md quotes three Meta-SGD runs whose models are not committed: the K = 5,
     one-step figures it gives are those of docs/meta-sgd-runs/*.json."""
     page = readme(os.path.join("docs", "variants.md"))
-    for name in ("k5", "meta-batch-100"):
+    for name in ("k5", "meta-batch-100", "cosine"):
         with open(os.path.join(HERE, "docs", "meta-sgd-runs", f"{name}.json")) as f:
             row = next(r for r in json.load(f)["results"] if r["k"] == 5 and r["steps"] == 1)
         assert f"{row['mse']:.3f} ± {row['ci95']:.3f}" in page, (name, row)
