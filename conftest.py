@@ -19,6 +19,12 @@ else:
 
 WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)
 
+# A shell without job control starts a background command (`pytest &`, `( ... ) &`) with SIGINT
+# ignored, and every process a test starts would inherit that: the Ctrl-C tests would then
+# send their Ctrl-C to checkers that cannot hear it. The suite runs as it would in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(autouse=True)
 def signal_handlers_restored():
