@@ -102,7 +102,7 @@ OWN = {"protonets": "prototypes", "nearest": "pixel 1-NN",
 # settings chosen on the validation episodes, per method and K
 L2_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)                   # logistic regression's λ
 HEAD_ALPHAS = (1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # linear head's α
-HEAD_STEPS = (1, 2, 5, 10, 20, 50, 100)                               # and its steps
+HEAD_STEPS = (1, 2, 5, 10, 20, 50, 100, 200)                          # and its steps
 OUTPUTS = ("fewshot.json", "fewshot_curves.png", "fewshot_episode.png", "glyph_scripts.png")
 
 
@@ -148,7 +148,7 @@ def run(args, state):
             report["speed"] = measure_speed(data, args)
         phases.start("drawing the figures")
         made = {"fewshot_curves.png": curves_figure(report),
-                "fewshot_episode.png": episode_figure(trained, data, args),
+                "fewshot_episode.png": episode_figure(trained, data, args, report),
                 "glyph_scripts.png": figures.glyph_scripts(
                     data, numpy.random.default_rng(args.seed),
                     validation=glyphs.validation_split(data)[1])}
@@ -799,8 +799,8 @@ def markdown_table(report):
 
 def curves_figure(report):
     """Accuracy against test-time inner steps (mixed columns), each method at its own step
-    size; the best read-out of the pretrained network and ProtoNets, which take no steps,
-    flat."""
+    size; the two rows the page compares, which take no steps, flat: the pretrained network
+    read out by logistic regression and ProtoNets (trained 5-way like the others)."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(EVAL_SHOTS), figsize=(12, 4.6), sharey=True)
     rows = result_rows(report)
@@ -814,8 +814,7 @@ def curves_figure(report):
             label = report["methods"][method]
             ax.plot(steps, mean, color=f"C{i}", marker="o", ms=3, label=label)
             ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.15, lw=0)
-        for j, (method, kind) in enumerate((("pretrained", "logistic"),
-                                            ("protonets-20way", "own"))):
+        for j, (method, kind) in enumerate((("pretrained", "logistic"), ("protonets", "own"))):
             if (method, kind, "mixed", shots) in rows:
                 r = rows[method, kind, "mixed", shots]
                 ax.axhline(100 * r["accuracy"], color="k", ls=("--", ":")[j], lw=1,
@@ -834,22 +833,25 @@ def curves_figure(report):
     return fig
 
 
-def episode_figure(trained, data, args):
-    """One 5-way 1-shot test episode: the support images, then two queries of each class
-    with a few methods' predictions, green if right, red if wrong."""
-    episode = test_episodes(data, "mixed", 1, 1, args.seed)
+def episode_figure(trained, data, args, report):
+    """One 5-way 1-shot test episode of the within-a-script column (where the methods differ
+    most): the support images, then two queries of each class with a few methods'
+    predictions, green if right, red if wrong. The pretrained network is read out as the page
+    compares it, by logistic regression with the λ chosen on validation (report's)."""
+    episode = test_episodes(data, "within", 1, 1, args.seed)
     x_s, y_s, x_q, y_q = (a[0] for a in episode[:4])
     queries = numpy.array([c * EVAL_QUERIES + j for c in range(N_WAY) for j in range(2)])
     one = episode._replace(x_query=episode.x_query[:, queries],
                            y_query=episode.y_query[:, queries])
     guesses = {}
-    for method in ("maml", "maml-zero", "pretrained", "protonets-20way"):
+    for method in ("maml", "maml-zero", "pretrained", "protonets"):
         if method not in trained:
             continue
         z = embed(method, trained[method], one)
         if method == "pretrained":
-            scores = fewshot.cosine_centroid(z[0], one.y_support, z[1])
-            label = "pretrained, cosine centroid"
+            l2 = report["chosen"]["pretrained"]["1"]["l2"]
+            scores = fewshot.logistic_regression(z[0], one.y_support, z[1], l2)
+            label = "pretrained, logistic regression"
         elif method in EMBEDDINGS:
             scores = protonets.logits(trained[method]["params"], *one[:3])
             label = METHODS[method][0]
@@ -863,7 +865,9 @@ def episode_figure(trained, data, args):
         guesses[label] = numpy.argmax(scores[0], axis=-1)
     nearest = numpy.argmin(((x_q[queries, None] - x_s[None]) ** 2).sum(-1), axis=1)
     guesses["pixel 1-NN"] = y_s.argmax(-1)[nearest]
-    return figures.episode(x_s, y_s.argmax(-1), x_q[queries], y_q[queries].argmax(-1), guesses)
+    script = data.script[episode.classes[0, 0]]
+    return figures.episode(x_s, y_s.argmax(-1), x_q[queries], y_q[queries].argmax(-1), guesses,
+                           f"One held-out episode, five letters of one script ({script})")
 
 
 # --- the command line ----------------------------------------------------------------------------

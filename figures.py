@@ -332,10 +332,11 @@ def training(histories, block, titles, suptitle="Training curves (the same task 
 
 
 @checked
-def episode(x_support, labels_support, x_query, labels_query, guesses):
+def episode(x_support, labels_support, x_query, labels_query, guesses,
+            what="One held-out episode"):
     """One N-way episode: the support images (one per class, labelled) on top, then one row
     per method of the query images, each framed green where the method's guess is right and red
-    where it is wrong. Images (·, 784); guesses {method: (Q,) labels}."""
+    where it is wrong. Images (·, 784); guesses {method: (Q,) labels}; `what` starts the title."""
     plt = _plt()
     n_support, n_query = len(x_support), len(x_query)
     columns = max(n_support, n_query)
@@ -362,8 +363,8 @@ def episode(x_support, labels_support, x_query, labels_query, guesses):
                 spine.set_linewidth(3)
             ax.set_title(f"→ {guess[j]}" + ("" if right else f" (is {labels_query[j]})"),
                          fontsize=8, color="tab:green" if right else "tab:red")
-    fig.suptitle("One held-out episode: each method's guess for each query (green right, red "
-                 "wrong)", fontsize=10)
+    fig.suptitle(f"{what}: each method's guess for each query (green right, red wrong)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
