@@ -867,7 +867,8 @@ def episode_figure(trained, data, args, report):
     guesses["pixel 1-NN"] = y_s.argmax(-1)[nearest]
     script = data.script[episode.classes[0, 0]]
     return figures.episode(x_s, y_s.argmax(-1), x_q[queries], y_q[queries].argmax(-1), guesses,
-                           f"One held-out episode, five letters of one script ({script})")
+                           f"One held-out episode, five letters of one script ({script})",
+                           f"two of the {EVAL_QUERIES} queries of each class")
 
 
 # --- the command line ----------------------------------------------------------------------------

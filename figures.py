@@ -333,10 +333,11 @@ def training(histories, block, titles, suptitle="Training curves (the same task 
 
 @checked
 def episode(x_support, labels_support, x_query, labels_query, guesses,
-            what="One held-out episode"):
+            what="One held-out episode", queries="each query"):
     """One N-way episode: the support images (one per class, labelled) on top, then one row
     per method of the query images, each framed green where the method's guess is right and red
-    where it is wrong. Images (·, 784); guesses {method: (Q,) labels}; `what` starts the title."""
+    where it is wrong. Images (·, 784); guesses {method: (Q,) labels}; `what` starts the title,
+    `queries` says which queries are shown."""
     plt = _plt()
     n_support, n_query = len(x_support), len(x_query)
     columns = max(n_support, n_query)
@@ -363,7 +364,7 @@ def episode(x_support, labels_support, x_query, labels_query, guesses,
                 spine.set_linewidth(3)
             ax.set_title(f"→ {guess[j]}" + ("" if right else f" (is {labels_query[j]})"),
                          fontsize=8, color="tab:green" if right else "tab:red")
-    fig.suptitle(f"{what}: each method's guess for each query (green right, red wrong)",
+    fig.suptitle(f"{what}: each method's guess for {queries} (green right, red wrong)",
                  fontsize=10)
     fig.tight_layout()
     return fig
