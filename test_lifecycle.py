@@ -272,8 +272,9 @@ def good_arrays():
     for model in ("maml", "pretrained"):
         for i, (W, b) in enumerate(maml.init_mlp((1, 3, 1), rng)):
             arrays[f"{model}.W{i}"], arrays[f"{model}.b{i}"] = W, b
-    metadata = dict(config=demo_sinusoid.config_of(demo_sinusoid.parse_args(["--quiet"])),
-                    loss_block=1, losses={"maml": [1.0], "pretrained": [2.0]})
+    config = demo_sinusoid.config_of(demo_sinusoid.parse_args(["--quiet"]))
+    config["layers"] = [1, 3, 1]  # the arrays' own: a file whose config contradicts them is refused
+    metadata = dict(config=config, loss_block=1, losses={"maml": [1.0], "pretrained": [2.0]})
     return arrays, metadata
 
 
