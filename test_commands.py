@@ -87,6 +87,15 @@ RUN = {
         (".venv/bin/python demo_variants.py --load checkpoints/variants --methods "
          "maml-1,meta-sgd,per-layer-alpha --validation --eval-tasks 3 --speed-iterations 0 "
          "--quiet --out {tmp}/my_validation", 0),
+    ".venv/bin/python demo_variants.py --paper --iterations 140000 --methods maml-1,meta-sgd "
+    "--save my_140k --out my_140k_figures":
+        (".venv/bin/python demo_variants.py --paper --iterations 3 --methods maml-1,meta-sgd "
+         "--save {tmp}/my_140k --out {tmp}/my_140k_figures --eval-tasks 3 --speed-iterations 0 "
+         "--quiet", 0),
+    ".venv/bin/python demo_variants.py --load checkpoints/variants-140k --methods "
+    "maml-1,meta-sgd --eval-tasks 10000 --out my_140k_results":
+        (".venv/bin/python demo_variants.py --load checkpoints/variants-140k --methods "
+         "maml-1,meta-sgd --eval-tasks 3 --speed-iterations 0 --quiet --out {tmp}/my_140k", 0),
     ".venv/bin/python bench_maml.py --repeats 15 --json docs/speed.json":
         (".venv/bin/python bench_maml.py --repeats 1 --iterations 2 --json {tmp}/speed.json", 0),
     ".venv/bin/jupyter notebook walkthrough.ipynb": "a server that runs until stopped; "

@@ -69,16 +69,17 @@ def test_family_table_is_made_from_variants_json():
     assert list(data["methods"]) == list(__import__("variants").METHODS)
 
 
-def reproduce_variants(tmp_path, methods=None):
-    """docs/variants.json's rows (of `methods`, or all) from the committed checkpoints, on its
-    10,000 held-out tasks."""
+def reproduce_variants(tmp_path, methods=None, folder="variants",
+                       results=os.path.join("docs", "variants.json")):
+    """The rows (of `methods`, or all) of a committed results file from the checkpoints in
+    checkpoints/<folder>, on its 10,000 held-out tasks."""
     import demo_variants
-    with open(os.path.join(HERE, "docs", "variants.json"), encoding="utf-8") as f:
+    with open(os.path.join(HERE, results), encoding="utf-8") as f:
         committed = json.load(f)
     evaluation = committed["protocol"]["evaluation"]
     assert evaluation["held_out_tasks"] == 10000
     chosen = ["--methods", ",".join(methods)] if methods else []
-    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", "variants"), *chosen,
+    assert demo_variants.main(["--load", os.path.join(HERE, "checkpoints", folder), *chosen,
                                "--eval-tasks", "10000", "--speed-iterations", "0", "--quiet",
                                "--out", str(tmp_path)]) == 0
     with open(tmp_path / "variants.json", encoding="utf-8") as f:
@@ -96,6 +97,13 @@ def reproduce_variants(tmp_path, methods=None):
 @pytest.mark.slow  # a subset of test_variant_checkpoints_reproduce_variants_json
 def test_learned_step_checkpoints_reproduce_variants_json(tmp_path):
     reproduce_variants(tmp_path, ["meta-sgd"])
+
+
+@pytest.mark.slow
+def test_the_140k_checkpoints_reproduce_their_results(tmp_path):
+    """docs/variants.md's 0.390: checkpoints/variants-140k, --load, 10,000 held-out tasks."""
+    reproduce_variants(tmp_path, ["maml-1", "meta-sgd"], "variants-140k",
+                       os.path.join("docs", "meta-sgd-runs", "140k.json"))
 
 
 @pytest.mark.slow
@@ -230,13 +238,16 @@ def test_the_permutation_table_gives_the_mean_change_of_a_changed_episode():
 
 
 def test_the_extra_meta_sgd_runs_quoted_are_their_files():
-    """docs/variants.md quotes three Meta-SGD runs whose models are not committed: the K = 5,
-    one-step figures it gives are those of docs/meta-sgd-runs/*.json."""
+    """docs/variants.md quotes four extra runs beside its table (three Meta-SGD recipes whose
+    models are not committed; Meta-SGD and MAML trained for 140,000 iterations, committed in
+    checkpoints/variants-140k): every method's K = 5, one-step figure is its file's."""
     page = readme(os.path.join("docs", "variants.md"))
-    for name in ("k5", "meta-batch-100", "cosine"):
+    for name in ("k5", "meta-batch-100", "cosine", "140k"):
         with open(os.path.join(HERE, "docs", "meta-sgd-runs", f"{name}.json")) as f:
-            row = next(r for r in json.load(f)["results"] if r["k"] == 5 and r["steps"] == 1)
-        assert f"{row['mse']:.3f} ± {row['ci95']:.3f}" in page, (name, row)
+            rows = [r for r in json.load(f)["results"] if r["k"] == 5 and r["steps"] == 1]
+        assert rows
+        for row in rows:
+            assert f"{row['mse']:.3f} ± {row['ci95']:.3f}" in page, (name, row)
 
 
 def test_the_gif_caption_quotes_the_gif():
