@@ -316,6 +316,9 @@ def fits(what, need):
                          f"machine's {have / 2 ** 30:,.0f} GiB can hold: use smaller values")
 
 
+DECAYS = ("cosine",)  # the learning-rate schedules maml.train knows, beside None (constant)
+
+
 # name of an argument -> its check. Data and parameters are checked together (below).
 RULES = {
     "alpha": alpha,
@@ -339,7 +342,7 @@ RULES = {
     "lr": lambda v: number("lr", v, strict=True),
     "eps": lambda v: number("eps", v, strict=True),
     "meta_lr": lambda v: number("meta_lr", v, strict=True),
-    "decay": lambda v: v is None or choice("decay", v, ("cosine",)),
+    "decay": lambda v: v is None or choice("decay", v, DECAYS),
     "std": lambda v: number("std", v, strict=True, high=1e3),
     "layer_sizes": layer_sizes,
     "init": lambda v: params(v, "init", per_task=False),

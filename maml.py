@@ -213,7 +213,7 @@ def adam_step(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     return params, (t, m, v)
 
 
-DECAYS = ("cosine",)  # what train's decay may be, beside None
+DECAYS = checks.DECAYS  # what train's decay may be, beside None
 
 
 def lr_at(lr, i, iterations, decay=None):
