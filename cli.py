@@ -548,6 +548,8 @@ def matplotlib_cache():
     warning already says the cache folder is unusable). Call before matplotlib loads fonts."""
     if os.environ.get("MPLCONFIGDIR"):
         return
+    # matplotlib's own rule (matplotlib._get_xdg_cache_dir), not glyphs.cache_home's: this
+    # must name the folder matplotlib will use, and it takes a relative value as it is
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(root, "matplotlib")
     try:
